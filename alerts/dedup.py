@@ -1,0 +1,68 @@
+"""Dedup: one open alert per fingerprint; signals create, upgrade, downgrade or clear it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from alerts.stages import Change
+from fenghuo.levels import Level
+from fenghuo.models import Alert, Signal, Status, TimelineEntry
+
+MAX_EVIDENCE = 50
+TitleFn = Callable[[Signal], tuple[str, str]]
+IdFn = Callable[[], str]
+
+
+class Dedup:
+    def __init__(self, new_id: IdFn, title: TitleFn) -> None:
+        self.new_id = new_id
+        self.title = title
+        self.open: dict[str, Alert] = {}
+
+    def load(self, alerts: list[Alert]) -> None:
+        self.open = {a.fingerprint: a for a in alerts if a.is_open}
+
+    def apply(self, signal: Signal, now: float) -> Change | None:
+        fp = signal.fingerprint
+        alert = self.open.get(fp)
+        ev = {"detector": signal.detector, "rule": signal.rule, "feed": signal.feed, "ts": signal.ts,
+              "level": signal.level.name_en if signal.level else None, "score": signal.score,
+              "reason": signal.reason, **signal.evidence}
+        if alert is None:
+            if signal.level is None:
+                return None  # a clear for nothing open
+            zh, en = self.title(signal)
+            alert = Alert(id=self.new_id(), fingerprint=fp, risk=signal.risk, feed=signal.feed, grid=signal.grid,
+                          source=signal.source, series=signal.series, rule=signal.rule, level=signal.level,
+                          status=Status.OPEN, drill=signal.drill, created_at=now, updated_at=now,
+                          certainty=signal.certainty, title_zh=zh, title_en=en, max_level=signal.level,
+                          evidence=[ev])
+            alert.add(TimelineEntry(now, "raised", signal.level.name_en, signal.detector, None, signal.reason))
+            self.open[fp] = alert
+            return Change(alert, "raised", notify=True, detail=signal.reason, step=1)
+        alert.evidence.append(ev)
+        del alert.evidence[:-MAX_EVIDENCE]
+        if signal.level is None:
+            if alert.cleared:
+                return None
+            alert.cleared, alert.cleared_at = True, now
+            alert.add(TimelineEntry(now, "cleared", alert.level.name_en, signal.detector, None, signal.reason))
+            return Change(alert, "cleared", notify=True, detail=signal.reason, step=len(alert.timeline))
+        kind, notify = "updated", False
+        if alert.cleared:
+            alert.cleared, alert.cleared_at = False, None
+            kind = "recurred"
+        if signal.level > alert.level:
+            kind, notify = "upgraded", True
+        elif signal.level < alert.level:
+            kind = "downgraded"
+        if kind == "updated":
+            alert.updated_at = max(alert.updated_at, now)
+            return Change(alert, kind)
+        alert.level = signal.level
+        alert.max_level = Level(max(alert.max_level, signal.level))
+        alert.add(TimelineEntry(now, kind, signal.level.name_en, signal.detector, None, signal.reason))
+        return Change(alert, kind, notify=notify, detail=signal.reason, step=len(alert.timeline))
+
+    def close(self, alert: Alert) -> None:
+        self.open.pop(alert.fingerprint, None)

@@ -1,0 +1,71 @@
+"""Escalation: an alert nobody acknowledges within its level's deadline goes one tier up.
+
+Raising sets the deadline; an upgrade restarts it at the new level's deadline; ack or resolve
+stops it. :meth:`Escalate.due` runs on every tick with the alert's own clock (drills escalate on
+their event clock, so a replay at 600x escalates at 600x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from alerts.routing import Router
+from alerts.stages import Change, Context
+from fenghuo.config import Escalation
+from fenghuo.models import Alert, Status, TimelineEntry
+
+
+class Escalate:
+    def __init__(self, policy: Escalation, router: Router) -> None:
+        self.policy = policy
+        self.router = router
+
+    def exec(self, ctx: Context, changes: list[Change]) -> list[Change]:
+        for ch in changes:
+            a = ch.alert
+            if ch.kind == "raised":
+                tier = self.router.first_tier(a, 0)
+                a.escalation_tier = tier if tier is not None else 0
+                self._arm(a, ctx.now)
+            elif ch.kind == "upgraded" and a.status == Status.OPEN:
+                if self.router.first_tier(a, a.escalation_tier + 1) is not None:
+                    self._arm(a, ctx.now)
+                else:  # already at the top: nobody left to escalate to
+                    a.deadline_s, a.escalate_at = self.policy.deadline(a.level), None
+            elif ch.kind in ("acknowledged", "resolved"):
+                a.escalate_at = None
+        return changes
+
+    def _arm(self, a: Alert, now: float) -> None:
+        a.deadline_s = self.policy.deadline(a.level)
+        a.escalate_at = now + a.deadline_s
+
+    def due(self, alerts: Iterable[Alert], now_of: dict[str | None, float]) -> list[Change]:
+        """Escalate every open, unacknowledged alert whose deadline has passed on its clock."""
+        out = []
+        for a in alerts:
+            if a.status != Status.OPEN or a.escalate_at is None:
+                continue
+            now = now_of.get(a.drill)
+            if now is None or a.escalate_at > now:
+                continue
+            while a.escalate_at is not None and a.escalate_at <= now:
+                out.append(self._step(a))
+        return out
+
+    def _step(self, a: Alert) -> Change:
+        at = a.escalate_at
+        assert at is not None
+        nxt = self.router.first_tier(a, a.escalation_tier + 1)
+        if nxt is None:
+            a.escalate_at = None
+            a.add(TimelineEntry(at, "escalation_exhausted", a.level.name_en, None, None,
+                                "not acknowledged and no higher tier to escalate to"))
+            return Change(a, "updated")
+        node = self.router.tiers(a)[nxt]
+        a.escalation_tier = nxt
+        a.escalate_at = at + a.deadline_s
+        a.add(TimelineEntry(at, "escalated", a.level.name_en, None, None,
+                            f"not acknowledged within {a.deadline_s:g} s: tier {nxt} ({node})"))
+        return Change(a, "escalated", notify=True, detail=node, tier=nxt, step=len(a.timeline),
+                      level=a.level.name_en)

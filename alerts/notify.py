@@ -1,0 +1,58 @@
+"""Notify: turn alert changes into outbox notifications, one per recipient and channel.
+
+The notification id is the idempotency key receivers use to drop repeats: it is derived from the
+alert, the change and the recipient, so deciding twice (a replay after a crash) sends once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from alerts.routing import Router
+from alerts.stages import Change, Context
+from fenghuo.store import Notification
+
+
+def notification_id(alert_id: str, kind: str, step: int, tier: int, responder: str | None, channel: str) -> str:
+    raw = f"{alert_id}|{kind}|{step}|{tier}|{responder}|{channel}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def payload(ch: Change, tier: int, node: str | None, responder: str | None, channel: str) -> dict[str, object]:
+    a = ch.alert
+    alert = a.to_json(full=False)
+    if ch.level:
+        alert["level"] = ch.level
+    return {
+        "event": ch.kind,
+        "tier": tier,
+        "node": node,
+        "responder": responder,
+        "channel": channel,
+        "drill": a.drill,
+        "detail": ch.detail,
+        "alert": alert,
+    }
+
+
+class Notify:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def exec(self, ctx: Context, changes: list[Change]) -> list[Change]:
+        for ch in changes:
+            if not ch.notify:
+                continue
+            a = ch.alert
+            tier = a.escalation_tier if ch.tier is None else ch.tier
+            tiers = self.router.tiers(a)
+            node = tiers[tier] if tier < len(tiers) else None
+            step = len(a.timeline) if ch.step is None else ch.step
+            for responder, channel in self.router.recipients(a, tier):
+                nid = notification_id(a.id, ch.kind, step, tier, responder, channel)
+                ctx.notifications.append(Notification(
+                    id=nid, alert_id=a.id, channel=channel, responder=responder, kind=ch.kind, tier=tier,
+                    payload={"notification_id": nid, **payload(ch, tier, node, responder, channel)},
+                    created_at=ctx.now, next_attempt_at=0.0,
+                ))
+        return changes

@@ -1,0 +1,54 @@
+"""The level state machine shared by every rule: thresholds, ``for_seconds`` and hysteresis.
+
+A level is entered when its condition has held for ``for_seconds``; once in a level, its
+condition relaxes by ``hysteresis`` so a value hovering at a boundary does not flap.
+
+>>> p = LevelParams(thresholds=((1, 3.0), (2, 3.5), (3, 4.0), (4, 4.5)), above=True,
+...                 for_seconds=600, hysteresis=0.1)
+>>> s = LevelState()
+>>> [s.step(p, t, v) for t, v in [(0, 3.6), (600, 3.6), (1200, 3.45), (1800, 2.85)]]
+[None, 2, None, 0]
+
+The first reading starts the clock, the second (600 s on) raises yellow (2); 3.45 is inside the
+hysteresis band of yellow (3.5 - 0.1), so nothing changes; 2.85 is below blue - 0.1: cleared (0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class LevelParams:
+    thresholds: tuple[tuple[int, float], ...]  # (level 1..4, threshold), levels ascending
+    above: bool = True
+    for_seconds: float = 0.0
+    hysteresis: float = 0.0
+
+    def holds(self, level: int, threshold: float, value: float, current: int) -> bool:
+        slack = self.hysteresis if level <= current else 0.0
+        return value >= threshold - slack if self.above else value <= threshold + slack
+
+
+@dataclass(slots=True)
+class LevelState:
+    level: int = 0
+    since: dict[int, float] = field(default_factory=dict)  # level -> when its condition began to hold
+    last_value: float | None = None
+    last_ts: float | None = None
+
+    def step(self, p: LevelParams, ts: float, value: float) -> int | None:
+        """Feed one value; return the new level (0 = cleared) when it changes, else None."""
+        self.last_value, self.last_ts = value, ts
+        best = 0
+        for level, threshold in p.thresholds:
+            if p.holds(level, threshold, value, self.level):
+                start = self.since.setdefault(level, ts)
+                if ts - start >= p.for_seconds or level <= self.level:
+                    best = level
+            else:
+                self.since.pop(level, None)
+        if best != self.level:
+            self.level = best
+            return best
+        return None

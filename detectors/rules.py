@@ -1,0 +1,92 @@
+"""Rule detectors: threshold, rate of change and complaint count, each a small pure class.
+
+A rule's effective parameters for a grid come from its ``"*"`` levels and the most specific
+override on the grid's chain (grid, community, street, district).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from detectors.level_state import LevelParams, LevelState
+from fenghuo.config import Rule
+from fenghuo.levels import Level
+
+
+def params_for(rule: Rule, chain: list[str]) -> LevelParams | None:
+    """Effective parameters on a grid whose chain (bottom up) is given; None when disabled there."""
+    levels, for_s, hyst, enabled = rule.levels, rule.for_seconds, rule.hysteresis, rule.enabled
+    for node in chain:
+        ov = rule.overrides.get(node)
+        if ov is not None:
+            levels = ov.levels or levels
+            for_s = ov.for_seconds if ov.for_seconds is not None else for_s
+            hyst = ov.hysteresis if ov.hysteresis is not None else hyst
+            enabled = ov.enabled if ov.enabled is not None else enabled
+            break
+    if not enabled:
+        return None
+    thresholds = tuple(sorted((int(Level.parse(k)), float(v)) for k, v in levels.items()))
+    return LevelParams(thresholds, rule.direction == "above", for_s, hyst)
+
+
+@dataclass(slots=True)
+class ThresholdDetector:
+    """A value against four levels."""
+
+    state: LevelState = field(default_factory=LevelState)
+
+    def step(self, p: LevelParams, ts: float, value: float) -> tuple[int | None, float]:
+        return self.state.step(p, ts, value), value
+
+
+@dataclass(slots=True)
+class RateDetector:
+    """Change per hour over ``window_seconds`` against four levels (needs half a window of history).
+
+    >>> d = RateDetector(window_seconds=3600)
+    >>> p = LevelParams(((1, 0.5), (4, 2.0)))
+    >>> [d.step(p, t, v)[0] for t, v in [(0, 1.0), (1800, 1.5), (3600, 3.5)]]
+    [None, 1, 4]
+    """
+
+    window_seconds: float = 3600.0
+    points: deque[tuple[float, float]] = field(default_factory=deque)
+    state: LevelState = field(default_factory=LevelState)
+
+    def step(self, p: LevelParams, ts: float, value: float) -> tuple[int | None, float]:
+        pts = self.points
+        pts.append((ts, value))
+        while pts and pts[0][0] < ts - self.window_seconds:
+            pts.popleft()
+        t0, v0 = pts[0]
+        if ts - t0 < self.window_seconds / 2:
+            return None, 0.0
+        rate = (value - v0) / (ts - t0) * 3600.0
+        return self.state.step(p, ts, rate), rate
+
+
+@dataclass(slots=True)
+class CountDetector:
+    """Events in a sliding window against four levels (complaints of a category in a grid)."""
+
+    window_seconds: float = 3600.0
+    times: deque[float] = field(default_factory=deque)
+    state: LevelState = field(default_factory=LevelState)
+
+    def step(self, p: LevelParams, ts: float, _value: float = 1.0) -> tuple[int | None, float]:
+        times = self.times
+        times.append(ts)
+        while times and times[0] <= ts - self.window_seconds:
+            times.popleft()
+        n = float(len(times))
+        return self.state.step(p, ts, n), n
+
+
+def make_rule_detector(rule: Rule) -> ThresholdDetector | RateDetector | CountDetector:
+    if rule.kind == "rate":
+        return RateDetector(window_seconds=rule.window_seconds)
+    if rule.kind == "count":
+        return CountDetector(window_seconds=rule.window_seconds)
+    return ThresholdDetector()

@@ -1,0 +1,175 @@
+"""The command line: ``fenghuo run | replay | check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from fenghuo.config import Config, ConfigError, load_config
+from fenghuo.settings import Settings, make_settings
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "fenghuo.example.yaml"
+
+
+def _fail(message: str) -> int:
+    print(f"fenghuo: {message}", file=sys.stderr)
+    return 2
+
+
+def demo_config(config: Config) -> Config:
+    """The demo reaches nobody: every channel becomes a duty-log channel."""
+    channels = [c.model_copy(update={"type": "log", "url": None, "secret": None}) for c in config.channels]
+    return config.model_copy(update={"channels": channels})
+
+
+def _load(settings: Settings, demo: bool) -> Config:
+    if demo and settings.config is None:
+        os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "demo-only-not-a-secret")
+        return demo_config(load_config(EXAMPLE_CONFIG))
+    config = load_config(settings.config)
+    return demo_config(config) if demo else config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import ensure_keys
+    from fenghuo.pipeline import Pipeline, build_pipeline
+
+    settings = make_settings(host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
+                             demo=args.demo or None)
+    try:
+        config = _load(settings, settings.demo)
+        keyring, created = ensure_keys(settings)
+    except ConfigError as exc:
+        return _fail(f"{exc}\nfix the configuration and try again (fenghuo check-config FILE lists every error)")
+    except ValueError as exc:
+        return _fail(str(exc))
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"fenghuo 烽火 serving on {url}  (API docs: {url}/docs)", flush=True)
+    print(f"data directory: {settings.data_dir.resolve()}", flush=True)
+    if created or settings.demo:
+        key = created or next((k for k, r in keyring.keys.items() if r == "admin"), "")
+        print(f"admin API key: {key}" + ("  (created now; kept in the data directory's api-keys file)"
+                                         if created else ""), flush=True)
+
+    def started(pipeline: Pipeline) -> None:
+        if settings.demo:
+            threading.Thread(target=_run_demo, args=(pipeline, args.demo_speed), daemon=True,
+                             name="fenghuo-demo").start()
+
+    app = create_app(lambda: build_pipeline(settings, config), keyring, started)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def _run_demo(pipeline: Any, speed: float) -> None:
+    from fenghuo.demo_data import demo_files
+    from ingest.adapters import read_records
+    from ingest.replay import replay
+
+    records: list[dict[str, Any]] = []
+    for path, fmt in demo_files():
+        records += list(read_records(path, fmt=fmt))
+    drill = "demo"
+    logging.getLogger("fenghuo.demo").info("demo drill: replaying %d real records at %gx", len(records), speed)
+    replay(records, lambda batch: pipeline.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
+           drill=drill, progress=False)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ingest.adapters import read_records
+    from ingest.replay import http_sink, replay
+
+    speed = None if args.speed == "max" else float(args.speed)
+    try:
+        records = list(read_records(Path(args.file), feed=args.feed, fmt=args.format))
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read {args.file}: {exc}")
+    if args.url:
+        key = args.api_key or os.environ.get("FENGHUO_API_KEY", "")
+        if not key:
+            return _fail("replaying into a service needs an API key: pass --api-key or set FENGHUO_API_KEY")
+        sink = http_sink(args.url, key)
+        stats = replay(records, sink, speed=speed, batch_size=args.batch, drill=args.drill)
+    else:
+        from fenghuo.pipeline import build_pipeline
+
+        settings = make_settings(data_dir=args.data_dir, config=args.config)
+        try:
+            config = load_config(settings.config)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        pipeline = build_pipeline(settings, config)
+        pipeline.start()
+        try:
+            stats = replay(records, lambda b: pipeline.ingest(b, args.drill).to_json(), speed=speed,
+                           batch_size=args.batch, drill=args.drill)
+        finally:
+            pipeline.stop()
+    print(stats)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    grids = sum(1 for n in config.nodes if n.kind == "grid")
+    print(f"{args.file}: ok — {len(config.nodes)} nodes ({grids} grids), {len(config.responders)} responders, "
+          f"{len(config.channels)} channels, {len(config.rules)} rules")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fenghuo", description="fenghuo 烽火: risk early warning and response")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the embedded service")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--data-dir", type=Path)
+    run.add_argument("--config", type=Path)
+    run.add_argument("--demo", action="store_true", help="replay bundled real data as a drill")
+    run.add_argument("--demo-speed", type=float, default=6000.0, help="demo replay speed (x real time)")
+    run.set_defaults(fn=cmd_run)
+    rp = sub.add_parser("replay", help="stream a file in event-time order into a service or in-process")
+    rp.add_argument("file")
+    rp.add_argument("--feed", choices=["sensor", "complaint", "opinion"])
+    rp.add_argument("--format", choices=["hubeau", "boston311", "nab", "json"])
+    rp.add_argument("--speed", default="max", help="N times real time, or max")
+    rp.add_argument("--drill", help="replay as this drill: drill alerts reach only drill channels")
+    rp.add_argument("--url", help="a running service, e.g. http://127.0.0.1:8000 (default: in-process)")
+    rp.add_argument("--api-key", help="API key for --url (or FENGHUO_API_KEY)")
+    rp.add_argument("--batch", type=int, default=1000)
+    rp.add_argument("--data-dir", type=Path)
+    rp.add_argument("--config", type=Path)
+    rp.set_defaults(fn=cmd_replay)
+    cc = sub.add_parser("check-config", help="validate a configuration file and list every error")
+    cc.add_argument("file", type=Path)
+    cc.set_defaults(fn=cmd_check_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("FENGHUO_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "replay" and args.speed != "max":
+        try:
+            float(args.speed)
+        except ValueError:
+            return _fail(f"--speed takes a number or max, not {args.speed!r}")
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The embedded store: SQLite in WAL mode, versioned migrations, one writer at a time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fenghuo.models import Alert, Event
+from fenghuo.store import AlertQuery, Notification
+from fenghuo.store.codec import alert_from_doc, alert_to_doc
+from fenghuo.levels import Level
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        feed TEXT NOT NULL, source TEXT NOT NULL, ts REAL NOT NULL, grid TEXT NOT NULL,
+        lat REAL, lon REAL, metric TEXT, value REAL, category TEXT, text TEXT,
+        attrs TEXT, drill TEXT, received_at REAL NOT NULL
+    );
+    CREATE INDEX events_series ON events (feed, grid, ts);
+    CREATE INDEX events_source ON events (source, metric, ts);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL,
+        idx INTEGER NOT NULL, error TEXT NOT NULL, record TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status TEXT NOT NULL, level INTEGER NOT NULL,
+        risk TEXT NOT NULL, feed TEXT NOT NULL, grid TEXT NOT NULL, drill TEXT,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, doc TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_one_open ON alerts (fingerprint) WHERE status != 'resolved';
+    CREATE INDEX alerts_updated ON alerts (updated_at);
+    CREATE TABLE rules (
+        id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT, actor TEXT NOT NULL, changed_at REAL NOT NULL,
+        PRIMARY KEY (id, version)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, channel TEXT NOT NULL, responder TEXT,
+        kind TEXT NOT NULL, tier INTEGER NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL,
+        last_error TEXT, delivered_at REAL
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE INDEX outbox_alert ON outbox (alert_id);
+    CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    """,
+]
+
+_EVENT_COLS = "feed, source, ts, grid, lat, lon, metric, value, category, text, attrs, drill"
+
+
+def _row_event(r: tuple[Any, ...]) -> Event:
+    return Event(id=r[0], feed=r[1], source=r[2], ts=r[3], grid=r[4], lat=r[5], lon=r[6], metric=r[7], value=r[8],
+                 category=r[9], text=r[10], attrs=json.loads(r[11]) if r[11] else {}, drill=r[12])
+
+
+def _row_notification(r: tuple[Any, ...]) -> Notification:
+    return Notification(id=r[0], alert_id=r[1], channel=r[2], responder=r[3], kind=r[4], tier=r[5],
+                        payload=json.loads(r[6]), created_at=r[7], status=r[8], attempts=r[9],
+                        next_attempt_at=r[10], last_error=r[11], delivered_at=r[12])
+
+
+_NOTIFY_COLS = ("id, alert_id, channel, responder, kind, tier, payload, created_at, status, attempts, "
+                "next_attempt_at, last_error, delivered_at")
+
+
+class SqliteStore:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    # -- schema -------------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                             "applied_at REAL NOT NULL)")
+            done = {r[0] for r in self._db.execute("SELECT version FROM schema_migrations")}
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in filter(str.strip, script.split(";")):
+                        self._db.execute(stmt)
+                    self._db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
+
+    def _tx(self) -> _Tx:
+        return _Tx(self)
+
+    # -- events -------------------------------------------------------------------------------------
+    def add_events(self, events: list[Event], received_at: float) -> list[Event]:
+        if not events:
+            return []
+        rows = [(e.id, e.feed, e.source, e.ts, e.grid, e.lat, e.lon, e.metric, e.value, e.category, e.text,
+                 json.dumps(e.attrs, ensure_ascii=False) if e.attrs else None, e.drill, received_at)
+                for e in events]
+        with self._tx() as db:
+            before = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            db.executemany(f"INSERT OR IGNORE INTO events (id, {_EVENT_COLS}, received_at) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            new_ids = {r[0] for r in db.execute("SELECT id FROM events WHERE seq > ?", (before,))}
+        if len(new_ids) == len(events):
+            return events
+        out, seen = [], set()
+        for e in events:
+            if e.id in new_ids and e.id not in seen:
+                seen.add(e.id)
+                out.append(e)
+        return out
+
+    def event_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def max_seq(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, Event]]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT seq, id, {_EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (seq, limit)).fetchall()
+        return [(r[0], _row_event(r[1:])) for r in rows]
+
+    def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
+               category: str | None, start: float, end: float, limit: int = 20000) -> list[Event]:
+        sql = f"SELECT id, {_EVENT_COLS} FROM events WHERE feed = ? AND ts >= ? AND ts <= ?"
+        args: list[Any] = [feed, start, end]
+        for col, val in (("grid", grid), ("source", source), ("metric", metric), ("category", category)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                args.append(val)
+        sql += " ORDER BY ts LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            return [_row_event(r) for r in self._db.execute(sql, args).fetchall()]
+
+    # -- dead letters -------------------------------------------------------------------------------
+    def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
+        if not items:
+            return
+        rows = [(received_at, i, err, json.dumps(rec, ensure_ascii=False, default=str)) for i, err, rec in items]
+        with self._tx() as db:
+            db.executemany("INSERT INTO dead_letters (received_at, idx, error, record) VALUES (?,?,?,?)", rows)
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, received_at, idx, error, record FROM dead_letters "
+                                    "ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return [{"id": r[0], "received_at": r[1], "index": r[2], "error": r[3], "record": json.loads(r[4])}
+                for r in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+    # -- alerts and the outbox ----------------------------------------------------------------------
+    def save_alerts(self, alerts: list[Alert], notifications: list[Notification], cursor: int | None) -> None:
+        rows = [(a.id, a.fingerprint, str(a.status), int(a.level), str(a.risk), a.feed, a.grid, a.drill,
+                 a.created_at, a.updated_at, alert_to_doc(a)) for a in alerts]
+        nrows = [(n.id, n.alert_id, n.channel, n.responder, n.kind, n.tier,
+                  json.dumps(n.payload, ensure_ascii=False), n.created_at, n.status, n.attempts,
+                  n.next_attempt_at, n.last_error, n.delivered_at) for n in notifications]
+        with self._tx() as db:
+            db.executemany("INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                           "status=excluded.status, level=excluded.level, updated_at=excluded.updated_at, "
+                           "doc=excluded.doc", rows)
+            db.executemany(f"INSERT OR IGNORE INTO outbox ({_NOTIFY_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           nrows)
+            if cursor is not None:
+                db.execute("INSERT INTO state VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET "
+                           "value=excluded.value", (str(cursor).encode(),))
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return alert_from_doc(row[0]) if row else None
+
+    def open_alerts(self) -> list[Alert]:
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM alerts WHERE status != 'resolved'").fetchall()
+        return [alert_from_doc(r[0]) for r in rows]
+
+    def list_alerts(self, q: AlertQuery) -> list[Alert]:
+        sql, args = "SELECT doc FROM alerts WHERE 1=1", []
+        if q.status:
+            sql += " AND status = ?"
+            args.append(q.status)
+        if q.level:
+            sql += " AND level = ?"
+            args.append(int(Level.parse(q.level)))
+        for col, val in (("grid", q.grid), ("feed", q.feed), ("risk", q.risk)):
+            if val:
+                sql += f" AND {col} = ?"
+                args.append(val)
+        if q.drill == "true":
+            sql += " AND drill IS NOT NULL"
+        elif q.drill == "false":
+            sql += " AND drill IS NULL"
+        elif q.drill:
+            sql += " AND drill = ?"
+            args.append(q.drill)
+        sql += " ORDER BY (status = 'resolved'), level DESC, updated_at DESC LIMIT ? OFFSET ?"
+        args += [q.limit, q.offset]
+        with self._lock:
+            return [alert_from_doc(r[0]) for r in self._db.execute(sql, args).fetchall()]
+
+    def all_alerts(self, drill: bool | None = None) -> list[Alert]:
+        sql = "SELECT doc FROM alerts"
+        if drill is True:
+            sql += " WHERE drill IS NOT NULL"
+        elif drill is False:
+            sql += " WHERE drill IS NULL"
+        with self._lock:
+            return [alert_from_doc(r[0]) for r in self._db.execute(sql).fetchall()]
+
+    def due_notifications(self, now: float, limit: int) -> list[Notification]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE status = 'pending' AND "
+                                    "next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?", (now, limit)).fetchall()
+        return [_row_notification(r) for r in rows]
+
+    def pending_notification_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
+
+    def update_notification(self, n: Notification) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET status=?, attempts=?, next_attempt_at=?, last_error=?, delivered_at=? "
+                       "WHERE id=?", (n.status, n.attempts, n.next_attempt_at, n.last_error, n.delivered_at, n.id))
+
+    def notifications_for(self, alert_id: str) -> list[Notification]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE alert_id = ? ORDER BY created_at",
+                                    (alert_id,)).fetchall()
+        return [_row_notification(r) for r in rows]
+
+    # -- rules and audit ----------------------------------------------------------------------------
+    def rules(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.id, r.version, r.body, r.actor, r.changed_at FROM rules r JOIN "
+                "(SELECT id, max(version) v FROM rules GROUP BY id) m ON r.id = m.id AND r.version = m.v "
+                "WHERE r.body IS NOT NULL ORDER BY r.id").fetchall()
+        return [{"id": r[0], "version": r[1], "body": json.loads(r[2]), "actor": r[3], "changed_at": r[4]}
+                for r in rows]
+
+    def rule_history(self, rule_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT version, body, actor, changed_at FROM rules WHERE id = ? "
+                                    "ORDER BY version", (rule_id,)).fetchall()
+        return [{"version": r[0], "body": json.loads(r[1]) if r[1] else None, "actor": r[2], "changed_at": r[3]}
+                for r in rows]
+
+    def put_rule(self, rule_id: str, body: dict[str, Any] | None, actor: str, ts: float) -> int:
+        with self._tx() as db:
+            v = db.execute("SELECT coalesce(max(version), 0) FROM rules WHERE id = ?", (rule_id,)).fetchone()[0] + 1
+            db.execute("INSERT INTO rules VALUES (?,?,?,?,?)",
+                       (rule_id, v, json.dumps(body, ensure_ascii=False) if body is not None else None, actor, ts))
+        return int(v)
+
+    def audit(self, ts: float, actor: str, action: str, target: str, detail: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (?,?,?,?,?)",
+                       (ts, actor, action, target, detail))
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
+                                    (limit,)).fetchall()
+        return [{"ts": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": r[4]} for r in rows]
+
+    # -- pipeline state -----------------------------------------------------------------------------
+    def get_state(self, key: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_state(self, key: str, value: bytes) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                       (key, value))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Tx:
+    """``with store._tx() as db``: one IMMEDIATE transaction under the store's lock."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store._lock.acquire()
+        self.store._db.execute("BEGIN IMMEDIATE")
+        return self.store._db
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store._lock.release()

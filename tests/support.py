@@ -1,0 +1,125 @@
+"""Real parts for the tests: the service as a subprocess, a webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FENGHUO_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Receiver:
+    """A real HTTP server that records every POST (path, headers, JSON body); can be told to fail."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.fail_paths: set[str] = set()
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path in outer.fail_paths:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                with outer.lock:
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                                           "raw": body, "json": json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                got = list(self.requests)
+            if predicate(got):
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; received {len(self.requests)} requests")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Service:
+    """``fenghuo run`` as a subprocess on a free port with its own data directory."""
+
+    def __init__(self, data_dir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                 keys: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.keys = keys or {"viewer": "viewer-key-000000000", "responder": "responder-key-0000000",
+                             "analyst": "analyst-key-000000000", "admin": "admin-key-00000000000"}
+        self.config_path = None
+        if config is not None:
+            self.config_path = data_dir / "config.yaml"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        self.env = {**os.environ, "FENGHUO_API_KEYS": ",".join(f"{r}:{k}" for r, k in self.keys.items()),
+                    "FENGHUO_TICK_SECONDS": "0.1", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "service.log"
+
+    def start(self) -> Service:
+        args = [sys.executable, "-m", "fenghuo", "run", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.config_path:
+            args += ["--config", str(self.config_path)]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("service did not start:\n" + self.log.read_text()[-3000:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+    def client(self, role: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.keys[role]}"}, timeout=60)
