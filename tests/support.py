@@ -33,15 +33,16 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.fail_paths: set[str] = set()
+        self.fail_paths: set[str] = set()  # answer 503 there
+        self.status_for: dict[str, int] = {}  # or any other status
         self.lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.path in outer.fail_paths:
-                    self.send_response(503)
+                if self.path in outer.fail_paths or self.path in outer.status_for:
+                    self.send_response(outer.status_for.get(self.path, 503))
                     self.end_headers()
                     return
                 with outer.lock:

@@ -119,8 +119,9 @@ def test_flood_raises_escalates_acks_and_survives_restart(tmp_path: Path, receiv
         assert by_responder["groups"][0]["key"] == "张伟"
 
         # 100 events, 3 malformed: 97 accepted, 3 rejected with reasons, 3 in the dead-letter store
-        batch: list[Any] = [{"feed": "sensor", "source": "test:probe", "ts": f"2020-03-01T00:{i // 60:02d}:{i % 60:02d}Z",
-                             "grid": "G-AGLY", "metric": "water_level_m", "value": 1.0} for i in range(100)]
+        batch: list[Any] = [
+            {"feed": "sensor", "source": "test:probe", "ts": f"2020-03-01T00:{i // 60:02d}:{i % 60:02d}Z",
+             "grid": "G-AGLY", "metric": "water_level_m", "value": 1.0} for i in range(100)]
         batch[10] = {**batch[10], "value": "high"}
         batch[50] = {**batch[50], "ts": "yesterday"}
         del batch[90]["metric"]

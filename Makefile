@@ -1,0 +1,38 @@
+# fenghuo 烽火 — the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install run test lint bench bench-nab clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run: create the venv, install, start the embedded service with its demo drill on http://127.0.0.1:8000
+run: install
+	$(BIN)/fenghuo run --demo --data-dir .data/demo
+
+## test: install test needs, start real PostgreSQL and Kafka (and Chromium), run every test, stop them
+test: install
+	bash scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+## bench: embedded pipeline throughput and latency on a mixed replay of the real data
+bench: install
+	$(BIN)/python -m benchmarks.embedded
+
+## bench-nab: every detector over the Numenta Anomaly Benchmark, scored with NAB's rules
+bench-nab: install
+	$(BIN)/python -m benchmarks.nab.run_nab
+
+clean:
+	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""The store writer: events and dead letters from Kafka into the store, offsets committed after.
+
+A kafka-python group consumer (group ``<prefix>-store``) polls the event topics and the
+dead-letter topic, writes each poll's events in one ``add_events`` call (ids make a redelivery
+harmless) and commits the offsets only once the store has them. When the store fails (a
+database restart) the same batch is retried until it lands: nothing Kafka accepted is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from fenghuo.kafka_bus import Topics, event_from_wire
+from fenghuo.models import Event
+from fenghuo.store import Store
+
+log = logging.getLogger("fenghuo.store_writer")
+
+
+class StoreWriter:
+    def __init__(self, bootstrap: str, store: Store, topics: Topics, group: str | None = None,
+                 max_records: int = 5000) -> None:
+        self.bootstrap = bootstrap
+        self.store = store
+        self.topics = topics
+        self.group = group or topics.group("store")
+        self.max_records = max_records
+        self.stopping = threading.Event()
+        self.written = 0
+        self.dead = 0
+
+    def _consumer(self) -> Any:
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(*self.topics.events, self.topics.deadletter, bootstrap_servers=self.bootstrap,
+                             group_id=self.group, client_id="fenghuo-store-writer", enable_auto_commit=False,
+                             auto_offset_reset="earliest", max_poll_records=self.max_records)
+
+    def write(self, records: list[Any]) -> None:
+        """Decode one poll's records and write them, retrying the store until it takes them."""
+        events: list[Event] = []
+        dead: list[tuple[int, str, Any]] = []
+        for r in records:
+            if r.topic == self.topics.deadletter:
+                d = json.loads(r.value)
+                dead.append((int(d.get("index", 0)), str(d.get("error", "")), d.get("record")))
+            else:
+                events.append(event_from_wire(r.value)[0])
+        delay = 0.2
+        while True:
+            try:
+                self.store.add_events(events, time.time())
+                self.store.add_dead_letters(dead, time.time())
+                break
+            except Exception:  # the store is down: keep the batch, try again (it is never skipped)
+                if self.stopping.is_set():
+                    raise
+                log.exception("store write failed; retrying in %.1f s", delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+        self.written += len(events)
+        self.dead += len(dead)
+
+    def run(self) -> None:
+        consumer = self._consumer()
+        log.info("store writer consuming %s as group %s", ", ".join(self.topics.events), self.group)
+        try:
+            while not self.stopping.is_set():
+                polled = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                records = [r for batch in polled.values() for r in batch]
+                if not records:
+                    continue
+                self.write(records)
+                consumer.commit()
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,150 @@
+"""The HTTP API as a client sees it: roles, errors, NDJSON, rules at runtime, SSE, docs, metrics."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import Service
+
+TREE = [
+    {"id": "D", "name": "区", "kind": "district"},
+    {"id": "S", "name": "街道", "kind": "street", "parent": "D"},
+    {"id": "C", "name": "社区", "kind": "community", "parent": "S"},
+    {"id": "G1", "name": "一号网格", "name_en": "Grid 1", "kind": "grid", "parent": "C",
+     "polygon": [[2.0, 42.0], [2.1, 42.0], [2.1, 42.1], [2.0, 42.1]]},
+]
+RULE = {"feed": "sensor", "metric": "gas_ppm", "levels": {"blue": 10, "red": 50}}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    s = Service(tmp_path_factory.mktemp("api"), {"nodes": TREE}).start()
+    yield s
+    s.stop()
+
+
+def reading(value: float, ts: str, **kw: Any) -> dict[str, Any]:
+    return {"feed": "sensor", "source": "gas-1", "ts": ts, "lat": 42.05, "lon": 2.05, "metric": "gas_ppm",
+            "value": value, **kw}
+
+
+@pytest.mark.parametrize("method, path, role, status", [
+    ("get", "/v1/alerts", None, 401),
+    ("get", "/v1/alerts", "viewer", 200),
+    ("post", "/v1/events", "viewer", 403),
+    ("post", "/v1/events", "responder", 200),
+    ("post", "/v1/alerts/nope/ack", "viewer", 403),
+    ("post", "/v1/alerts/nope/ack", "responder", 404),
+    ("put", "/v1/rules/thresholds/gas", "responder", 403),
+    ("delete", "/v1/rules/thresholds/nothing", "analyst", 404),
+    ("get", "/v1/deadletters", "responder", 403),
+    ("get", "/v1/audit", "analyst", 403),
+    ("get", "/v1/audit", "admin", 200),
+])
+def test_roles(svc: Service, method: str, path: str, role: str | None, status: int) -> None:
+    client = svc.client(role) if role else httpx.Client(base_url=svc.url)
+    kw: dict[str, Any] = {"json": RULE} if method == "put" else ({"json": []} if path.endswith("events") else {})
+    r = getattr(client, method)(path, **kw)
+    assert r.status_code == status, r.text
+    if status in (401, 403):
+        assert r.json()["detail"]  # says why
+
+
+def test_a_wrong_key_is_refused(svc: Service) -> None:
+    r = httpx.get(svc.url + "/v1/alerts", headers={"Authorization": "Bearer not-a-key-at-all-xx"})
+    assert r.status_code == 401 and r.json()["detail"] == "invalid API key"
+
+
+def test_ndjson_with_a_broken_line_keeps_the_rest(svc: Service) -> None:
+    body = "\n".join([json.dumps(reading(1.0, "2024-05-01T00:00:00Z")), "{not json",
+                      json.dumps(reading(2.0, "2024-05-01T00:01:00Z", lat=10.0, lon=10.0))])
+    r = svc.client("responder").post("/v1/events", content=body)
+    res = r.json()
+    assert res["accepted"] == 1
+    assert [x["index"] for x in res["rejected"]] == [1, 2]
+    assert "not valid JSON" in res["rejected"][0]["error"]
+    assert "no grid within" in res["rejected"][1]["error"]  # lat/lon far from every grid
+
+
+def test_rules_change_at_runtime_with_versions_and_audit(svc: Service) -> None:
+    analyst, admin = svc.client("analyst"), svc.client("admin")
+    bad = analyst.put("/v1/rules/thresholds/gas", json={**RULE, "levels": {"blue": 60, "red": 50}})
+    assert bad.status_code == 422 and "thresholds must rise" in bad.json()["detail"]["errors"][0]
+    assert analyst.put("/v1/rules/thresholds/gas", json=RULE).json()["version"] == 1
+    r = svc.client("responder").post("/v1/events", json=[reading(60.0, "2024-05-02T00:00:00Z")])
+    assert r.json()["accepted"] == 1
+    alerts = admin.get("/v1/alerts", params={"grid": "G1"}).json()["alerts"]
+    assert [a["level"] for a in alerts] == ["red"]
+    assert alerts[0]["title"] == {"zh-CN": "一号网格 燃气浓度预警", "en": "Grid 1: gas concentration warning"}
+    assert analyst.put("/v1/rules/thresholds/gas", json={**RULE, "levels": {"blue": 5, "red": 500}}).json()[
+        "version"] == 2
+    hist = admin.get("/v1/rules/thresholds/gas").json()["history"]
+    assert [h["version"] for h in hist] == [1, 2] and hist[1]["actor"].startswith("analyst")
+    assert [a["action"] for a in admin.get("/v1/audit").json()["items"]][:2] == ["rule.put", "rule.put"]
+    assert analyst.delete("/v1/rules/thresholds/gas").json()["deleted"] is True
+    assert admin.get("/v1/rules/thresholds/gas").status_code == 404
+
+
+def test_stream_delivers_alert_changes_live(svc: Service) -> None:
+    svc.client("analyst").put("/v1/rules/thresholds/gas2", json={**RULE, "metric": "co_ppm"})
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with svc.client("viewer").stream("GET", "/v1/alerts/stream") as r:
+            for line in r.iter_lines():
+                ready.set()
+                if line.startswith("data: "):
+                    got.append(json.loads(line[6:]))
+                    return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    svc.client("responder").post("/v1/events", json=[reading(99.0, "2024-05-03T00:00:00Z", metric="co_ppm",
+                                                              source="co-1")])
+    t.join(10)
+    assert got and got[0]["type"] == "raised" and got[0]["alert"]["level"] == "red"
+
+
+def test_docs_health_metrics_and_grids(svc: Service) -> None:
+    assert httpx.get(svc.url + "/docs").status_code == 200
+    paths = httpx.get(svc.url + "/openapi.json").json()["paths"]
+    assert {"/v1/events", "/v1/alerts", "/v1/alerts/{alert_id}/ack", "/v1/rules/thresholds/{rule_id}",
+            "/v1/reports/response-times"} <= set(paths)
+    metrics = httpx.get(svc.url + "/metrics").text
+    assert "# TYPE fenghuo_events_total counter" in metrics and 'fenghuo_open_alerts{level="red"}' in metrics
+    nodes = svc.client("viewer").get("/v1/grids").json()["nodes"]
+    assert {n["id"] for n in nodes} == {"D", "S", "C", "G1"}
+
+
+def test_complaint_text_stays_out_of_the_logs(svc: Service) -> None:
+    secret = "王小明 13800138000 住在幸福小区3号楼"
+    svc.client("responder").post("/v1/events", json=[{"feed": "complaint", "source": "12345", "grid": "G1",
+                                                       "ts": "2024-05-04T00:00:00Z", "category": "噪音",
+                                                       "text": secret}, {"feed": "complaint", "text": secret}])
+    assert secret not in svc.log.read_text(encoding="utf-8")
+
+
+def test_without_configured_keys_an_admin_key_is_made_and_printed_once(tmp_path: Path) -> None:
+    s = Service(tmp_path, env={"FENGHUO_API_KEYS": ""})
+    s.start()
+    s.stop()
+    first = s.log.read_text()
+    key = (tmp_path / "api-keys").read_text().strip().split(":", 1)[1]
+    assert f"admin API key: {key}" in first
+    assert oct((tmp_path / "api-keys").stat().st_mode)[-3:] == "600"
+    s.start()
+    try:
+        assert s.log.read_text().count(key) == 1  # not printed again
+        r = httpx.get(s.url + "/v1/alerts", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+    finally:
+        s.stop()

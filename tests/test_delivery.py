@@ -1,0 +1,93 @@
+"""Webhook delivery through the outbox against a real HTTP receiver: signatures, retries with
+backoff, a failing receiver that blocks nobody else, and the outcome in the alert's timeline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from alerts.notifiers.webhook import WebhookNotifier, verify
+from fenghuo.clock import FixedClock
+from fenghuo.config import parse_config
+from fenghuo.pipeline import Pipeline
+from fenghuo.settings import Settings
+from fenghuo.store.sqlite import SqliteStore
+from tests.support import Receiver
+
+SECRET = "delivery-test-secret"
+
+
+def pipeline(tmp: Path, receiver: Receiver, attempts: int = 4) -> Pipeline:
+    config = parse_config({
+        "nodes": [{"id": "D", "name": "区", "kind": "district"},
+                  {"id": "G1", "name": "网格", "kind": "grid", "parent": "D", "centroid": [0, 0]},
+                  {"id": "G2", "name": "网格2", "kind": "grid", "parent": "D", "centroid": [1, 1]}],
+        "channels": [{"name": n, "type": "webhook", "url": f"{receiver.url}/{n}", "secret": SECRET,
+                      "max_attempts": attempts} for n in ("up", "down")],
+        "responders": [{"id": "a", "name": "甲", "node": "G1", "channels": ["up", "down"]},
+                       {"id": "b", "name": "乙", "node": "G2", "channels": ["up"]}],
+        "rules": [{"id": "gas", "metric": "gas_ppm", "levels": {"red": 50}}],
+    })
+    p = Pipeline(Settings(data_dir=tmp), config, SqliteStore(tmp / "db"), clock=FixedClock(1e9))
+    p.delivery.base_backoff = 0.05
+    p.delivery.now = time.time
+    return p
+
+
+def raise_alerts(p: Pipeline) -> None:
+    p.ingest([{"feed": "sensor", "source": f"s{g}", "ts": 1e9, "grid": g, "metric": "gas_ppm", "value": 99}
+              for g in ("G1", "G2")])
+
+
+def pump(p: Pipeline, until: float) -> None:
+    end = time.monotonic() + until
+    while time.monotonic() < end:
+        p.delivery.run_due()
+        time.sleep(0.02)
+
+
+def test_signed_delivery_and_a_failing_receiver_blocks_nobody(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fail_paths = {"/down"}
+    p = pipeline(tmp_path, receiver)
+    raise_alerts(p)
+    pump(p, 1.0)
+    got = receiver.requests
+    assert sorted(g["path"] for g in got) == ["/up", "/up"]
+    for g in got:
+        h = g["headers"]
+        assert verify(SECRET, h["X-Fenghuo-Timestamp"], g["raw"], h["X-Fenghuo-Signature"])
+    down = [n for a in p.store.all_alerts() for n in p.store.notifications_for(a.id) if n.channel == "down"]
+    assert len(down) == 1 and down[0].status == "failed" and down[0].attempts == 4
+    assert down[0].last_error == "HTTP 503"
+    timeline = next(a for a in p.store.all_alerts() if a.grid == "G1").timeline
+    kinds = [(e.kind, e.channel) for e in timeline]
+    assert ("notified", "up") in kinds and ("notify_retrying", "down") in kinds and ("notify_failed", "down") in kinds
+    p.delivery.close()
+
+
+def test_a_receiver_that_comes_back_gets_everything_once(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fail_paths = {"/down"}
+    p = pipeline(tmp_path, receiver, attempts=50)
+    raise_alerts(p)
+    pump(p, 0.3)
+    receiver.fail_paths = set()
+    pump(p, 2.0)
+    down = [g for g in receiver.requests if g["path"] == "/down"]
+    assert len(down) == 1
+    n = [n for a in p.store.all_alerts() for n in p.store.notifications_for(a.id) if n.channel == "down"][0]
+    assert n.status == "delivered" and n.attempts > 1
+    assert down[0]["headers"]["Idempotency-Key"] == n.id
+    p.delivery.close()
+
+
+def test_a_4xx_is_not_retried(receiver: Receiver) -> None:
+    from alerts.notifiers.base import DeliveryError
+
+    n = WebhookNotifier("x", receiver.url + "/x", SECRET)
+    receiver.status_for["/x"] = 400
+    try:
+        n.send("id", {"a": 1})
+    except DeliveryError as exc:
+        assert not exc.retryable and "400" in str(exc)
+    else:
+        raise AssertionError("a 400 must fail")
