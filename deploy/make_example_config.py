@@ -230,9 +230,10 @@ def responders(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for i, person in enumerate(PEOPLE.get(node["id"], [f"{node['name_en']} duty officer"])):
             out.append({"id": f"{node['id'].lower()}-duty-{i + 1}", "name": person, "node": node["id"],
                         "channels": ["ops-webhook", "duty-log"]})
-        if node["id"] in DRILL_PEOPLE:
-            out.append({"id": f"{node['id'].lower()}-drill", "name": DRILL_PEOPLE[node["id"]], "node": node["id"],
-                        "channels": ["drill-webhook"], "drill": True})
+        # drill participants at every tier, so a drill exercises the whole escalation chain
+        person = DRILL_PEOPLE.get(node["id"], f"演练联络员 {node['name']} (drill liaison, {node['name_en']})")
+        out.append({"id": f"{node['id'].lower()}-drill", "name": person, "node": node["id"],
+                    "channels": ["drill-webhook"], "drill": True})
     return out
 
 

@@ -71,17 +71,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_demo(pipeline: Any, speed: float) -> None:
+    """Replay each bundled slice as its own drill, side by side (each drill runs on its own clock)."""
     from fenghuo.demo_data import demo_files
+
+    threads = [threading.Thread(target=_replay_demo_file, args=(pipeline, path, fmt, speed), daemon=True)
+               for path, fmt in demo_files()]
+    for t in threads:
+        t.start()
+
+
+def _replay_demo_file(pipeline: Any, path: Path, fmt: str, speed: float) -> None:
     from ingest.adapters import read_records
     from ingest.replay import replay
 
-    records: list[dict[str, Any]] = []
-    for path, fmt in demo_files():
-        records += list(read_records(path, fmt=fmt))
-    drill = "demo"
-    logging.getLogger("fenghuo.demo").info("demo drill: replaying %d real records at %gx", len(records), speed)
-    replay(records, lambda batch: pipeline.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
-           drill=drill, progress=False)
+    records = list(read_records(path, fmt=fmt))
+    drill = f"demo-{path.name.split('_')[0]}"
+    logging.getLogger("fenghuo.demo").info("drill %s: replaying %d real records at %gx", drill, len(records), speed)
+    stats = replay(records, lambda batch: pipeline.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
+                   drill=drill, progress=False)
+    logging.getLogger("fenghuo.demo").info("drill %s finished: %s", drill, stats.summary())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
