@@ -39,23 +39,25 @@ def _num(obj: dict[str, Any], key: str) -> float | None:
     v = obj.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise EventError(f"{key} must be a number, got {type(v).__name__}")
+    t = type(v)
+    if t is not float and t is not int:
+        if t is bool or not isinstance(v, int | float):
+            raise EventError(f"{key} must be a number, got {type(v).__name__}")
     f = float(v)
-    if not math.isfinite(f):
+    if f - f != 0.0:  # inf or nan
         raise EventError(f"{key} must be finite")
     return f
 
 
 def _str(obj: dict[str, Any], key: str, required: bool = False) -> str | None:
     v = obj.get(key)
+    if type(v) is str and v:
+        return v
     if v is None or v == "":
         if required:
             raise EventError(f"{key} is required")
         return None
-    if not isinstance(v, str):
-        raise EventError(f"{key} must be a string, got {type(v).__name__}")
-    return v
+    raise EventError(f"{key} must be a string, got {type(v).__name__}")
 
 
 def content_id(feed: str, source: str, ts: float, metric: str | None, value: float | None,

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fenghuo.levels import Level
 from fenghuo.models import Alert, Event
 from fenghuo.store import AlertQuery, Notification
 from fenghuo.store.codec import alert_from_doc, alert_to_doc
-from fenghuo.levels import Level
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -57,6 +57,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _EVENT_COLS = "feed, source, ts, grid, lat, lon, metric, value, category, text, attrs, drill"
 
 
@@ -116,7 +117,7 @@ class SqliteStore:
         if not events:
             return []
         rows = [(e.id, e.feed, e.source, e.ts, e.grid, e.lat, e.lon, e.metric, e.value, e.category, e.text,
-                 json.dumps(e.attrs, ensure_ascii=False) if e.attrs else None, e.drill, received_at)
+                 _ENCODE(e.attrs) if e.attrs else None, e.drill, received_at)
                 for e in events]
         with self._tx() as db:
             before = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
