@@ -273,23 +273,29 @@ def river_rules(obs: Path, station_grid: dict[str, str]) -> tuple[dict[str, Any]
                     quiet_rise = max(quiet_rise, v - values[t - 3600])
                 elif g0 <= t < g1:
                     storm_rise = max(storm_rise, v - values[t - 3600])
-    overrides, notes = {}, [
-        "river-level: per river grid, levels = the p99 of all its stations' readings in the quiet first week",
-        f"of the file (before {datetime.fromtimestamp(quiet_end, UTC):%Y-%m-%d %H:%M} UTC) plus fixed margins of "
-        + ", ".join(f"{k} +{v} m" for k, v in MARGINS.items()) + ".",
-        "One threshold serves every station of a river and stations have their own gauge datums, so the",
-        "station with the highest datum dominates each grid's p99; '*' applies to grids without an override.",
+    sources: dict[str, Any] = {}
+    notes = [
+        "river-level: per station (each gauge has its own datum), levels = the p99 of that station's readings",
+        f"in the quiet first week of the file (before {datetime.fromtimestamp(quiet_end, UTC):%Y-%m-%d %H:%M} UTC)",
+        "plus fixed margins of " + ", ".join(f"{k} +{v} m" for k, v in MARGINS.items())
+        + " (a station silent that week: its readings before Gloria); '*' applies to stations without an entry.",
     ]
-    for grid in sorted(quiet):
-        p99 = _quantile(quiet[grid], 0.99)
-        levels = {name: round(p99 + m, 2) for name, m in MARGINS.items()}
-        overrides[grid] = {"levels": levels}
+    for code in sorted(series):
+        values = [v for t, v in series[code].items() if t < quiet_end]
+        if not values:  # a station silent in the quiet week: its readings before Storm Gloria
+            values = [v for t, v in series[code].items() if t < g0]
+        if not values:  # no baseline at all (Y123201002 has one reading, during the flood): '*' applies
+            continue
+        p99 = _quantile(values, 0.99)
+        sources[f"hubeau:{code}"] = {"levels": {name: round(p99 + m, 2) for name, m in MARGINS.items()}}
+    for grid in sorted(peaks):
         peak, code = peaks[grid]
-        notes.append(f"  {grid}: quiet p99 {p99:.2f} m -> red {levels['red']} m; Gloria peak {peak:.2f} m at {code}")
+        red = sources[f"hubeau:{code}"]["levels"]["red"]
+        notes.append(f"  {grid}: highest Gloria peak {peak:.2f} m at {code} (its red: {red} m)")
     level = {"id": "river-level", "kind": "threshold", "feed": "sensor", "metric": "water_level_m", "grid": "*",
              "direction": "above", "levels": {"blue": 3.0, "yellow": 3.5, "orange": 4.0, "red": 4.5},
              "for_seconds": 600, "hysteresis": 0.1, "risk": "safety", "title_zh": "河道水位超警戒",
-             "title_en": "River level above warning", "overrides": overrides}
+             "title_en": "River level above warning", "sources": sources}
     blue = math.ceil(quiet_rise * 10) / 10
     rates = {"blue": blue, "yellow": round(blue * 1.5, 2), "orange": round(blue * 2, 2), "red": round(blue * 3, 2)}
     notes += [f"river-rise: blue = the largest 1-hour rise of any station in the quiet week ({quiet_rise:.3f} m),",

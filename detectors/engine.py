@@ -30,7 +30,7 @@ class DetectorEngine:
         self.state: dict[tuple[str, str], ThresholdDetector | RateDetector | CountDetector] = {}
         self._sensor: dict[str, list[Rule]] = {}
         self._text: dict[str, list[Rule]] = {}
-        self._params: dict[tuple[str, str], Any] = {}
+        self._params: dict[tuple[str, str, str | None], Any] = {}
         self.extras: list[Extra] = []  # model detectors added by later stages (anomaly, bursts, fusion)
         self.set_rules(rules)
 
@@ -53,14 +53,14 @@ class DetectorEngine:
             else:
                 self._text.setdefault(r.feed, []).append(r)
 
-    def _applies(self, rule: Rule, grid: str) -> Any:
-        key = (rule.id, grid)
+    def _applies(self, rule: Rule, grid: str, source: str | None = None) -> Any:
+        key = (rule.id, grid, source if rule.sources else None)
         if key not in self._params:
             chain = self.chain(grid)
             if rule.grid != "*" and rule.grid not in chain:
                 self._params[key] = None
             else:
-                self._params[key] = params_for(rule, chain)
+                self._params[key] = params_for(rule, chain, key[2])
         return self._params[key]
 
     def process(self, events: Iterable[Event]) -> list[Signal]:
@@ -70,7 +70,7 @@ class DetectorEngine:
                 rules = self._sensor.get(e.metric or "")
                 if rules:
                     for rule in rules:
-                        p = self._applies(rule, e.grid)
+                        p = self._applies(rule, e.grid, e.source)
                         if p is not None:
                             self._run(rule, p, e, e.series, e.value or 0.0, out)
             else:

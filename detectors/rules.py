@@ -14,11 +14,15 @@ from fenghuo.config import Rule
 from fenghuo.levels import Level
 
 
-def params_for(rule: Rule, chain: list[str]) -> LevelParams | None:
-    """Effective parameters on a grid whose chain (bottom up) is given; None when disabled there."""
+def params_for(rule: Rule, chain: list[str], source: str | None = None) -> LevelParams | None:
+    """Effective parameters for a source on a grid whose chain (bottom up) is given; None when disabled.
+
+    A per-source override wins; then the most specific node override on the chain; then ``"*"``.
+    """
     levels, for_s, hyst, enabled = rule.levels, rule.for_seconds, rule.hysteresis, rule.enabled
-    for node in chain:
-        ov = rule.overrides.get(node)
+    found = rule.sources.get(source) if source is not None else None
+    candidates = [found] if found is not None else [rule.overrides.get(node) for node in chain]
+    for ov in candidates:
         if ov is not None:
             levels = ov.levels or levels
             for_s = ov.for_seconds if ov.for_seconds is not None else for_s

@@ -102,7 +102,8 @@ class Rule(Strict):
     title_zh: str | None = None
     title_en: str | None = None
     enabled: bool = True
-    overrides: dict[str, RuleOverride] = Field(default_factory=dict)
+    overrides: dict[str, RuleOverride] = Field(default_factory=dict)  # per node of the grid tree
+    sources: dict[str, RuleOverride] = Field(default_factory=dict)  # per sensor (its own gauge datum)
 
     @field_validator("levels")
     @classmethod
@@ -122,9 +123,10 @@ class Rule(Strict):
         if self.kind == "count" and self.feed == "sensor":
             errors.append("feed: a count rule counts complaint or opinion events")
         errors += _order_errors("levels", self.levels, self.direction)
-        for grid, ov in self.overrides.items():
-            if ov.levels:
-                errors += _order_errors(f"overrides.{grid}.levels", ov.levels, self.direction)
+        for where, table in (("overrides", self.overrides), ("sources", self.sources)):
+            for key, ov in table.items():
+                if ov.levels:
+                    errors += _order_errors(f"{where}.{key}.levels", ov.levels, self.direction)
         return errors
 
     @property

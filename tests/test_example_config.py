@@ -116,16 +116,17 @@ def _level(value: float, levels: dict[str, float]) -> Level | None:
 
 
 @real
-def test_the_highest_peak_reaches_red_on_its_rivers_override(config: Config, stations: dict) -> None:
+def test_the_highest_peak_reaches_red_on_its_stations_levels(config: Config, stations: dict) -> None:
     code, st = max(stations.items(), key=lambda kv: kv[1]["peak"])
     assert (code, st["river"], st["peak"]) == ("Y063402001", "L'Agly", 15.49)
     assert st["peak_at"].startswith("2020-01-22")  # Storm Gloria
     rule = next(r for r in config.rules if r.id == "river-level")
-    override = rule.overrides[f"FR-{slug(st['river'])}"]
-    assert override.levels is not None
-    assert _level(st["peak"], override.levels) == Level.RED
-    # every river grid has an override, and no station reaches blue in the quiet week
-    assert set(rule.overrides) == {f"FR-{slug(s['river'])}" for s in stations.values()}
-    for s in stations.values():
-        levels = rule.overrides[f"FR-{slug(s['river'])}"].levels
-        assert levels is not None and _level(s["quiet_max"], levels) is None
+    levels = rule.sources[f"hubeau:{code}"].levels
+    assert levels is not None and _level(st["peak"], levels) == Level.RED
+    # every station has its own levels, and none reaches blue in the quiet week
+    assert set(rule.sources) == {f"hubeau:{c}" for c in stations} - {"hubeau:Y123201002"}  # 1 reading, in the flood
+    for c, s in stations.items():
+        if c == "Y123201002":
+            continue
+        own = rule.sources[f"hubeau:{c}"].levels
+        assert own is not None and _level(s["quiet_max"], own) is None

@@ -92,3 +92,11 @@ def test_drill_events_never_touch_real_state() -> None:
     drill.drill = "flood-2020"
     assert [s.drill for s in eng.process([drill])] == ["flood-2020"]
     assert run(eng, [ev(1, 4.6)]) == [(1, "red")]
+
+
+def test_a_per_source_override_beats_the_node_override() -> None:
+    rule = Rule(id="r", metric="level", levels={"blue": 3.0}, overrides={"G1": {"levels": {"blue": 10.0}}},
+                sources={"gauge-low": {"levels": {"blue": 1.0}}})
+    eng = DetectorEngine([rule], chain=lambda g: [g])
+    got = [s.source for s in eng.process([ev(0, 2.0, "G1", "gauge-low"), ev(0, 5.0, "G1", "gauge-high")])]
+    assert got == ["gauge-low"]

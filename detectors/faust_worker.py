@@ -1,0 +1,150 @@
+"""The detector workers: a faust-streaming app whose agent consumes the event topics in batches.
+
+``make_app`` builds the app (never at import time). One agent takes up to ``batch`` events
+``within`` seconds (``stream.take_events``), groups them by grid (the message key, so a grid's
+events are on one partition and one worker), runs :class:`detectors.grid_runner.GridRunner`
+with that grid's state from a changelog-backed table, produces one signal batch per grid to the
+signals topic, waits for Kafka to have them, then writes the grid states back to the table.
+A replacement worker restores the table from its changelog; redelivered events are skipped by
+the offsets kept in the state. Rules come from the store and are refreshed on a timer.
+
+``per_event=True`` runs the plain per-event agent instead (the benchmark's comparison).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from detectors.grid_runner import GridRunner, GridState
+from fenghuo.config import Config
+from fenghuo.grids import GridTree
+from fenghuo.kafka_bus import Topics, batch_to_wire, event_from_wire, topic_prefix
+from fenghuo.rulebook import RuleBook
+from fenghuo.settings import Settings
+from fenghuo.store import Store, open_store
+
+log = logging.getLogger("fenghuo.detectors.worker")
+
+
+class Rules:
+    """The worker's view of the rule table, reloaded from the store when its versions change."""
+
+    def __init__(self, store_url: str, data_dir: Path, tree: GridTree, runner: GridRunner) -> None:
+        self.store_url, self.data_dir, self.tree, self.runner = store_url, data_dir, tree, runner
+        self.store: Store | None = None
+        self.version: tuple[Any, ...] = ()
+
+    def refresh(self) -> bool:
+        if self.store is None:
+            self.store = open_store(self.store_url, self.data_dir)
+        rows = self.store.rules()
+        version = tuple(sorted((r["id"], r["version"]) for r in rows))
+        if version == self.version:
+            return False
+        self.runner.set_rules(RuleBook(self.store, self.tree).current())
+        self.version = version
+        log.info("detector rules loaded: %s", ", ".join(f"{i} v{v}" for i, v in version) or "none")
+        return True
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def make_app(settings: Settings, config: Config, *, prefix: str | None = None, partitions: int = 8,
+             batch: int = 2000, within: float = 0.05, per_event: bool = False, rules_every: float = 5.0,
+             worker_id: str = "0") -> Any:
+    import faust
+    from mode.supervisors import CrashingSupervisor
+
+    topics = Topics(prefix or topic_prefix())
+    tree = GridTree(config.nodes, config.grid_match_km)
+    runner = GridRunner((), lambda g: [n.id for n in tree.chain(g)] or [g])
+    rules = Rules(settings.store_url, settings.data_dir, tree, runner)
+    datadir = settings.data_dir / "faust" / worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        topics.group("detectors-per-event" if per_event else "detectors"),
+        broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", topic_partitions=partitions,
+        topic_replication_factor=1, web_enabled=False, producer_acks=-1, consumer_auto_offset_reset="earliest",
+        datadir=str(datadir), broker_commit_every=1000,
+        broker_commit_interval=1.0, stream_buffer_maxsize=max(4096, 2 * batch), producer_linger=0.002,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    source = app.topic(*topics.events, **raw)
+    signals = app.topic(topics.signals, **raw)
+    table = app.Table("grid-state", default=None, partitions=partitions, use_partitioner=True,
+                      schema=faust.Schema(**raw))
+    app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
+    app.fenghuo_rules = rules
+
+    @app.task
+    async def load_rules() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+
+    @app.timer(interval=rules_every)
+    async def refresh_rules() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+
+    async def ensure_rules() -> None:
+        if not rules.version:  # never process an event before the rules are known
+            await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+
+    async def handle(groups: dict[bytes, list[tuple[Any, Any, Any]]]) -> None:
+        writes: list[tuple[bytes, bytes]] = []
+        sends = []
+        for key, items in groups.items():
+            gs = GridState.loads(table.get(key))
+            found, clock, rxs = runner.run(gs, items)
+            if clock:
+                sends.append((key, batch_to_wire(key.decode(), found, clock, rxs)))
+            writes.append((key, gs.dumps()))
+        futures = [await signals.send(key=k, value=v) for k, v in sends]
+        if futures:
+            await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
+        for key, value in writes:
+            table[key] = value
+
+    def item(ev: Any) -> tuple[bytes, tuple[Any, Any, Any]]:
+        m = ev.message
+        e, rx = event_from_wire(ev.value)
+        return m.key or e.grid.encode(), (e, (m.topic, m.partition, m.offset), rx)
+
+    if per_event:
+        @app.agent(source, name="detect-per-event", supervisor_strategy=CrashingSupervisor)
+        async def detect_per_event(stream: Any) -> AsyncIterator[None]:
+            await ensure_rules()
+            async for ev in stream.events():
+                key, it = item(ev)
+                await handle({key: [it]})
+                yield None
+    else:
+        @app.agent(source, name="detect-batches", supervisor_strategy=CrashingSupervisor)
+        async def detect_batches(stream: Any) -> AsyncIterator[None]:
+            await ensure_rules()
+            async for events in stream.take_events(batch, within=within):
+                groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
+                for ev in events:
+                    key, it = item(ev)
+                    groups.setdefault(key, []).append(it)
+                await handle(groups)
+                yield None
+
+    return app
+
+
+def run_worker(settings: Settings, config: Config, **kw: Any) -> int:
+    """Run one detector worker until SIGTERM/SIGINT (``fenghuo worker detectors``)."""
+    import faust
+
+    app = make_app(settings, config, **kw)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        app.fenghuo_rules.close()
+    return 0
