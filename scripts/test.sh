@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export PYTHON=$PWD/$BIN/python
 
-# Chromium for the board's browser tests (Debian's package; never a downloaded browser build)
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  echo "installing Debian's chromium for the browser tests..." >&2
-  (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }) \
+# Chromium and a Chinese font for the board's browser tests (Debian's packages; never a downloaded browser)
+if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; } && command -v apt-get >/dev/null \
+   && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian's chromium and fonts-wqy-microhei for the browser tests..." >&2
+  pkgs="chromium fonts-wqy-microhei"
+  (apt-get install -y -q $pkgs >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; }) \
     || echo "could not install chromium: the browser tests will be skipped" >&2
 fi
 
