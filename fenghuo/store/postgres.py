@@ -1,0 +1,298 @@
+"""The distributed store: PostgreSQL (TimescaleDB when available) via psycopg2.
+
+Behaves like :class:`fenghuo.store.sqlite.SqliteStore` (the contract tests in
+``tests/test_store_contract.py`` run the same cases on both). Thread-safe: every call borrows a
+connection from a bounded pool and runs in its own transaction. A connection that failed at the
+connection level is discarded, so the call after a database restart gets a fresh one; callers
+retry the failed call (``add_events`` is idempotent by event id).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+from psycopg2.extensions import cursor as Cursor
+from psycopg2.extras import execute_values
+from psycopg2.pool import ThreadedConnectionPool
+
+from fenghuo.levels import Level
+from fenghuo.models import Alert, Event
+from fenghuo.store import AlertQuery, Notification
+from fenghuo.store import pg_events as ev
+from fenghuo.store.codec import alert_from_doc, alert_to_doc
+from fenghuo.store.pg_migrations import (
+    LOCK_MIGRATE,
+    LOCK_NS,
+    LOCK_RULES,
+    MIGRATIONS,
+    SCHEMA_MIGRATIONS,
+    TIMESCALE_AVAILABLE,
+)
+
+_NOTIFY_COLS = ("id, alert_id, channel, responder, kind, tier, payload, created_at, status, attempts, "
+                "next_attempt_at, last_error, delivered_at")
+
+
+def _row_notification(r: tuple[Any, ...]) -> Notification:
+    return Notification(id=r[0], alert_id=r[1], channel=r[2], responder=r[3], kind=r[4], tier=r[5],
+                        payload=json.loads(r[6]), created_at=r[7], status=r[8], attempts=r[9],
+                        next_attempt_at=r[10], last_error=r[11], delivered_at=r[12])
+
+
+class PostgresStore:
+    def __init__(self, dsn: str, max_connections: int = 8, connect_timeout: int = 10) -> None:
+        self.dsn = dsn
+        self._pool = ThreadedConnectionPool(1, max_connections, dsn, connect_timeout=connect_timeout,
+                                            application_name="fenghuo")
+        self._slots = threading.BoundedSemaphore(max_connections)  # getconn raises, never waits, when exhausted
+        self._months_lock = threading.Lock()
+        self._months: set[int] = set()
+        self._migrate()
+        with self._tx() as cur:
+            cur.execute("SELECT flavour FROM schema_migrations WHERE version = 2")
+            self.timescale = cur.fetchone()[0] == "timescaledb"
+            if not self.timescale:
+                self._months = ev.existing_months(cur)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[Cursor]:
+        """One transaction on a pooled connection: commit on success, roll back on error."""
+        with self._slots:
+            conn = self._pool.getconn()
+            broken = False
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+                conn.commit()
+            except BaseException as exc:
+                broken = bool(conn.closed) or isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+                if not broken:
+                    try:
+                        conn.rollback()
+                    except psycopg2.Error:
+                        broken = True
+                raise
+            finally:
+                self._pool.putconn(conn, close=broken)
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._tx() as cur:
+            cur.execute(sql, args)
+            return cur.fetchone()[0]
+
+    def _all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._tx() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    # -- schema -------------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute(TIMESCALE_AVAILABLE)
+            timescale = cur.fetchone() is not None
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_MIGRATE))
+            cur.execute(SCHEMA_MIGRATIONS)
+        for version, script in enumerate(MIGRATIONS, start=1):
+            with self._tx() as cur:  # one transaction per version; the lock makes concurrent openers wait
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_MIGRATE))
+                cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
+                if cur.fetchone():
+                    continue
+                cur.execute(script(timescale))
+                flavour = ("timescaledb" if timescale else "partitioned") if version == 2 else ""
+                cur.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, time.time(), flavour))
+
+    def schema_version(self) -> int:
+        return int(self._one("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+    # -- events -------------------------------------------------------------------------------------
+    def add_events(self, events: list[Event], received_at: float) -> list[Event]:
+        if not events:
+            return []
+        with self._months_lock:  # the month cache; the advisory lock inside serialises writers anyway
+            months = set(self._months)
+        try:
+            with self._tx() as cur:
+                out = ev.add_events(cur, events, received_at, timescale=self.timescale, known_months=months)
+        finally:
+            with self._months_lock:
+                self._months |= months
+        return out
+
+    def event_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM events"))
+
+    def max_seq(self) -> int:
+        return int(self._one("SELECT coalesce(max(seq), 0) FROM events"))
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, Event]]:
+        rows = self._all(f"SELECT seq, {ev.EVENT_COLS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+                         (seq, limit))
+        return [(r[0], ev.row_event(r[1:])) for r in rows]
+
+    def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
+               category: str | None, start: float, end: float, limit: int = 20000) -> list[Event]:
+        sql = f"SELECT {ev.EVENT_COLS} FROM events WHERE feed = %s AND ts >= %s AND ts <= %s"
+        args: list[Any] = [feed, float(start), float(end)]
+        if self.timescale:  # chunk exclusion on the time dimension; ts stays the exact filter
+            sql += " AND at >= to_timestamp(%s) - interval '1 second' AND at <= to_timestamp(%s) + interval '1 second'"
+            args += [float(start), float(end)]
+        for col, val in (("grid", grid), ("source", source), ("metric", metric), ("category", category)):
+            if val is not None:
+                sql += f" AND {col} = %s"
+                args.append(val)
+        sql += " ORDER BY ts LIMIT %s"
+        args.append(limit)
+        return [ev.row_event(r) for r in self._all(sql, args)]
+
+    # -- dead letters -------------------------------------------------------------------------------
+    def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
+        if not items:
+            return
+        rows = [(received_at, i, err, json.dumps(rec, ensure_ascii=False, default=str)) for i, err, rec in items]
+        with self._tx() as cur:
+            execute_values(cur, "INSERT INTO dead_letters (received_at, idx, error, record) VALUES %s", rows,
+                           page_size=1000)
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        rows = self._all("SELECT id, received_at, idx, error, record FROM dead_letters "
+                         "ORDER BY id DESC LIMIT %s OFFSET %s", (limit, offset))
+        return [{"id": r[0], "received_at": r[1], "index": r[2], "error": r[3], "record": json.loads(r[4])}
+                for r in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM dead_letters"))
+
+    # -- alerts and the outbox ----------------------------------------------------------------------
+    def save_alerts(self, alerts: list[Alert], notifications: list[Notification], cursor: int | None) -> None:
+        # one row per id (the last wins, as with SQLite's row-by-row upsert): a multi-row
+        # ON CONFLICT DO UPDATE may not touch the same row twice
+        latest = {a.id: a for a in alerts}
+        rows = [(a.id, a.fingerprint, str(a.status), int(a.level), str(a.risk), a.feed, a.grid, a.drill,
+                 a.created_at, a.updated_at, alert_to_doc(a)) for a in latest.values()]
+        nrows = [(n.id, n.alert_id, n.channel, n.responder, n.kind, n.tier,
+                  json.dumps(n.payload, ensure_ascii=False), n.created_at, n.status, n.attempts,
+                  n.next_attempt_at, n.last_error, n.delivered_at) for n in notifications]
+        with self._tx() as cur:
+            if rows:
+                execute_values(cur, "INSERT INTO alerts (id, fingerprint, status, level, risk, feed, grid, drill, "
+                               "created_at, updated_at, doc) VALUES %s ON CONFLICT (id) DO UPDATE SET "
+                               "status = excluded.status, level = excluded.level, updated_at = excluded.updated_at, "
+                               "doc = excluded.doc", rows, page_size=1000)
+            if nrows:
+                execute_values(cur, f"INSERT INTO outbox ({_NOTIFY_COLS}) VALUES %s ON CONFLICT (id) DO NOTHING",
+                               nrows, page_size=1000)
+            if cursor is not None:
+                cur.execute("INSERT INTO state VALUES ('cursor', %s) ON CONFLICT (key) DO UPDATE SET "
+                            "value = excluded.value", (str(cursor).encode(),))
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        rows = self._all("SELECT doc FROM alerts WHERE id = %s", (alert_id,))
+        return alert_from_doc(rows[0][0]) if rows else None
+
+    def open_alerts(self) -> list[Alert]:
+        return [alert_from_doc(r[0]) for r in self._all("SELECT doc FROM alerts WHERE status <> 'resolved'")]
+
+    def list_alerts(self, q: AlertQuery) -> list[Alert]:
+        sql, args = "SELECT doc FROM alerts WHERE true", []
+        if q.status:
+            sql += " AND status = %s"
+            args.append(q.status)
+        if q.level:
+            sql += " AND level = %s"
+            args.append(int(Level.parse(q.level)))
+        for col, val in (("grid", q.grid), ("feed", q.feed), ("risk", q.risk)):
+            if val:
+                sql += f" AND {col} = %s"
+                args.append(val)
+        if q.drill == "true":
+            sql += " AND drill IS NOT NULL"
+        elif q.drill == "false":
+            sql += " AND drill IS NULL"
+        elif q.drill:
+            sql += " AND drill = %s"
+            args.append(q.drill)
+        sql += " ORDER BY (status = 'resolved'), level DESC, updated_at DESC LIMIT %s OFFSET %s"
+        args += [q.limit, q.offset]
+        return [alert_from_doc(r[0]) for r in self._all(sql, args)]
+
+    def all_alerts(self, drill: bool | None = None) -> list[Alert]:
+        sql = "SELECT doc FROM alerts"
+        if drill is True:
+            sql += " WHERE drill IS NOT NULL"
+        elif drill is False:
+            sql += " WHERE drill IS NULL"
+        return [alert_from_doc(r[0]) for r in self._all(sql)]
+
+    def due_notifications(self, now: float, limit: int) -> list[Notification]:
+        rows = self._all(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= %s "
+                         "ORDER BY created_at, ord LIMIT %s", (now, limit))
+        return [_row_notification(r) for r in rows]
+
+    def pending_notification_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM outbox WHERE status = 'pending'"))
+
+    def update_notification(self, n: Notification) -> None:
+        with self._tx() as cur:
+            cur.execute("UPDATE outbox SET status = %s, attempts = %s, next_attempt_at = %s, last_error = %s, "
+                        "delivered_at = %s WHERE id = %s",
+                        (n.status, n.attempts, n.next_attempt_at, n.last_error, n.delivered_at, n.id))
+
+    def notifications_for(self, alert_id: str) -> list[Notification]:
+        rows = self._all(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE alert_id = %s ORDER BY created_at, ord",
+                         (alert_id,))
+        return [_row_notification(r) for r in rows]
+
+    # -- rules and audit ----------------------------------------------------------------------------
+    def rules(self) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT DISTINCT ON (id) id, version, body, actor, changed_at FROM rules "
+            "ORDER BY id, version DESC")
+        rows = sorted((r for r in rows if r[2] is not None), key=lambda r: r[0])  # code-point order, as SQLite
+        return [{"id": r[0], "version": r[1], "body": json.loads(r[2]), "actor": r[3], "changed_at": r[4]}
+                for r in rows]
+
+    def rule_history(self, rule_id: str) -> list[dict[str, Any]]:
+        rows = self._all("SELECT version, body, actor, changed_at FROM rules WHERE id = %s ORDER BY version",
+                         (rule_id,))
+        return [{"version": r[0], "body": json.loads(r[1]) if r[1] else None, "actor": r[2], "changed_at": r[3]}
+                for r in rows]
+
+    def put_rule(self, rule_id: str, body: dict[str, Any] | None, actor: str, ts: float) -> int:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_RULES, rule_id))
+            cur.execute("SELECT coalesce(max(version), 0) + 1 FROM rules WHERE id = %s", (rule_id,))
+            v = int(cur.fetchone()[0])
+            cur.execute("INSERT INTO rules VALUES (%s, %s, %s, %s, %s)",
+                        (rule_id, v, json.dumps(body, ensure_ascii=False) if body is not None else None, actor, ts))
+        return v
+
+    def audit(self, ts: float, actor: str, action: str, target: str, detail: str) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s)",
+                        (ts, actor, action, target, detail))
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._all("SELECT ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT %s", (limit,))
+        return [{"ts": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": r[4]} for r in rows]
+
+    # -- pipeline state -----------------------------------------------------------------------------
+    def get_state(self, key: str) -> bytes | None:
+        rows = self._all("SELECT value FROM state WHERE key = %s", (key,))
+        return bytes(rows[0][0]) if rows else None
+
+    def put_state(self, key: str, value: bytes) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO state VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, psycopg2.Binary(value)))
+
+    def close(self) -> None:
+        if not self._pool.closed:
+            self._pool.closeall()
