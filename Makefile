@@ -28,7 +28,7 @@ lint: install
 
 ## bench: embedded pipeline throughput and latency on a mixed replay of the real data
 bench: install
-	$(BIN)/python -m benchmarks.embedded
+	bash scripts/bench.sh
 
 ## bench-nab: every detector over the Numenta Anomaly Benchmark, scored with NAB's rules
 bench-nab: install

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make bench: every benchmark that prints figures (none of them asserts anything).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export PYTHON=$PWD/$BIN/python
+SERVICES=$(mktemp -d /tmp/fenghuo-bench.XXXXXX)
+chmod 755 "$SERVICES"
+trap 'scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1; rm -rf "$SERVICES"' EXIT
+
+echo "== embedded pipeline"
+$BIN/python -m benchmarks.embedded
+if [ -f benchmarks/bursts_boston.py ]; then echo "== complaint bursts on Boston 311"; $BIN/python -m benchmarks.bursts_boston; fi
+echo "== PostgreSQL COPY ingest"
+DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "${FENGHUO_BENCH_PG_PORT:-55442}") && $BIN/python -m benchmarks.store_copy --dsn "$DSN"
