@@ -21,11 +21,10 @@ from psycopg2.extensions import cursor as Cursor
 from psycopg2.extras import execute_values
 from psycopg2.pool import ThreadedConnectionPool
 
-from fenghuo.levels import Level
 from fenghuo.models import Alert, Event
 from fenghuo.store import AlertQuery, Notification
 from fenghuo.store import pg_events as ev
-from fenghuo.store.codec import alert_from_doc, alert_to_doc
+from fenghuo.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 from fenghuo.store.pg_migrations import (
     LOCK_MIGRATE,
     LOCK_NS,
@@ -201,26 +200,7 @@ class PostgresStore:
         return [alert_from_doc(r[0]) for r in self._all("SELECT doc FROM alerts WHERE status <> 'resolved'")]
 
     def list_alerts(self, q: AlertQuery) -> list[Alert]:
-        sql, args = "SELECT doc FROM alerts WHERE true", []
-        if q.status:
-            sql += " AND status = %s"
-            args.append(q.status)
-        if q.level:
-            sql += " AND level = %s"
-            args.append(int(Level.parse(q.level)))
-        for col, val in (("grid", q.grid), ("feed", q.feed), ("risk", q.risk)):
-            if val:
-                sql += f" AND {col} = %s"
-                args.append(val)
-        if q.drill == "true":
-            sql += " AND drill IS NOT NULL"
-        elif q.drill == "false":
-            sql += " AND drill IS NULL"
-        elif q.drill:
-            sql += " AND drill = %s"
-            args.append(q.drill)
-        sql += " ORDER BY (status = 'resolved'), level DESC, updated_at DESC LIMIT %s OFFSET %s"
-        args += [q.limit, q.offset]
+        sql, args = alert_query_sql(q, "%s")
         return [alert_from_doc(r[0]) for r in self._all(sql, args)]
 
     def all_alerts(self, drill: bool | None = None) -> list[Alert]:

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenghuo.levels import Level
 from fenghuo.models import Alert, Event
 from fenghuo.store import AlertQuery, Notification
-from fenghuo.store.codec import alert_from_doc, alert_to_doc
+from fenghuo.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -204,26 +203,7 @@ class SqliteStore:
         return [alert_from_doc(r[0]) for r in rows]
 
     def list_alerts(self, q: AlertQuery) -> list[Alert]:
-        sql, args = "SELECT doc FROM alerts WHERE 1=1", []
-        if q.status:
-            sql += " AND status = ?"
-            args.append(q.status)
-        if q.level:
-            sql += " AND level = ?"
-            args.append(int(Level.parse(q.level)))
-        for col, val in (("grid", q.grid), ("feed", q.feed), ("risk", q.risk)):
-            if val:
-                sql += f" AND {col} = ?"
-                args.append(val)
-        if q.drill == "true":
-            sql += " AND drill IS NOT NULL"
-        elif q.drill == "false":
-            sql += " AND drill IS NULL"
-        elif q.drill:
-            sql += " AND drill = ?"
-            args.append(q.drill)
-        sql += " ORDER BY (status = 'resolved'), level DESC, updated_at DESC LIMIT ? OFFSET ?"
-        args += [q.limit, q.offset]
+        sql, args = alert_query_sql(q, "?")
         with self._lock:
             return [alert_from_doc(r[0]) for r in self._db.execute(sql, args).fetchall()]
 
