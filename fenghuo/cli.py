@@ -138,6 +138,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grafana_sync(args: argparse.Namespace) -> int:
+    from fenghuo.grafana_sync import DEFAULT_DASHBOARDS, GrafanaSyncError, datasource_payload, sync
+
+    if not args.url or not args.token:
+        return _fail("grafana sync needs --url and --token (or GRAFANA_URL and GRAFANA_TOKEN): "
+                     "make a service-account token with the Editor role in Grafana")
+    settings = make_settings()
+    pg_url = args.pg_url or (settings.store_url if settings.store_url.startswith("postgres") else None)
+    try:
+        report = sync(args.url, args.token, args.dashboards or DEFAULT_DASHBOARDS,
+                      datasource_payload(pg_url) if pg_url else None)
+    except GrafanaSyncError as exc:
+        return _fail(str(exc))
+    print(report)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fenghuo", description="fenghuo 烽火: risk early warning and response")
     sub = p.add_subparsers(dest="command", required=True)
@@ -164,6 +181,14 @@ def parser() -> argparse.ArgumentParser:
     cc = sub.add_parser("check-config", help="validate a configuration file and list every error")
     cc.add_argument("file", type=Path)
     cc.set_defaults(fn=cmd_check_config)
+    gr = sub.add_parser("grafana", help="Grafana dashboards and datasource")
+    gsub = gr.add_subparsers(dest="grafana_command", required=True)
+    gs = gsub.add_parser("sync", help="create or update the datasource and dashboards through Grafana's API")
+    gs.add_argument("--url", default=os.environ.get("GRAFANA_URL"), help="e.g. http://grafana:3000")
+    gs.add_argument("--token", default=os.environ.get("GRAFANA_TOKEN"), help="a service-account token (Editor)")
+    gs.add_argument("--pg-url", help="PostgreSQL URL for the datasource (default: FENGHUO_STORE_URL)")
+    gs.add_argument("--dashboards", type=Path, help="folder of dashboard JSON (default: deploy/grafana/dashboards)")
+    gs.set_defaults(fn=cmd_grafana_sync)
     return p
 
 
