@@ -9,7 +9,9 @@ The baseline is learned online, hour by hour, with exponential decay (``half_lif
   all complaints (``share_prior`` pseudo-events), so a sparse pair borrows strength.
 
 An hour's events join the baseline when the hour is over (score before learn); events of a key
-that is in alert learn at weight ``learn_in_alert`` so a burst does not become the norm at once.
+that is in alert, or whose surprise is already ``learn_guard`` or more, learn at weight
+``learn_in_alert`` so a burst does not become the norm at once. Events whose ``attrs["channel"]``
+is in ``ignore_channels`` (work orders a city crew logs itself, say) are not complaints: skipped.
 For each complaint the events of its key in the last ``window_hours`` are counted against the
 expected count and the surprise ``-log10 P(X >= count)`` (Poisson) is mapped to levels with
 hysteresis (:class:`detectors.level_state.LevelState`). Cleared and lowered levels are found by a
@@ -20,12 +22,13 @@ placeholder locations excluded), a raised level goes up one.
 >>> from fenghuo.models import Event
 >>> det = ComplaintBurst(BurstParams(warmup_hours=24))
 >>> ev = lambda i, t: Event("complaint", "hotline", t, "G1", f"e{i}", category="noise", text="x")
->>> quiet = [s for i in range(24 * 14) for s in det.process(ev(i, i * 3600.0))]
->>> burst = [s for i in range(12) for s in det.process(ev(1000 + i, 14 * 86400.0 + i * 300))]
->>> (quiet, [s.level.name_en for s in burst])
-([], ['blue', 'yellow', 'orange', 'red'])
->>> burst[-1].evidence["count"], burst[-1].series
-(11, 'G1/noise')
+>>> [s for i in range(6 * 14) for s in det.process(ev(i, i * 14400.0))]  # one every 4 h: quiet
+[]
+>>> burst = [s for i in range(20) for s in det.process(ev(100 + i, 14 * 86400.0 + i * 120))]
+>>> [(s.level.name_en, s.evidence["count"]) for s in burst]  # 20 in 40 minutes
+[('blue', 8), ('yellow', 10), ('orange', 13), ('red', 16)]
+>>> [(s.kind, s.series) for s in det.process(ev(200, 15 * 86400.0))]  # a day later
+[('clear', 'G1/noise')]
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ class BurstParams:
     repeat_min: int = 3
     place_decimals: int = 3
     learn_in_alert: float = 0.2
+    learn_guard: float = 2.0
+    ignore_channels: tuple[str, ...] = ()
     tz: str = "UTC"
     feeds: tuple[str, ...] = ("complaint",)
     max_surprise: float = 50.0
@@ -275,7 +280,7 @@ class ComplaintBurst:
 
     def process(self, e: Event) -> list[Signal]:
         """Score one event (then learn it); return the signals of every key whose level changed."""
-        if e.feed not in self.p.feeds:
+        if e.feed not in self.p.feeds or (self.p.ignore_channels and e.attrs.get("channel") in self.p.ignore_channels):
             return []
         out: list[Signal] = []
         hour = math.floor(e.ts / 3600.0)
@@ -296,14 +301,10 @@ class ComplaintBurst:
         s = self._evaluate(e.grid, cat, k, e.ts, e.id)
         if s is not None:
             out.append(s)
-        self.pending.append((e.grid, cat, self.p.learn_in_alert if k.level else 1.0))
+        guarded = k.level or k.state.last_value is not None and k.state.last_value >= self.p.learn_guard
+        self.pending.append((e.grid, cat, self.p.learn_in_alert if guarded else 1.0))
         return out
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"detector": self}
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.__dict__.update(snap["detector"].__dict__)
 
 
 class BurstExtra:

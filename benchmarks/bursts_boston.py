@@ -1,0 +1,172 @@
+"""Complaint bursts on Boston 311 (2015): delay to flag the three blizzards, bursts per month outside.
+
+``python -m benchmarks.bursts_boston [--months N]``. Reads the real file in time order through the
+adapter, ``parse_event`` and the example config's grid resolver, runs :class:`ComplaintBurst`
+(default parameters, ``tz="America/New_York"``; once with crew work orders skipped, once all) and prints:
+
+* per blizzard, the onset: the first local hour at whose end the city-wide snow/ice complaint
+  rate (trailing 6 h, per day) rises above 3x the January median daily count, searched from the
+  day before the first date SOURCES.md lists (a rise: the rate must have been at or below it);
+  and the hours from onset to the first snow/ice signal at orange or above in any grid;
+* episodes (a level raised from clear, counted at its peak level) per month outside the blizzard
+  windows (onset to three days after the last listed date), all categories and snow/ice only;
+* the detector's events/s (``process`` only, parsing excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from detectors.bursts import BurstParams, ComplaintBurst
+from fenghuo.events import EventError, make_resolver, parse_event
+from fenghuo.grids import GridTree
+from fenghuo.levels import Level
+from fenghuo.models import Event, Signal
+from ingest.adapters import read_records
+
+DATA = "/work/shared/data/boston311-2015/boston_311_2015.csv.gz"
+TZ = ZoneInfo("America/New_York")
+SNOW = re.compile(r"snow|shovel|plow|salt|\bice\b", re.I)
+CREW = ("Employee Generated", "City Worker App", "Maximo Integration")
+STORMS = (("2015-01-27", "2015-01-28"), ("2015-02-02", "2015-02-04"), ("2015-02-09", "2015-02-11"))
+
+
+def is_snow(category: str | None) -> bool:
+    """Snow and ice categories (not 'Mice Infestation').
+
+    >>> is_snow("Misc. Snow Complaint"), is_snow("Mice Infestation - Residential")
+    (True, False)
+    """
+    return bool(category and SNOW.search(category))
+
+
+def load_events(path: str = DATA, until_month: int = 12) -> tuple[list[Event], int]:
+    """Boston events of 2015 up to ``until_month`` (inclusive), sorted by time; and rejects."""
+    os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "benchmark")
+    from fenghuo.config import load_config
+
+    config = load_config("deploy/fenghuo.example.yaml")
+    resolve = make_resolver(GridTree(config.nodes, config.grid_match_km))
+    limit = datetime(2015 + until_month // 12, until_month % 12 + 1, 1, tzinfo=TZ).timestamp()
+    events, rejected = [], 0
+    for rec in read_records(path, fmt="boston311"):
+        try:
+            e = parse_event(rec, resolve)
+        except EventError:
+            rejected += 1
+            continue
+        if e.ts < limit:
+            events.append(e)
+    events.sort(key=lambda e: (e.ts, e.id))
+    return events, rejected
+
+
+def local(day: str, hour: int = 0) -> float:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=TZ).timestamp()
+
+
+def onsets(events: list[Event]) -> list[float]:
+    """The onset of each storm (see the module docstring)."""
+    snow = sorted(e.ts for e in events if is_snow(e.category))
+    jan = Counter(datetime.fromtimestamp(t, TZ).day for t in snow if datetime.fromtimestamp(t, TZ).month == 1)
+    median = statistics.median(jan.get(d, 0) for d in range(1, 32))
+    out = []
+    for first, _ in STORMS:
+        t, below = local(first) - 86400, False
+        while True:
+            end = t + 3600
+            rate = 4 * sum(1 for s in snow if end - 6 * 3600 <= s < end)  # per day, over the trailing 6 h
+            if rate > 3 * median and below:
+                out.append(t)
+                break
+            below = below or rate <= 3 * median
+            t += 3600
+    return out
+
+
+def run(events: list[Event], params: BurstParams) -> tuple[list[Signal], float]:
+    det, signals = ComplaintBurst(params), []
+    start = time.perf_counter()
+    for e in events:
+        signals.extend(det.process(e))
+    return signals, time.perf_counter() - start
+
+
+def episodes(signals: list[Signal]) -> Iterator[tuple[Signal, int]]:
+    """(raising signal, peak level) of each episode: a level raised from clear until cleared."""
+    open_: dict[str, tuple[Signal, int]] = {}
+    for s in signals:
+        key = s.series
+        if s.level is None:
+            if key in open_:
+                yield open_.pop(key)
+        elif key not in open_:
+            open_[key] = (s, int(s.level))
+        else:
+            first, peak = open_[key]
+            open_[key] = (first, max(peak, int(s.level)))
+    yield from open_.values()
+
+
+def report(events: list[Event], params: BurstParams, months: int) -> None:
+    signals, seconds = run(events, params)
+    print(f"{len(signals)} signals, detector {len(events) / seconds:,.0f} events/s ({seconds:.1f} s)")
+    print(f"params: {params}\n")
+    print("| storm | onset (local) | first snow/ice signal >= orange | hours after onset | grid |")
+    print("|---|---|---|---|---|")
+    windows = []
+    for (first, last), onset in zip(STORMS, onsets(events), strict=True):
+        windows.append((onset, local(last) + 4 * 86400))
+        hit = next((s for s in signals if s.level is not None and s.level >= Level.ORANGE
+                    and is_snow(s.evidence["category"]) and onset - 86400 <= s.ts <= onset + 72 * 3600), None)
+        when = datetime.fromtimestamp(onset, TZ).strftime("%Y-%m-%d %H:00")
+        if hit is None:
+            print(f"| {first}/{last[5:]} | {when} | not flagged | - | - |")
+            continue
+        at = datetime.fromtimestamp(hit.ts, TZ).strftime("%Y-%m-%d %H:%M")
+        hours = (hit.ts - onset) / 3600
+        print(f"| {first}/{last[5:]} | {when} | {at} {hit.level.name_en} | {hours:.1f} | {hit.grid} |")
+    table: dict[tuple[int, str], Counter[int]] = {}
+    for s, peak in episodes(signals):
+        if any(a <= s.ts < b for a, b in windows):
+            continue
+        month = datetime.fromtimestamp(s.ts, TZ).month
+        table.setdefault((month, "all"), Counter())[peak] += 1
+        if is_snow(s.evidence["category"]):
+            table.setdefault((month, "snow"), Counter())[peak] += 1
+    print("\nEpisodes outside the blizzard windows (" + ", ".join(
+        f"{datetime.fromtimestamp(a, TZ):%m-%d %H:00}..{datetime.fromtimestamp(b, TZ):%m-%d}" for a, b in windows)
+        + "), by peak level:\n")
+    print("| month | blue | yellow | orange | red | total | of which snow/ice (orange+) |")
+    print("|---|---|---|---|---|---|---|")
+    for month in range(1, months + 1):
+        c, sn = table.get((month, "all"), Counter()), table.get((month, "snow"), Counter())
+        print(f"| {datetime(2015, month, 1):%b} | {c[1]} | {c[2]} | {c[3]} | {c[4]} | {sum(c.values())} "
+              f"| {sum(sn.values())} ({sn[3] + sn[4]}) |")
+    total = sum((v for (_, k), v in table.items() if k == "all"), Counter())
+    print(f"| all | {total[1]} | {total[2]} | {total[3]} | {total[4]} | {sum(total.values())} | |\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--months", type=int, default=12, help="read January to this month")
+    args = ap.parse_args()
+    events, rejected = load_events(until_month=args.months)
+    series = len({(e.grid, e.category) for e in events})
+    print(f"{len(events)} events ({rejected} rejected), {series} (grid, category) series\n")
+    print("## Complaints only (crew work orders skipped: channels " + ", ".join(CREW) + ")\n")
+    report(events, BurstParams(tz="America/New_York", ignore_channels=CREW), args.months)
+    print("## Every channel\n")
+    report(events, BurstParams(tz="America/New_York"), args.months)
+
+
+if __name__ == "__main__":
+    main()

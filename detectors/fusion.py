@@ -1,0 +1,137 @@
+"""Corroboration across feeds: signals of two or more feeds in one grid within a window.
+
+:class:`Corroboration` watches signals, not events. It keeps, per (drill, grid), the latest
+raised signal of each alert fingerprint seen within ``window_hours`` (a clear drops it). When a
+new raised signal makes the group span ``min_feeds`` feeds or more (only signals of the same
+risk type, unless ``same_risk=False``), it emits one ``kind="corroboration"`` signal for each
+member alert whose certainty or proposed level changed:
+
+* certainty: one feed ``Possible``; two feeds ``Likely``; a sensor threshold crossing (feed
+  ``sensor``, detector in ``threshold_detectors``) plus any other feed ``Observed``;
+* level: the member's own level plus ``raise_levels`` (default 1), capped at red.
+
+The corroboration signal has the member's risk, rule, grid, series and drill, so its
+``fingerprint`` is the fingerprint of the alert it updates (also in ``evidence["target"]``);
+``evidence["signals"]`` lists the corroborating signals (feed, detector, rule, level, ts, series,
+fingerprint). The alert service must not open an alert for it: it raises the certainty of the
+open alert with that fingerprint (never lowers it), raises its level to the proposed one when
+higher, and appends the evidence; with no open alert it is ignored.
+
+>>> from fenghuo.levels import Level
+>>> from fenghuo.models import Certainty, Risk, Signal
+>>> def sig(feed, detector, ts, level=Level.YELLOW):
+...     return Signal(detector, f"{feed}-rule", Risk.SAFETY, feed, "G1", f"G1/{feed}", "src", ts, level, 1.0, "")
+>>> fusion = Corroboration()
+>>> fusion.observe(sig("complaint", "burst", 0.0))
+[]
+>>> out = fusion.observe(sig("sensor", "threshold", 1800.0, Level.ORANGE))
+>>> [(s.series, s.level.name_en, s.certainty.value) for s in out]
+[('G1/complaint', 'orange', 'Observed'), ('G1/sensor', 'red', 'Observed')]
+>>> [e["feed"] for e in out[0].evidence["signals"]]
+['complaint', 'sensor']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fenghuo.levels import Level
+from fenghuo.models import Certainty, Signal
+
+_RANK = {Certainty.POSSIBLE: 0, Certainty.LIKELY: 1, Certainty.OBSERVED: 2}
+
+
+def higher_certainty(a: Certainty, b: Certainty) -> Certainty:
+    """The higher of two certainties (for the alert service: never lower an alert's certainty).
+
+    >>> higher_certainty(Certainty.LIKELY, Certainty.POSSIBLE).value
+    'Likely'
+    """
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+@dataclass(frozen=True, slots=True)
+class FusionParams:
+    window_hours: float = 2.0
+    min_feeds: int = 2
+    raise_levels: int = 1
+    same_risk: bool = True
+    threshold_detectors: tuple[str, ...] = ("threshold",)
+
+
+@dataclass(slots=True)
+class _Group:
+    members: dict[str, Signal] = field(default_factory=dict)  # fingerprint -> latest raised signal
+    emitted: dict[str, tuple[Certainty, int]] = field(default_factory=dict)  # fingerprint -> last proposal
+
+
+class Corroboration:
+    """Pure and clock-free (signal ``ts`` only); the object pickles."""
+
+    def __init__(self, params: FusionParams | None = None) -> None:
+        self.p = params or FusionParams()
+        self.groups: dict[tuple[str | None, str], _Group] = {}
+
+    def _certainty(self, members: list[Signal]) -> Certainty:
+        feeds = {s.feed for s in members}
+        if len(feeds) < self.p.min_feeds:
+            return Certainty.POSSIBLE
+        sensor_cross = any(s.feed == "sensor" and s.detector in self.p.threshold_detectors for s in members)
+        return Certainty.OBSERVED if sensor_cross else Certainty.LIKELY
+
+    def observe(self, signal: Signal) -> list[Signal]:
+        """Take one signal; return the corroboration signals it causes (maybe none)."""
+        if signal.kind == "corroboration":
+            return []
+        g = self.groups.setdefault((signal.drill, signal.grid), _Group())
+        fp = signal.fingerprint
+        horizon = signal.ts - self.p.window_hours * 3600.0
+        for key in [k for k, s in g.members.items() if s.ts < horizon]:
+            del g.members[key]
+            g.emitted.pop(key, None)
+        if signal.level is None:
+            g.members.pop(fp, None)
+            g.emitted.pop(fp, None)
+            return []
+        g.members[fp] = signal
+        group = [s for s in g.members.values() if not self.p.same_risk or s.risk == signal.risk]
+        certainty = self._certainty(group)
+        if len({s.feed for s in group}) < self.p.min_feeds:
+            return []
+        evidence = [{"feed": s.feed, "detector": s.detector, "rule": s.rule, "level": s.level.name_en,
+                     "ts": s.ts, "series": s.series, "fingerprint": s.fingerprint}
+                    for s in sorted(group, key=lambda s: (s.ts, s.fingerprint)) if s.level is not None]
+        feeds = sorted({s.feed for s in group})
+        out = []
+        for member in sorted(group, key=lambda s: s.fingerprint):
+            assert member.level is not None
+            level = min(int(Level.RED), int(member.level) + self.p.raise_levels)
+            key = member.fingerprint
+            if g.emitted.get(key) == (certainty, level):
+                continue
+            g.emitted[key] = (certainty, level)
+            others = ", ".join(f"{e['feed']} {e['rule']} ({e['level']})" for e in evidence if e["fingerprint"] != key)
+            out.append(Signal(
+                detector="fusion", rule=member.rule, risk=member.risk, feed=member.feed, grid=member.grid,
+                series=member.series, source=member.source, ts=signal.ts, level=Level(level),
+                score=float(len(feeds)), kind="corroboration", certainty=certainty, drill=member.drill,
+                reason=f"corroborated by {others} within {self.p.window_hours:g} h ({certainty.value})",
+                evidence={"target": key, "feeds": feeds, "signals": evidence},
+            ))
+        return out
+
+    def process(self, signals: Iterable[Signal]) -> list[Signal]:
+        """The signals followed by the corroboration signals they cause, in order."""
+        out: list[Signal] = []
+        for s in signals:
+            out.append(s)
+            out.extend(self.observe(s))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"groups": self.groups}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.groups = dict(snap.get("groups", {}))

@@ -1,0 +1,132 @@
+"""ComplaintBurst: synthetic cases and the first 2015 Boston blizzard."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+
+from detectors.bursts import BurstParams, ComplaintBurst, make_burst_extra, poisson_surprise, risk_for
+from fenghuo.levels import Level
+from fenghuo.models import Certainty, Event, Risk, Signal
+
+DAY = 86400.0
+
+
+def ev(i: int, t: float, grid: str = "G1", cat: str = "noise", **kw: object) -> Event:
+    return Event("complaint", "hotline", t, grid, f"e{i}", category=cat, text="x", **kw)  # type: ignore[arg-type]
+
+
+def daily_rhythm(days: int, seed: int = 1) -> list[Event]:
+    """Complaints by an inhomogeneous Poisson process: ~0.2/h at night, ~3/h from 18:00 to 21:00."""
+    rng, out, t = random.Random(seed), [], 0.0
+    while t < days * DAY:
+        t += rng.expovariate(3.0 / 3600)
+        hour = (t % DAY) / 3600
+        if 18 <= hour < 21 or rng.random() < 0.2 / 3.0:
+            out.append(ev(len(out), t))
+    return out
+
+
+def run(det: ComplaintBurst, events: list[Event]) -> list[Signal]:
+    return [s for e in events for s in det.process(e)]
+
+
+def test_surprise_matches_poisson_tail() -> None:
+    p, s = poisson_surprise(3, 2.0)
+    assert p == pytest.approx(1 - math.exp(-2) * (1 + 2 + 2), rel=1e-9)
+    assert s == pytest.approx(-math.log10(p))
+    assert poisson_surprise(400, 1.0)[1] == 50.0  # underflow: capped, not inf
+
+
+def test_quiet_baseline_then_burst_is_flagged_quickly() -> None:
+    det = ComplaintBurst(BurstParams(warmup_hours=24))
+    quiet = [ev(i, i * 4 * 3600.0) for i in range(6 * 21)]
+    assert run(det, quiet) == []
+    burst = [ev(1000 + i, 21 * DAY + i * 120) for i in range(20)]
+    out = run(det, burst)
+    assert out and out[0].level == Level.BLUE
+    first_orange = next(i for i, e in enumerate(burst) if any(s.evidence["event"] == e.id and s.level
+                                                                and s.level >= Level.ORANGE for s in out))
+    assert first_orange < 15
+    s = out[0]
+    assert (s.detector, s.rule, s.risk, s.series, s.certainty) == (
+        "burst", "complaint-burst", Risk.CONTRADICTION, "G1/noise", Certainty.POSSIBLE)
+    assert {"count", "expected", "p_value", "window_hours", "repeats"} <= s.evidence.keys()
+
+
+def test_daily_peak_that_is_normal_is_not_flagged() -> None:
+    events = daily_rhythm(42)
+    det = ComplaintBurst(BurstParams(warmup_hours=7 * 24))
+    late = [s for s in run(det, events) if s.ts > 14 * DAY]
+    assert late == [], [s.reason for s in late]
+    # the same evening volume at 04:00 is a burst: the hour-of-day baseline is what keeps 18:00 quiet
+    night = [ev(50_000 + i, 42 * DAY + 4 * 3600 + i * 360) for i in range(30)]
+    assert [s for s in run(det, night) if s.level and s.level >= Level.ORANGE]
+
+
+def test_burst_clears_after_the_window() -> None:
+    det = ComplaintBurst(BurstParams(warmup_hours=24))
+    run(det, [ev(i, i * 4 * 3600.0) for i in range(6 * 14)])
+    run(det, [ev(100 + i, 14 * DAY + i * 120) for i in range(20)])
+    later = run(det, [ev(300, 14 * DAY + 8 * 3600), ev(301, 14 * DAY + 9 * 3600)])
+    assert [s.kind for s in later] == ["clear"]
+
+
+def test_repeated_place_escalates_one_level() -> None:
+    def burst(place: bool) -> list[Signal]:
+        det = ComplaintBurst(BurstParams(warmup_hours=24))
+        run(det, [ev(i, i * 4 * 3600.0) for i in range(6 * 14)])
+        attrs = {"location": "12 Main St"} if place else {}
+        return run(det, [ev(100 + i, 14 * DAY + i * 120, attrs=dict(attrs)) for i in range(9)])
+    plain, repeated = burst(False), burst(True)
+    assert max(s.level for s in repeated if s.level) == max(s.level for s in plain if s.level) + 1
+    assert repeated[-1].evidence["repeats"] == 8
+
+
+def test_pickle_mid_stream_gives_identical_results_and_is_deterministic() -> None:
+    events = daily_rhythm(21, seed=3) + [ev(10_000 + i, 21 * DAY + i * 60) for i in range(30)]
+    whole = run(ComplaintBurst(BurstParams(warmup_hours=48)), events)
+    det = ComplaintBurst(BurstParams(warmup_hours=48))
+    first = run(det, events[: len(events) // 2])
+    det = pickle.loads(pickle.dumps(det))
+    assert first + run(det, events[len(events) // 2:]) == whole
+    assert whole == run(ComplaintBurst(BurstParams(warmup_hours=48)), events)
+    assert whole
+
+
+def test_extra_keeps_drills_apart_and_pickles() -> None:
+    extra = make_burst_extra(BurstParams(warmup_hours=24))
+    for i in range(6 * 14):
+        extra(ev(i, i * 4 * 3600.0))
+    extra = pickle.loads(pickle.dumps(extra))
+    drill = [s for i in range(20) for s in extra(ev(500 + i, 14 * DAY + i * 120, drill="d1"))]
+    assert drill == []  # a drill has its own (still warming up) baseline
+    live = [s for i in range(20) for s in extra(ev(900 + i, 14 * DAY + i * 120))]
+    assert live and all(s.drill is None for s in live)
+
+
+def test_safety_categories() -> None:
+    assert risk_for("Gas smell") == Risk.SAFETY and risk_for("燃气泄漏") == Risk.SAFETY
+    assert risk_for("Misc. Snow Complaint") == Risk.CONTRADICTION
+
+
+DATA = Path("/work/shared/data/boston311-2015/boston_311_2015.csv.gz")
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="Boston 311 data not present")
+def test_boston_first_blizzard_is_flagged_within_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.bursts_boston import is_snow, load_events, local, onsets
+
+    monkeypatch.setenv("FENGHUO_WEBHOOK_SECRET", "test")
+    events, _ = load_events(until_month=2)
+    onset = onsets(events)[0]
+    assert local("2015-01-25") < onset < local("2015-01-28")
+    det = ComplaintBurst(BurstParams(tz="America/New_York"))
+    signals = [s for e in events if e.ts < onset + 2 * DAY for s in det.process(e)]
+    hits = [s for s in signals if s.level and s.level >= Level.ORANGE and is_snow(s.evidence["category"])
+            and onset <= s.ts <= onset + DAY]
+    assert hits, "no snow/ice burst at orange or above within 24 h of the first blizzard's onset"
