@@ -2,7 +2,8 @@
 
 Tier 0 is the alert's grid, then its community, street and district. Real alerts reach the
 responders attached to the tier's node; drill alerts reach only drill participants there and
-the drill channels, never the real responders.
+the drill channels, never the real responders. A system alert about a failing channel goes to
+the district's responders on their other channels.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Router:
         for r in config.responders:
             self.by_node.setdefault(r.node, []).append((r.id, list(r.channels), r.drill))
         self.drill_channels = list(config.drills.channels)
+        self.roots = [n.id for n in config.nodes if n.parent is None]
+
+    def system_node(self) -> str:
+        """Where system alerts live: the first district (the top of the tree)."""
+        return self.roots[0] if self.roots else "system"
 
     def tiers(self, alert: Alert) -> list[str]:
         return self.chain(alert.grid)
@@ -34,7 +40,7 @@ class Router:
         for rid, channels, drill in self.by_node.get(tiers[tier], []):
             if alert.drill and not drill:
                 continue
-            out += [(rid, ch) for ch in channels]
+            out += [(rid, ch) for ch in channels if not (alert.feed == "system" and ch == alert.series)]
         if alert.drill and out:
             out += [(None, ch) for ch in self.drill_channels]
         return out

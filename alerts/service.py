@@ -16,7 +16,8 @@ from alerts.record import Publish, Record
 from alerts.routing import Router
 from alerts.stages import Change, Context, MultiStage
 from fenghuo.config import Config
-from fenghuo.models import Alert, Signal, Status, TimelineEntry
+from fenghuo.levels import Level
+from fenghuo.models import Alert, Risk, Signal, Status, TimelineEntry
 from fenghuo.store import Notification, Store
 
 NowOf = Callable[[str | None, float | None], float]  # (drill, event time) -> now
@@ -40,6 +41,7 @@ class AlertService:
         self.dedup = Dedup(new_id, title)
         self.dedup.load(store.open_alerts())
         self.escalate = Escalate(config.escalation, router)
+        self.router = router
         self.muters: list[Muter] = list(muters or [])
         self.mute = MuteStage(self.muters)
         self.deliver = MultiStage(Notify(router), Record(store, publish))
@@ -127,6 +129,21 @@ class AlertService:
             except AlertNotFound:
                 return
             kind = "notified" if ok else ("notify_failed" if final else "notify_retrying")
+            if a.feed != "system" and (ok or final):
+                self._channel_health(n.channel, ok, detail)
             a.add(TimelineEntry(self.now_of(a.drill, None), kind, a.level.name_en, n.responder, n.channel,
                                 f"{n.kind} tier {n.tier}: {detail} (attempt {n.attempts})"))
             self.deliver.exec(Context(now=self.now_of(a.drill, None)), [Change(a, "updated")])
+
+    def _channel_health(self, channel: str, ok: bool, detail: str) -> None:
+        """A channel whose notification finally failed raises a system alert (orange); the next
+        delivery through it clears that alert. Never silent."""
+        grid = self.router.system_node()
+        signal = Signal(detector="delivery", rule="channel-failing", risk=Risk.SYSTEM, feed="system", grid=grid,
+                        series=channel, source=channel, ts=self.now_of(None, None),
+                        level=None if ok else Level.ORANGE, score=0.0 if ok else 1.0,
+                        reason=f"channel {channel}: " + ("delivering again" if ok else f"gave up: {detail}"),
+                        evidence={"channel": channel})
+        if ok and signal.fingerprint not in self.dedup.open:
+            return
+        self.apply([signal])

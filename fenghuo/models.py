@@ -18,6 +18,7 @@ FEEDS = ("sensor", "complaint", "opinion")
 class Risk(StrEnum):
     SAFETY = "safety"
     CONTRADICTION = "contradiction"
+    SYSTEM = "system"  # fenghuo's own health: a notification channel that keeps failing
 
 
 class Status(StrEnum):

@@ -23,6 +23,8 @@ METRICS = {
 
 def make_title(s: Signal, names: dict[str, tuple[str, str]]) -> tuple[str, str]:
     zh_grid, en_grid = names.get(s.grid, (s.grid, s.grid))
+    if s.feed == "system":
+        return f"通知渠道 {s.series} 投递失败", f"Notification channel {s.series} is failing"
     if s.feed == "sensor":
         metric = str(s.evidence.get("metric") or s.series.rsplit("/", 1)[-1])
         zh_m, en_m = METRICS.get(metric, (metric, metric.replace("_", " ")))

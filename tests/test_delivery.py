@@ -25,7 +25,8 @@ def pipeline(tmp: Path, receiver: Receiver, attempts: int = 4) -> Pipeline:
         "channels": [{"name": n, "type": "webhook", "url": f"{receiver.url}/{n}", "secret": SECRET,
                       "max_attempts": attempts} for n in ("up", "down")],
         "responders": [{"id": "a", "name": "甲", "node": "G1", "channels": ["up", "down"]},
-                       {"id": "b", "name": "乙", "node": "G2", "channels": ["up"]}],
+                       {"id": "b", "name": "乙", "node": "G2", "channels": ["up"]},
+                       {"id": "c", "name": "区值班", "node": "D", "channels": ["up", "down"]}],
         "rules": [{"id": "gas", "metric": "gas_ppm", "levels": {"red": 50}}],
     })
     p = Pipeline(Settings(data_dir=tmp), config, SqliteStore(tmp / "db"), clock=FixedClock(1e9))
@@ -51,7 +52,7 @@ def test_signed_delivery_and_a_failing_receiver_blocks_nobody(tmp_path: Path, re
     p = pipeline(tmp_path, receiver)
     raise_alerts(p)
     pump(p, 1.0)
-    got = receiver.requests
+    got = [g for g in receiver.requests if g["json"]["alert"]["risk"] != "system"]
     assert sorted(g["path"] for g in got) == ["/up", "/up"]
     for g in got:
         h = g["headers"]
@@ -91,3 +92,26 @@ def test_a_4xx_is_not_retried(receiver: Receiver) -> None:
         assert not exc.retryable and "400" in str(exc)
     else:
         raise AssertionError("a 400 must fail")
+
+
+def test_a_channel_that_keeps_failing_raises_a_system_alert(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fail_paths = {"/down"}
+    p = pipeline(tmp_path, receiver, attempts=2)
+    raise_alerts(p)
+    pump(p, 1.0)
+    system = [a for a in p.store.all_alerts() if a.risk == "system"]
+    assert len(system) == 1
+    a = system[0]
+    assert (a.series, a.level.name_en, a.grid) == ("down", "orange", "D")
+    assert a.title_en == "Notification channel down is failing"
+    # it was sent through the responders' other channel, never through the failing one
+    sent = p.store.notifications_for(a.id)
+    assert sent and {n.channel for n in sent} == {"up"}
+    assert any(g["json"]["alert"]["id"] == a.id for g in receiver.requests)
+    # the channel recovers: the next delivery through it clears the system alert
+    receiver.fail_paths = set()
+    p.ingest([{"feed": "sensor", "source": "sG1b", "ts": 1e9 + 1, "grid": "G1", "metric": "gas_ppm", "value": 99}])
+    pump(p, 1.0)
+    again = p.store.get_alert(a.id)
+    assert again is not None and again.cleared
+    p.delivery.close()
