@@ -16,7 +16,6 @@ fenghuo.events.EventError: a sensor event needs metric and value
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from typing import Any
 
