@@ -94,7 +94,7 @@ def _replay_demo_file(pipeline: Any, path: Path, fmt: str, speed: float) -> None
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ingest.adapters import read_records
-    from ingest.replay import http_sink, replay
+    from ingest.replay import SinkError, http_sink, replay
 
     speed = None if args.speed == "max" else float(args.speed)
     try:
@@ -105,8 +105,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         key = args.api_key or os.environ.get("FENGHUO_API_KEY", "")
         if not key:
             return _fail("replaying into a service needs an API key: pass --api-key or set FENGHUO_API_KEY")
-        sink = http_sink(args.url, key)
-        stats = replay(records, sink, speed=speed, batch_size=args.batch, drill=args.drill)
+        try:
+            with http_sink(args.url, key) as sink:
+                stats = replay(records, sink, speed=speed, batch_size=args.batch, drill=args.drill)
+        except SinkError as exc:
+            return _fail(str(exc))
     else:
         from fenghuo.pipeline import build_pipeline
 
@@ -122,8 +125,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                            batch_size=args.batch, drill=args.drill)
         finally:
             pipeline.stop()
-    print(stats)
-    return 0
+    print(stats.summary())
+    return 0 if not stats.rejected else 1
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=os.environ.get("FENGHUO_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "replay" and args.speed != "max":
         try:
             float(args.speed)

@@ -31,7 +31,7 @@ def free_port() -> int:
 class Receiver:
     """A real HTTP server that records every POST (path, headers, JSON body); can be told to fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_paths: set[str] = set()  # answer 503 there
         self.status_for: dict[str, int] = {}  # or any other status
@@ -54,7 +54,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
