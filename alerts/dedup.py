@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from alerts.stages import Change
 from fenghuo.levels import Level
-from fenghuo.models import Alert, Signal, Status, TimelineEntry
+from fenghuo.models import Alert, Certainty, Signal, Status, TimelineEntry
 
 MAX_EVIDENCE = 50
 TitleFn = Callable[[Signal], tuple[str, str]]
@@ -23,6 +23,8 @@ class Dedup:
         self.open = {a.fingerprint: a for a in alerts if a.is_open}
 
     def apply(self, signal: Signal, now: float) -> Change | None:
+        if signal.kind == "corroboration":
+            return self._corroborate(signal, now)
         fp = signal.fingerprint
         alert = self.open.get(fp)
         ev = {"detector": signal.detector, "rule": signal.rule, "feed": signal.feed, "ts": signal.ts,
@@ -63,6 +65,25 @@ class Dedup:
         alert.max_level = Level(max(alert.max_level, signal.level))
         alert.add(TimelineEntry(now, kind, signal.level.name_en, signal.detector, None, signal.reason))
         return Change(alert, kind, notify=notify, detail=signal.reason, step=len(alert.timeline))
+
+    def _corroborate(self, signal: Signal, now: float) -> Change | None:
+        """Another feed agrees: raise certainty (never lower it), maybe the level; list the evidence."""
+        alert = self.open.get(signal.fingerprint)
+        if alert is None:
+            return None  # a corroboration never opens an alert
+        alert.evidence.append({"detector": signal.detector, "kind": "corroboration", "ts": signal.ts,
+                               "certainty": str(signal.certainty), "reason": signal.reason, **signal.evidence})
+        del alert.evidence[:-MAX_EVIDENCE]
+        order = list(Certainty)
+        if order.index(signal.certainty) > order.index(alert.certainty):
+            alert.certainty = signal.certainty
+        if signal.level is not None and signal.level > alert.level:
+            alert.level = signal.level
+            alert.max_level = Level(max(alert.max_level, signal.level))
+            alert.add(TimelineEntry(now, "upgraded", signal.level.name_en, "fusion", None, signal.reason))
+            return Change(alert, "upgraded", notify=True, detail=signal.reason, step=len(alert.timeline))
+        alert.add(TimelineEntry(now, "corroborated", alert.level.name_en, "fusion", None, signal.reason))
+        return Change(alert, "corroborated", detail=signal.reason, step=len(alert.timeline))
 
     def close(self, alert: Alert) -> None:
         self.open.pop(alert.fingerprint, None)

@@ -13,10 +13,11 @@ from typing import Any
 from detectors.rules import CountDetector, RateDetector, ThresholdDetector, make_rule_detector, params_for
 from fenghuo.config import Rule
 from fenghuo.levels import Level
-from fenghuo.models import Event, Risk, Signal
+from fenghuo.models import Certainty, Event, Risk, Signal
 
 ChainFn = Callable[[str], list[str]]
-Extra = Callable[[Event], list[Signal]]
+Extra = Callable[[Event], list[Signal]]  # a model detector fed every event
+Post = Callable[[list[Signal]], list[Signal]]  # a stage over the signals (corroboration)
 
 
 def _no_chain(grid: str) -> list[str]:
@@ -31,14 +32,23 @@ class DetectorEngine:
         self._sensor: dict[str, list[Rule]] = {}
         self._text: dict[str, list[Rule]] = {}
         self._params: dict[tuple[str, str, str | None], Any] = {}
-        self.extras: list[Extra] = []  # model detectors added by later stages (anomaly, bursts, fusion)
+        self.extras: list[Extra] = []  # model detectors (bursts, forecasts, text risk...)
+        self.post: list[Post] = []  # signal stages (corroboration)
         self.set_rules(rules)
 
+    def _models(self) -> list[Any]:
+        return [m for m in [*self.extras, *self.post] if hasattr(m, "snapshot")]
+
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state}
+        return {"state": self.state, "models": [m.snapshot() for m in self._models()]}
 
     def restore(self, snap: dict[str, Any]) -> None:
         self.state = {k: v for k, v in snap.get("state", {}).items() if k[0] in self.rules}
+        models = self._models()
+        saved = snap.get("models", [])
+        if len(saved) == len(models):  # the same model set as when saved; otherwise they start fresh
+            for m, data in zip(models, saved, strict=True):
+                m.restore(data)
 
     def set_rules(self, rules: Iterable[Rule]) -> None:
         new = {r.id: r for r in rules}
@@ -84,6 +94,8 @@ class DetectorEngine:
                             self._run(rule, p, e, f"{e.grid}/{e.category or '*'}", 1.0, out)
             for extra in self.extras:
                 out.extend(extra(e))
+        for stage in self.post:
+            out = stage(out)
         return out
 
     def _run(self, rule: Rule, p: Any, e: Event, series: str, value: float, out: list[Signal]) -> None:
@@ -106,5 +118,6 @@ class DetectorEngine:
             detector=rule.kind, rule=rule.id, risk=Risk(rule.risk_type), feed=e.feed, grid=e.grid, series=series,
             source=e.source, ts=e.ts, level=level, score=observed, reason=reason, drill=e.drill,
             kind="level" if level else "clear",
+            certainty=Certainty.OBSERVED if e.feed == "sensor" else Certainty.POSSIBLE,
             evidence={"event": e.id, "ts": e.ts, "observed": observed, "metric": e.metric, "category": e.category},
         ))

@@ -147,6 +147,16 @@ def _order_errors(where: str, levels: dict[str, float], direction: str) -> list[
     return [f"{where}: for direction {direction!r} thresholds must {want} from blue to red, got {levels}"]
 
 
+class Detectors(Strict):
+    """Model detectors beside the rules; each is off unless given (its fields are the model's parameters)."""
+
+    bursts: dict[str, Any] | None = None  # complaint bursts: detectors.bursts.BurstParams
+    fusion: dict[str, Any] | None = None  # corroboration across feeds: detectors.fusion.FusionParams
+    forecast: dict[str, Any] | None = None  # forecast early warning
+    text: dict[str, Any] | None = None  # text risk for complaints and opinion
+    anomaly: dict[str, Any] | None = None  # streaming anomaly models on sensor series
+
+
 class Drills(Strict):
     channels: list[str] = Field(default_factory=list)
 
@@ -158,6 +168,7 @@ class Config(Strict):
     escalation: Escalation = Field(default_factory=Escalation)
     rules: list[Rule] = Field(default_factory=list)
     drills: Drills = Field(default_factory=Drills)
+    detectors: Detectors = Field(default_factory=Detectors)
     grid_match_km: float = Field(default=5.0, gt=0)
 
 

@@ -25,6 +25,7 @@ from alerts.routing import Router
 from alerts.service import AlertService
 from alerts.stages import Change
 from detectors.engine import DetectorEngine
+from detectors.models import add_models
 from fenghuo.broadcast import Broadcaster
 from fenghuo.clock import Clock, WallClock
 from fenghuo.clocks import Clocks
@@ -96,6 +97,7 @@ class Pipeline:
         self.rulebook = RuleBook(store, self.tree)
         self.rulebook.seed(config, self.clocks.wall_now())
         self.engine = DetectorEngine(self.rulebook.current(), self._chain)
+        add_models(self.engine, config.detectors, settings.data_dir / "models")
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
         self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,

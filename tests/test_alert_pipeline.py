@@ -170,3 +170,31 @@ def test_events_accepted_but_not_processed_before_a_crash_are_processed_at_start
     h.p.store.close()
     h.open()
     assert h.alert().level.name_en == "red"
+
+
+def test_a_sensor_and_complaints_in_one_grid_corroborate_each_other(tmp_path: Path) -> None:
+    config = {**CONFIG, "detectors": {"fusion": {"window_hours": 2}}, "rules": [
+        {"id": "gas", "metric": "gas_ppm", "levels": {"blue": 10, "yellow": 20, "red": 50}, "risk": "safety"},
+        {"id": "gas-smell", "kind": "count", "feed": "complaint", "category": "燃气异味", "risk": "safety",
+         "levels": {"blue": 2, "yellow": 3}, "window_seconds": 3600}]}
+    h = Harness(tmp_path, config)
+    for i in range(2):
+        h.clock.set(T0 + 60 * i)
+        h.p.ingest([{"feed": "complaint", "source": "12345", "ts": T0 + 60 * i, "grid": "G1",
+                     "category": "燃气异味", "text": f"楼道里有很重的煤气味 {i}"}])
+    complaint_alert = h.alert("A0")
+    assert (complaint_alert.level.name_en, complaint_alert.certainty) == ("blue", "Possible")
+    h.clock.set(T0 + 600)
+    h.p.ingest([{"feed": "sensor", "source": "gas-1", "ts": T0 + 600, "grid": "G1", "metric": "gas_ppm",
+                 "value": 25.0}])
+    complaint_alert, sensor_alert = h.alert("A0"), h.alert("A1")
+    assert complaint_alert.certainty == "Observed" and complaint_alert.level.name_en == "yellow"
+    assert [e.kind for e in complaint_alert.timeline][-1] == "upgraded"
+    assert complaint_alert.evidence[-1]["kind"] == "corroboration"
+    assert {s["feed"] for s in complaint_alert.evidence[-1]["signals"]} == {"sensor", "complaint"}
+    assert sensor_alert.level.name_en == "orange"  # yellow, raised one level by the complaints
+    # a burst of the same in another grid, 3 hours later, corroborates nothing
+    h.clock.set(T0 + 4 * 3600)
+    h.p.ingest([{"feed": "sensor", "source": "gas-2", "ts": T0 + 4 * 3600, "grid": "G2", "metric": "gas_ppm",
+                 "value": 25.0}])
+    assert h.alert("A2").certainty == "Observed" and h.alert("A2").level.name_en == "yellow"

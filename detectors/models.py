@@ -1,0 +1,55 @@
+"""Model detectors from the ``detectors:`` section of the config, plugged into the engine.
+
+>>> from fenghuo.config import Detectors
+>>> engine = DetectorEngine()
+>>> add_models(engine, Detectors(bursts={"tz": "America/New_York"}, fusion={}), cache_dir=None)
+>>> len(engine.extras), len(engine.post)
+(1, 1)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from detectors.engine import DetectorEngine
+from fenghuo.config import ConfigError, Detectors
+
+
+def _params(cls: Any, name: str, values: dict[str, Any]) -> Any:
+    fields = set(getattr(cls, "__dataclass_fields__", {}))
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError([f"detectors.{name}: unknown parameter(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(sorted(fields))}"])
+    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**clean)
+
+
+def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -> None:
+    """Add the configured model detectors to the engine (the rules are already there)."""
+    if cfg.bursts is not None:
+        from detectors.bursts import BurstParams, make_burst_extra
+
+        engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts)))
+    if cfg.fusion is not None:
+        from detectors.fusion import Corroboration, FusionParams
+
+        fusion = Corroboration(_params(FusionParams, "fusion", cfg.fusion))
+        engine.post.append(_FusionStage(fusion))
+
+
+class _FusionStage:
+    """Corroboration as an engine post stage, with its state in the engine's snapshot."""
+
+    def __init__(self, fusion: Any) -> None:
+        self.fusion = fusion
+
+    def __call__(self, signals: list[Any]) -> list[Any]:
+        return self.fusion.process(signals) if signals else signals
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.fusion.snapshot()  # type: ignore[no-any-return]
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.fusion.restore(snap)
