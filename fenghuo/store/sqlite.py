@@ -120,8 +120,11 @@ class SqliteStore:
                 for e in events]
         with self._tx() as db:
             before = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            changes = db.total_changes
             db.executemany(f"INSERT OR IGNORE INTO events (id, {_EVENT_COLS}, received_at) "
                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            if db.total_changes - changes == len(events):
+                return events  # all new: the common case needs no read-back
             new_ids = {r[0] for r in db.execute("SELECT id FROM events WHERE seq > ?", (before,))}
         if len(new_ids) == len(events):
             return events
@@ -156,6 +159,18 @@ class SqliteStore:
         args.append(limit)
         with self._lock:
             return [_row_event(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
+                     start: float, end: float) -> list[tuple[Any, ...]]:
+        sql = "SELECT source, grid, category, ts, value FROM events WHERE feed = ? AND ts >= ? AND ts <= ? " \
+              "AND drill IS NULL"
+        args: list[Any] = [feed, start, end]
+        for col, val in (("metric", metric), ("category", category), ("source", source)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                args.append(val)
+        with self._lock:
+            return self._db.execute(sql + " ORDER BY ts, seq", args).fetchall()
 
     # -- dead letters -------------------------------------------------------------------------------
     def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
