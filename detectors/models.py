@@ -32,6 +32,12 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -
         from detectors.bursts import BurstParams, make_burst_extra
 
         engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts)))
+    if cfg.text is not None:
+        from detectors.text.detector import TextParams, make_text_extra
+
+        extra = make_text_extra(_params(TextParams, "text", cfg.text), cache_dir)
+        _ = extra.models  # train or load the models now, not on the first event
+        engine.extras.append(extra)
     if cfg.fusion is not None:
         from detectors.fusion import Corroboration, FusionParams
 

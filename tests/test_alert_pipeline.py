@@ -198,3 +198,16 @@ def test_a_sensor_and_complaints_in_one_grid_corroborate_each_other(tmp_path: Pa
     h.p.ingest([{"feed": "sensor", "source": "gas-2", "ts": T0 + 4 * 3600, "grid": "G2", "metric": "gas_ppm",
                  "value": 25.0}])
     assert h.alert("A2").certainty == "Observed" and h.alert("A2").level.name_en == "yellow"
+
+
+def test_text_risk_raises_a_safety_alert_without_keeping_the_text(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {**CONFIG, "detectors": {"text": {}}})
+    text = "小区3号楼燃气泄漏，闻到很重的煤气味，楼道里有人在抽烟，随时可能爆炸起火"
+    h.p.ingest([{"feed": "complaint", "source": "12345", "ts": T0, "grid": "G1", "category": "燃气", "text": text}])
+    alerts = h.p.store.all_alerts()
+    assert [(a.risk, a.rule) for a in alerts] == [("safety", "text-risk")]
+    assert alerts[0].level >= 2  # at least yellow
+    from fenghuo.store.codec import alert_to_doc
+
+    doc = alert_to_doc(alerts[0])
+    assert text not in doc and "3号楼" not in doc  # only lexicon terms and ids; the text stays in the event store

@@ -1,0 +1,198 @@
+"""TextRisk: safety and contradiction risk of complaint and opinion texts, and opinion surges.
+
+For each complaint or opinion event with a text (feeds in ``TextParams.feeds``):
+
+1. the lexicon gives a score per risk type ``lex_r`` and the matched categories; the classifier
+   gives ``p_safety, p_contradiction, p_other``;
+2. ``score_r = 1 - (1 - lex_r * (0.75 + 0.25 * q_r)) * (1 - w * p_r)`` with
+   ``q_r = p_r / (p_r + p_other)`` (the classifier confirms or damps the lexicon) and
+   ``w = classifier_weight`` (0.5: the classifier alone reaches blue at most);
+3. the risk type with the higher score wins; its level comes from ``thresholds`` (blue, yellow,
+   orange, red), capped at ``max_level`` (orange: one text is one voice), then raised to the
+   floor of any :data:`COMBOS` entry whose categories all matched (explosion + fire: yellow;
+   wage arrears + gathering: orange; a threat of an extreme act over wages: red);
+4. a signal goes out when the level is at least the level already raised in the same series
+   (``grid/text:<category>``) within ``hold_s``: a milder report does not downgrade the alert.
+
+Opinion posts also feed :class:`detectors.text.surge.OpinionSurge` (one per drill). Signals hold
+event ids, scores, lexicon terms and topic terms, never the text (texts are personal data).
+The models (lexicon, classifier, Chinese negativity) are not pickled: they are reloaded from the
+cache directory (or retrained from the shipped data) on first use after unpickling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detectors.text.classifier import RiskClassifier
+from detectors.text.lexicon import Lexicon
+from detectors.text.sentiment import Negativity
+from detectors.text.surge import OpinionSurge, Post, SurgeParams
+from fenghuo.levels import Level
+from fenghuo.models import Certainty, Event, Risk, Signal
+
+COMBOS: tuple[tuple[frozenset[str], Risk, Level], ...] = (
+    (frozenset({"explosion", "fire"}), Risk.SAFETY, Level.YELLOW),
+    (frozenset({"gas", "fire"}), Risk.SAFETY, Level.ORANGE),
+    (frozenset({"gas", "explosion"}), Risk.SAFETY, Level.ORANGE),
+    (frozenset({"fire", "casualty"}), Risk.SAFETY, Level.ORANGE),
+    (frozenset({"collapse", "casualty"}), Risk.SAFETY, Level.ORANGE),
+    (frozenset({"flood", "casualty"}), Risk.SAFETY, Level.ORANGE),
+    (frozenset({"wage_arrears", "gathering"}), Risk.CONTRADICTION, Level.ORANGE),
+    (frozenset({"demolition", "gathering"}), Risk.CONTRADICTION, Level.ORANGE),
+    (frozenset({"petition", "gathering"}), Risk.CONTRADICTION, Level.ORANGE),
+    (frozenset({"property", "gathering"}), Risk.CONTRADICTION, Level.YELLOW),
+    (frozenset({"dispute", "gathering"}), Risk.CONTRADICTION, Level.ORANGE),
+    (frozenset({"extreme"}), Risk.CONTRADICTION, Level.ORANGE),
+    (frozenset({"extreme", "wage_arrears"}), Risk.CONTRADICTION, Level.RED),
+)
+_LABEL = {Risk.SAFETY: "safety", Risk.CONTRADICTION: "contradiction"}
+
+
+@dataclass(frozen=True, slots=True)
+class TextParams:
+    thresholds: tuple[float, float, float, float] = (0.4, 0.65, 0.8, 0.95)
+    max_level: Level = Level.ORANGE  # one text alone goes no higher, unless a combo says so
+    classifier_weight: float = 0.5
+    hold_s: float = 86400.0
+    feeds: tuple[str, ...] = ("complaint", "opinion")
+    surge_feeds: tuple[str, ...] = ("opinion",)
+    surge: SurgeParams = field(default_factory=SurgeParams)
+
+
+@dataclass(slots=True)
+class Assessment:
+    """What TextRisk concluded about one text (no text inside)."""
+
+    risk: Risk
+    score: float
+    level: Level | None
+    scores: dict[Risk, float]
+    terms: dict[str, list[str]]
+    probs: dict[str, float]
+    negativity: float
+
+
+class TextModels:
+    """The trained parts: lexicon, classifier, negativity (loaded or trained via ``cache_dir``)."""
+
+    def __init__(self, cache_dir: str | Path | None) -> None:
+        self.lexicon = Lexicon.default()
+        self.classifier = RiskClassifier().load_or_train(cache_dir)
+        self.negativity = Negativity(cache_dir)
+
+
+class TextRisk:
+    """A picklable :class:`DetectorEngine` extra: ``TextRisk(params, cache_dir)(event) -> signals``."""
+
+    def __init__(self, params: TextParams | None = None, cache_dir: str | Path | None = None,
+                 models: TextModels | None = None) -> None:
+        self.params = params or TextParams()
+        self.cache_dir = str(cache_dir) if cache_dir is not None else None
+        self._models = models
+        self.held: dict[tuple[str | None, str], tuple[int, float]] = {}  # (drill, series) -> (level, ts)
+        self.surges: dict[str | None, OpinionSurge] = {}
+
+    @property
+    def models(self) -> TextModels:
+        if self._models is None:
+            self._models = TextModels(self.cache_dir)
+        return self._models
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"params": self.params, "cache_dir": self.cache_dir, "held": self.held, "surges": self.surges}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._models = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"held": dict(self.held), "surges": dict(self.surges)}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.held = dict(snap.get("held", {}))
+        self.surges = dict(snap.get("surges", {}))
+
+    def assess(self, text: str) -> Assessment:
+        m = self.models
+        lex = m.lexicon.match(text)
+        probs = m.classifier.predict_proba(text)
+        p_other = probs.get("other", 0.0)
+        scores: dict[Risk, float] = {}
+        for r, label in _LABEL.items():
+            p = probs.get(label, 0.0)
+            q = p / (p + p_other) if p + p_other > 0 else 0.0
+            lex_r = lex.risk.get(r, 0.0) * (0.75 + 0.25 * q)
+            scores[r] = 1.0 - (1.0 - lex_r) * (1.0 - self.params.classifier_weight * p)
+        risk = max(scores, key=lambda r: (scores[r], r == Risk.CONTRADICTION))
+        level = _level(scores[risk], self.params.thresholds)
+        if level is not None and level > self.params.max_level:
+            level = self.params.max_level
+        cats = set(lex.terms)
+        for combo, combo_risk, floor in COMBOS:
+            if combo <= cats and combo_risk == risk and (level is None or level < floor):
+                level = floor
+        return Assessment(risk, scores[risk], level, scores, lex.terms, probs, m.negativity.score(text))
+
+    def __call__(self, e: Event) -> list[Signal]:
+        if e.feed not in self.params.feeds or not e.text:
+            return []
+        a = self.assess(e.text)
+        out: list[Signal] = []
+        if a.level is not None:
+            s = self._signal(e, a)
+            if s is not None:
+                out.append(s)
+        if e.feed in self.params.surge_feeds:
+            surge = self.surges.get(e.drill)
+            if surge is None:
+                surge = self.surges[e.drill] = OpinionSurge(self.params.surge)
+            terms = tuple(t for ts in a.terms.values() for t in ts)
+            post = Post(e.ts, e.id, a.negativity, dict(a.scores), terms)
+            for s in surge.observe(e, e.text, post):
+                s.drill = e.drill
+                out.append(s)
+        return out
+
+    def _signal(self, e: Event, a: Assessment) -> Signal | None:
+        assert a.level is not None
+        cats = [c for c in a.terms if self.models.lexicon.risk_of[c] == a.risk]
+        series = f"{e.grid}/text:{cats[0] if cats else 'model'}"
+        key = (e.drill, series)
+        held = self.held.get(key)
+        if held is not None and e.ts - held[1] < self.params.hold_s and a.level < held[0]:
+            return None
+        self.held[key] = (int(a.level), e.ts)
+        if len(self.held) > 10000:
+            self.held = {k: v for k, v in self.held.items() if e.ts - v[1] < self.params.hold_s}
+        what = ", ".join(cats) or "classifier only"
+        reason = f"text risk: {a.risk} {a.score:.2f} ({what}), {a.level.name_en}"
+        evidence = {
+            "event": e.id, "ts": e.ts, "category": e.category, "score": round(a.score, 4),
+            "scores": {str(r): round(v, 4) for r, v in a.scores.items()},
+            "risk_categories": cats, "terms": {c: a.terms[c] for c in a.terms},
+            "classifier": {k: round(v, 4) for k, v in a.probs.items()}, "negativity": round(a.negativity, 4),
+        }
+        return Signal(detector="text-risk", rule="text-risk", risk=a.risk, feed=e.feed, grid=e.grid, series=series,
+                      source=e.source, ts=e.ts, level=a.level, score=a.score, reason=reason, evidence=evidence,
+                      drill=e.drill, certainty=Certainty.POSSIBLE)
+
+
+def _level(score: float, thresholds: tuple[float, float, float, float]) -> Level | None:
+    """The highest level whose threshold the score reaches.
+
+    >>> _level(0.8, (0.35, 0.6, 0.75, 0.9)), _level(0.1, (0.35, 0.6, 0.75, 0.9))
+    (<Level.ORANGE: 3>, None)
+    """
+    best = None
+    for level, threshold in zip(Level, thresholds, strict=True):
+        if score >= threshold:
+            best = level
+    return best
+
+
+def make_text_extra(params: TextParams | None = None, cache_dir: str | Path | None = None) -> TextRisk:
+    """A picklable callable ``Event -> list[Signal]`` for ``DetectorEngine.extras``."""
+    return TextRisk(params, cache_dir)
