@@ -101,6 +101,8 @@ def parse_event(obj: Any, resolve: GridResolver | None = None, drill: str | None
             raise EventError("a complaint event needs a category")
         if len(text) > MAX_TEXT:
             raise EventError(f"text longer than {MAX_TEXT} characters")
+        if "\x00" in text:
+            raise EventError("text contains a NUL character")
     attrs = obj.get("attrs") or {}
     if not isinstance(attrs, dict):
         raise EventError("attrs must be an object")

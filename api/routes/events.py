@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -27,8 +27,8 @@ def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
     if not text:
         return [], []
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
         doc = None
     else:
         if isinstance(doc, list):
@@ -41,8 +41,8 @@ def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
             bad.append((len(records), f"line {len(records) + 1}: not valid JSON", line[:2000]))
             records.append(None)
     return records, bad

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from fenghuo.models import Alert, Event
 from fenghuo.store import AlertQuery, Notification
 from fenghuo.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
@@ -56,7 +58,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+def _ENCODE(obj: Any) -> str:  # noqa: N802 - attrs are encoded once per stored event: the fast encoder
+    return orjson.dumps(obj, default=str).decode()
 _EVENT_COLS = "feed, source, ts, grid, lat, lon, metric, value, category, text, attrs, drill"
 
 
