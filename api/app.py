@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import KeyRing
-from api.routes import alerts, cap, events, health, reports, rules, series
+from api.routes import alerts, backtest, cap, events, health, reports, rules, series
 from fenghuo import __version__
 from fenghuo.pipeline import Pipeline
 
@@ -34,7 +34,7 @@ def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
     app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan,
                   description="Risk early warning and emergency response for grid-based community governance.")
     app.state.keyring = keyring
-    for r in (events.router, alerts.router, rules.router, reports.router, series.router, cap.router,
+    for r in (events.router, alerts.router, backtest.router, rules.router, reports.router, series.router, cap.router,
               health.router):
         app.include_router(r)
     if (STATIC / "index.html").exists():

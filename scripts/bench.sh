@@ -13,5 +13,7 @@ $BIN/python -m benchmarks.embedded
 echo "== each detector alone"
 $BIN/python -m benchmarks.detectors_speed
 if [ -f benchmarks/bursts_boston.py ]; then echo "== complaint bursts on Boston 311"; $BIN/python -m benchmarks.bursts_boston; fi
+echo "== threshold backtests (vectorised)"
+$BIN/python -m benchmarks.backtest_bench
 echo "== PostgreSQL COPY ingest"
 DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "${FENGHUO_BENCH_PG_PORT:-55442}") && $BIN/python -m benchmarks.store_copy --dsn "$DSN"

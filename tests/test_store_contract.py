@@ -211,6 +211,21 @@ def test_series_filters(store: Store) -> None:
     assert q(feed="opinion") == []
 
 
+def test_history_rows_for_backtests(store: Store) -> None:
+    store.add_events([ev(1, T0 + 20, value=2.0), ev(2, T0 + 10, value=1.0), ev(3, T0 + 10, source="hubeau:B"),
+                      ev(4, T0 + 15, drill="exercise"), ev(5, T0 + 30, metric="other"),
+                      ev(6, T0 + 5, feed="complaint", metric=None, value=None, category="snow", text="t")], T0)
+    rows = store.history_rows(feed="sensor", metric="water_level_m", category=None, source=None,
+                              start=T0, end=T0 + 100)
+    assert [(r[0], r[3], r[4]) for r in rows] == [("hubeau:A", T0 + 10, 1.0), ("hubeau:B", T0 + 10, 1.0),
+                                                  ("hubeau:A", T0 + 20, 2.0)]  # time, then arrival; no drill
+    one = store.history_rows(feed="sensor", metric="water_level_m", category=None, source="hubeau:B",
+                             start=T0, end=T0 + 100)
+    assert [r[0] for r in one] == ["hubeau:B"]
+    snow = store.history_rows(feed="complaint", metric=None, category="snow", source=None, start=T0, end=T0 + 9)
+    assert [(r[1], r[2]) for r in snow] == [("G-1", "snow")]
+
+
 def test_concurrent_writers_store_each_id_once(store: Store) -> None:
     results: list[list[Event]] = []
     lock = threading.Lock()

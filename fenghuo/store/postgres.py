@@ -151,6 +151,20 @@ class PostgresStore:
         args.append(limit)
         return [ev.row_event(r) for r in self._all(sql, args)]
 
+    def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
+                     start: float, end: float) -> list[tuple[Any, ...]]:
+        sql = "SELECT source, grid, category, ts, value FROM events WHERE feed = %s AND ts >= %s AND ts <= %s " \
+              "AND drill IS NULL"
+        args: list[Any] = [feed, float(start), float(end)]
+        if self.timescale:  # chunk exclusion, as in series()
+            sql += " AND at >= to_timestamp(%s) - interval '1 second' AND at <= to_timestamp(%s) + interval '1 second'"
+            args += [float(start), float(end)]
+        for col, val in (("metric", metric), ("category", category), ("source", source)):
+            if val is not None:
+                sql += f" AND {col} = %s"
+                args.append(val)
+        return self._all(sql + " ORDER BY ts, seq", args)
+
     # -- dead letters -------------------------------------------------------------------------------
     def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
         if not items:

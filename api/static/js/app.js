@@ -9,6 +9,7 @@ import * as alertView from "./views/alert.js";
 import * as mapView from "./views/map.js";
 import * as reportsView from "./views/reports.js";
 import * as drillsView from "./views/drills.js";
+import * as rulesView from "./views/rules.js";
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^#\/map$/, "map", (root) => mapView.render(root)],
   [/^#\/reports$/, "reports", (root) => reportsView.render(root)],
   [/^#\/drills$/, "drills", (root) => drillsView.render(root)],
+  [/^#\/rules$/, "rules", (root) => rulesView.render(root)],
   [/^#\/alert\/(.+)$/, "alerts", (root, id) => alertView.render(root, decodeURIComponent(id))],
 ];
 

@@ -1,0 +1,225 @@
+"""Backtests: what a rule would have raised on stored history, vectorised, exactly as the engine.
+
+:func:`simulate` takes a rule and the real events of its feed (columns, sorted by time) and returns
+the episodes the :class:`~detectors.engine.DetectorEngine` would have produced fed the same events in
+time order: raised when a series leaves level 0, every level change, cleared when it returns to 0.
+Series, parameters (grid overrides, per-source levels), values (``value or 0.0`` for sensors, 1 for
+text feeds), the rate of change (half-window rule) and the sliding count all follow
+:mod:`detectors.rules`; the level state machine is :mod:`detectors.level_vector`. A series whose
+parameters change along the way (its events move between grids with different overrides) is run
+through the streaming detector instead, which is exact and rare.
+
+>>> from fenghuo.config import Rule
+>>> rule = Rule(id="r", metric="m", levels={"blue": 1.0, "red": 2.0})
+>>> rows = [("s", "G", None, float(t), v) for t, v in enumerate([0.5, 1.5, 2.5, 0.2])]
+>>> [(e.raised_at, e.cleared_at, e.max_level, e.changes) for e in simulate(rule, rows).episodes]
+[(1.0, 3.0, 4, [(1.0, 1), (2.0, 4)])]
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detectors.level_state import LevelParams
+from detectors.level_vector import level_changes_many
+from detectors.rules import make_rule_detector, params_for
+from fenghuo.config import Rule
+
+Chain = Callable[[str], list[str]]
+Row = tuple[Any, ...]  # (source, grid, category, ts, value), as Store.history_rows returns them
+OBSERVED = {"threshold": "value", "rate": "rate per hour", "count": "count in window"}
+
+
+@dataclass(slots=True)
+class Episode:
+    """One alert a rule would have raised: from leaving level 0 to coming back (or the end of the range)."""
+
+    series: str
+    source: str
+    grid: str
+    raised_at: float
+    changes: list[tuple[float, int]]  # (ts, level) from the raise on; the clearing is not listed
+    max_level: int
+    cleared_at: float | None = None
+
+
+@dataclass(slots=True)
+class SeriesRun:
+    """One series as the rule saw it: the times and observed values fed to the levels, and its parameters."""
+
+    key: str
+    source: str
+    grid: str
+    params: LevelParams | None  # None when they changed along the series
+    ts: np.ndarray
+    observed: np.ndarray
+
+
+@dataclass(slots=True)
+class Backtest:
+    rule: Rule
+    episodes: list[Episode] = field(default_factory=list)
+    series: dict[str, SeriesRun] = field(default_factory=dict)
+    points: int = 0
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of row tuples are made and unpacked.
+
+    Tuples are tracked containers: building millions of them triggers repeated full collections that
+    cost more than the work itself (4.3M rows: 7 s with, 2 s without). They hold no cycles.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _no_chain(grid: str) -> list[str]:
+    return [grid]
+
+
+def _values(rule: Rule, raw: Sequence[Any]) -> np.ndarray:
+    """Sensor values as the engine reads them (``e.value or 0.0``); text feeds count 1 per event."""
+    if rule.feed != "sensor":
+        return np.ones(len(raw))
+    out = np.array(raw, dtype=float)
+    for i in np.flatnonzero(np.isnan(out)):
+        out[i] = 0.0 if raw[i] is None else out[i]
+    return out
+
+
+def _observe(rule: Rule, ts: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of points fed to the levels, observed value) of one series, as the rule's detector computes them."""
+    if rule.kind == "rate":  # RateDetector: oldest point within the window, needs half a window of history
+        j0 = np.searchsorted(ts, ts - rule.window_seconds, side="left")
+        dt = ts - ts[j0]
+        fed = ~(dt < rule.window_seconds / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (v - v[j0]) / dt * 3600.0
+        return fed, np.where(fed, rate, 0.0)
+    if rule.kind == "count":  # CountDetector: events in (ts - window, ts]
+        n = np.arange(1, len(ts) + 1) - np.searchsorted(ts, ts - rule.window_seconds, side="right")
+        return np.ones(len(ts), dtype=bool), n.astype(float)
+    return np.ones(len(ts), dtype=bool), v
+
+
+def _streamed(rule: Rule, params: list[LevelParams], ts: np.ndarray,
+              v: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The streaming detector itself, for a series whose parameters change along the way."""
+    det = make_rule_detector(rule)
+    changes, observed = [], np.empty(len(ts))
+    for i, (p, t, x) in enumerate(zip(params, ts.tolist(), v.tolist(), strict=True)):
+        changed, observed[i] = det.step(p, t, x)
+        if changed is not None:
+            changes.append((i, changed))
+    return changes, observed
+
+
+def _episodes(run: SeriesRun, grids: np.ndarray, changes: list[tuple[int, int]]) -> list[Episode]:
+    out: list[Episode] = []
+    current: Episode | None = None
+    for i, level in changes:
+        t = float(run.ts[i])
+        if level == 0:
+            if current is not None:
+                current.cleared_at = t
+                current = None
+        elif current is None:
+            current = Episode(run.key, run.source, str(grids[i]), t, [(t, level)], level)
+            out.append(current)
+        else:
+            current.changes.append((t, level))
+            current.max_level = max(current.max_level, level)
+    return out
+
+
+def simulate(rule: Rule, rows: Sequence[Row], chain: Chain = _no_chain, grid: str | None = None,
+             series: str | None = None) -> Backtest:
+    """Run ``rule`` over ``rows`` (real events of its feed, by time); optionally only series under ``grid``
+    (a node of the tree) or one ``series`` key."""
+    result = Backtest(rule)
+    if not rows:
+        return result
+    with paused_gc():
+        source, grids, category, ts, raw = zip(*rows, strict=True)
+    src, src_names = pd.factorize(np.array(source, dtype=object))
+    grd, grid_names = pd.factorize(np.array(grids, dtype=object))
+    # the engine's series of a text event is grid/category, with no category (or "") as "*"
+    if rule.feed == "sensor":
+        cat, cat_names = np.zeros(len(src), dtype=np.int64), pd.Index([])
+    else:
+        cat, cat_names = pd.factorize(np.array([c if c else None for c in category], dtype=object))
+    keep = np.ones(len(src), dtype=bool)
+    if rule.feed != "sensor" and rule.category not in (None, "*"):
+        keep &= cat == (list(cat_names).index(rule.category) if rule.category in cat_names else -2)
+    if rule.feed == "sensor":
+        key, names = src, [f"{x}/{rule.metric or ''}" for x in src_names]
+    else:
+        width = len(cat_names) + 1
+        key, pairs = pd.factorize(grd * width + cat + 1)
+        names = [f"{grid_names[u // width]}/{cat_names[u % width - 1] if u % width else '*'}" for u in pairs]
+    if series is not None:
+        keep &= key == (names.index(series) if series in names else -2)
+    # parameters per (grid, source), as DetectorEngine._applies; rows the rule does not apply to are dropped
+    by_source = bool(rule.sources)
+    where, combos = pd.factorize(grd * len(src_names) + src if by_source else grd)
+    table: list[LevelParams | None] = []
+    for u in combos:
+        g = str(grid_names[u // len(src_names)] if by_source else grid_names[u])
+        links = chain(g)
+        if (grid is not None and grid not in links) or (rule.grid != "*" and rule.grid not in links):
+            table.append(None)
+        else:
+            table.append(params_for(rule, links, str(src_names[u % len(src_names)]) if by_source else None))
+    distinct = sorted({p for p in table if p is not None}, key=repr)
+    pcode = np.array([-1 if p is None else distinct.index(p) for p in table])[where]
+    picked = np.flatnonzero(keep & (pcode >= 0))
+    if not len(picked):
+        return result
+    order = picked[np.argsort(key[picked], kind="stable")]  # by series, keeping time order within each
+    values = _values(rule, raw)
+    cols = {"source": src[order], "grid": grd[order], "ts": np.array(ts, dtype=float)[order],
+            "value": values[order], "p": pcode[order]}
+    skey = key[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(skey)) + 1, len(order)]
+    uniques = [names[k] for k in skey[bounds[:-1]]]
+    vec_runs, vec_params, vec_ts, vec_obs, slow = [], [], [], [], []
+    for i, key in enumerate(uniques):
+        a, b = bounds[i], bounds[i + 1]
+        t, p = cols["ts"][a:b], cols["p"][a:b]
+        same = bool((p == p[0]).all())
+        fed, obs = _observe(rule, t, cols["value"][a:b])
+        run = SeriesRun(key, str(src_names[cols["source"][a]]), str(grid_names[cols["grid"][b - 1]]),
+                        distinct[p[0]] if same else None, t[fed], obs[fed])
+        result.series[run.key] = run
+        result.points += int(b - a)
+        if same:
+            vec_runs.append((run, grid_names[cols["grid"][a:b][fed]]))
+            vec_params.append(run.params)
+            vec_ts.append(run.ts)
+            vec_obs.append(run.observed)
+        else:
+            slow.append((run, grid_names[cols["grid"][a:b]], [distinct[k] for k in p], t, cols["value"][a:b]))
+    if vec_runs:
+        offsets = np.cumsum([0] + [len(t) for t in vec_ts])
+        every = level_changes_many(vec_params, offsets, np.concatenate(vec_ts), np.concatenate(vec_obs))
+        for (run, g), changes in zip(vec_runs, every, strict=True):
+            result.episodes += _episodes(run, g, changes)
+    for run, g, plist, t, v in slow:
+        changes, observed = _streamed(rule, plist, t, v)
+        run.ts, run.observed = t, observed
+        result.episodes += _episodes(run, g, changes)
+    result.episodes.sort(key=lambda e: (e.raised_at, e.series))
+    return result
