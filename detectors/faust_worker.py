@@ -72,7 +72,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", topic_partitions=partitions,
         topic_replication_factor=1, web_enabled=False, producer_acks=-1, consumer_auto_offset_reset="earliest",
         datadir=str(datadir), broker_commit_every=1000,
-        broker_commit_interval=1.0, stream_buffer_maxsize=max(4096, 2 * batch), producer_linger=0.002,
+        broker_commit_interval=1.0, broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0, stream_buffer_maxsize=max(4096, 2 * batch), producer_linger=0.002,
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(*topics.events, **raw)

@@ -192,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
     gs.add_argument("--pg-url", help="PostgreSQL URL for the datasource (default: FENGHUO_STORE_URL)")
     gs.add_argument("--dashboards", type=Path, help="folder of dashboard JSON (default: deploy/grafana/dashboards)")
     gs.set_defaults(fn=cmd_grafana_sync)
+    from fenghuo.distributed_cli import add_subcommands
+
+    add_subcommands(sub)  # kafka create-topics, worker detectors|alerts|store-writer
     return p
 
 

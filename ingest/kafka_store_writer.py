@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from fenghuo.kafka_bus import Topics, event_from_wire
+from fenghuo.kafka_bus import Topics, event_from_wire, wait_for_topics
 from fenghuo.models import Event
 from fenghuo.store import Store
 
@@ -36,9 +36,13 @@ class StoreWriter:
     def _consumer(self) -> Any:
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(*self.topics.events, self.topics.deadletter, bootstrap_servers=self.bootstrap,
-                             group_id=self.group, client_id="fenghuo-store-writer", enable_auto_commit=False,
-                             auto_offset_reset="earliest", max_poll_records=self.max_records)
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
+                                 client_id="fenghuo-store-writer", enable_auto_commit=False,
+                                 auto_offset_reset="earliest", max_poll_records=self.max_records)
+        topics = [*self.topics.events, self.topics.deadletter]
+        wait_for_topics(consumer, topics)
+        consumer.subscribe(topics)
+        return consumer
 
     def write(self, records: list[Any]) -> None:
         """Decode one poll's records and write them, retrying the store until it takes them."""
@@ -66,6 +70,8 @@ class StoreWriter:
         self.dead += len(dead)
 
     def run(self) -> None:
+        from kafka.errors import CommitFailedError
+
         consumer = self._consumer()
         log.info("store writer consuming %s as group %s", ", ".join(self.topics.events), self.group)
         try:
@@ -75,7 +81,10 @@ class StoreWriter:
                 if not records:
                     continue
                 self.write(records)
-                consumer.commit()
+                try:
+                    consumer.commit()
+                except CommitFailedError:  # a rebalance: the next owner re-reads them; ids make that harmless
+                    log.warning("offset commit failed after a rebalance; the batch will be written again")
         finally:
             consumer.close()
 

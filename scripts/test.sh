@@ -31,7 +31,7 @@ FENGHUO_TEST_PG_DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "$PG_POR
 export FENGHUO_TEST_PG_DSN
 scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 || { echo "could not fetch Apache Kafka" >&2; exit 1; }
 FENGHUO_TEST_KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "$KAFKA_PORT") || { echo "Kafka did not start" >&2; exit 1; }
-export FENGHUO_TEST_KAFKA FENGHUO_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_KAFKA_DATA=$SERVICES/kafka
+export FENGHUO_TEST_KAFKA FENGHUO_TEST_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_TEST_KAFKA_DATA=$SERVICES/kafka
 
 $BIN/python -m pytest "$@"
 status=$?

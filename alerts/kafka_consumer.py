@@ -1,0 +1,174 @@
+"""The alert service of the distributed runtime: signal batches from Kafka through AlertService.
+
+A kafka-python group consumer (group ``<prefix>-alerts``, auto-commit off) reads the signals
+topic. Each record is one detector batch for one grid: its signals are applied (dedup ->
+mute -> escalate -> notify -> record, one store transaction per batch), then the grid's
+event-time watermarks advance the clocks and due escalations fire, exactly as the embedded
+pipeline does after each ingest. Offsets are committed only after the store has the result.
+
+One open alert per fingerprint: the store's unique partial index refuses a second one; on that
+IntegrityError the open alerts are reloaded and the batch is applied again. Partitions moving
+between instances reload the open alerts too. A tick loop fires escalations on the wall clock and
+delivers the outbox (alerts/delivery.py) from the same process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import threading
+import time
+import uuid
+from typing import Any
+
+from alerts.delivery import Delivery
+from alerts.notifiers.base import Notifier
+from alerts.routing import Router
+from alerts.service import AlertService
+from alerts.stages import Change
+from fenghuo.clock import Clock, WallClock
+from fenghuo.clocks import Clocks
+from fenghuo.config import Config
+from fenghuo.grids import GridTree
+from fenghuo.kafka_bus import Topics, batch_from_wire, wait_for_topics
+from fenghuo.settings import Settings
+from fenghuo.store import Store
+from fenghuo.titles import make_title
+
+log = logging.getLogger("fenghuo.alerts.kafka")
+CLOCKS_KEY = "kafka-alerts-clocks"
+
+
+def integrity_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    out: list[type[BaseException]] = [sqlite3.IntegrityError]
+    try:
+        import psycopg2
+
+        out.append(psycopg2.IntegrityError)
+    except ImportError:  # PostgreSQL support not installed: SQLite only
+        pass
+    return tuple(out)
+
+
+class AlertWorker:
+    def __init__(self, settings: Settings, config: Config, store: Store, topics: Topics,
+                 notifiers: dict[str, Notifier] | None = None, clock: Clock | None = None,
+                 group: str | None = None) -> None:
+        from fenghuo.pipeline import build_notifiers
+
+        self.settings, self.config, self.store, self.topics = settings, config, store, topics
+        self.group = group or topics.group("alerts")
+        self.clocks = Clocks(settings.clock, clock or WallClock())
+        raw = store.get_state(CLOCKS_KEY)
+        if raw:
+            self.clocks.restore(pickle.loads(raw))
+        self.tree = GridTree(config.nodes, config.grid_match_km)
+        names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
+        self.router = Router(config, self._chain)
+        self.alerts = AlertService(config, store, self.router, self.clocks.now_of, lambda: uuid.uuid4().hex[:16],
+                                   lambda s: make_title(s, names), self._publish)
+        self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
+        self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
+                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
+        self.integrity = integrity_errors()
+        self.stopping = threading.Event()
+        self.producer: Any = None
+        self.applied = 0
+        self.retried = 0
+        self.latencies: list[float] = []  # seconds from ingest receipt to alert change persisted
+
+    def _chain(self, grid: str) -> list[str]:
+        return [n.id for n in self.tree.chain(grid)] or [grid]
+
+    def _publish(self, changes: list[Change]) -> None:
+        if self.producer is None:
+            return
+        for ch in changes:
+            doc = {"type": ch.kind, "alert": ch.alert.to_json(full=False)}
+            self.producer.send(self.topics.alerts, key=ch.alert.fingerprint.encode(),
+                               value=json.dumps(doc, ensure_ascii=False).encode())
+
+    # -- applying signal batches -----------------------------------------------------------------
+    def apply_record(self, raw: bytes) -> None:
+        signals, clock, rxs = batch_from_wire(raw)
+        for attempt in range(3):
+            try:
+                with self.alerts.lock:
+                    changes = self.alerts.apply(signals) if signals else []
+                    for drill, ts in clock.items():
+                        self.clocks.now_of(drill, ts)
+                    self.alerts.tick(list(clock) or [None])
+                break
+            except self.integrity:  # another instance opened that fingerprint: take its alert, apply again
+                if attempt == 2:
+                    raise
+                self.retried += 1
+                log.warning("an open alert already exists for a fingerprint here; reloading and re-applying")
+                self.reload()
+        now = time.time()
+        if changes:
+            self.latencies += [now - rx for rx in rxs if rx is not None]
+            del self.latencies[:-10_000]
+        self.applied += len(signals)
+
+    def reload(self) -> None:
+        with self.alerts.lock:
+            self.alerts.dedup.load(self.store.open_alerts())
+
+    def tick(self) -> None:
+        with self.alerts.lock:
+            self.alerts.tick(self.clocks.domains())
+        self.delivery.run_due()
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        from kafka import KafkaConsumer, KafkaProducer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        worker = self
+
+        class Reload(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                pass
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                worker.reload()
+
+        bootstrap = self.settings.kafka_bootstrap
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="fenghuo-alerts", acks="all",
+                                      linger_ms=5)
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=self.group, client_id="fenghuo-alerts",
+                                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
+        wait_for_topics(consumer, [self.topics.signals])
+        consumer.subscribe([self.topics.signals], listener=Reload())
+        log.info("alert service consuming %s as group %s", self.topics.signals, self.group)
+        last_tick = 0.0
+        try:
+            while not self.stopping.is_set():
+                polled = consumer.poll(timeout_ms=int(self.settings.tick_seconds * 1000))
+                records = sorted((r for batch in polled.values() for r in batch), key=lambda r: r.timestamp)
+                for r in records:
+                    self.apply_record(r.value)
+                if records:
+                    self.store.put_state(CLOCKS_KEY, pickle.dumps(self.clocks.snapshot()))
+                    consumer.commit()
+                if time.monotonic() - last_tick >= self.settings.tick_seconds:
+                    self.tick()
+                    last_tick = time.monotonic()
+        finally:
+            consumer.close()
+            self.producer.close(timeout=5)
+            self.delivery.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def make_alert_worker(settings: Settings, config: Config, store: Store, prefix: str | None = None,
+                      **kw: Any) -> AlertWorker:
+    from fenghuo.kafka_bus import topic_prefix
+
+    return AlertWorker(settings, config, store, Topics(prefix or topic_prefix()), **kw)
