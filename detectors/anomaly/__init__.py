@@ -7,7 +7,7 @@ Build one by name with :func:`make_detector`; ``DETECTORS`` lists the names.
 >>> 0.0 <= det.score_one(60.0, 1.0) <= 1.0
 True
 >>> sorted(DETECTORS)[:2]
-['cusum', 'ensemble']
+['context', 'context_lik']
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from detectors.anomaly.changepoint import CUSUM
+from detectors.anomaly.context import ContextSurprise
 from detectors.anomaly.ensemble import Ensemble
 from detectors.anomaly.ewma import EWMAZScore
 from detectors.anomaly.iforest import WindowedIsolationForest
+from detectors.anomaly.likelihood import AnomalyLikelihood
+from detectors.anomaly.records import RecordFusion, RollingRecord
 from detectors.anomaly.robust import RobustZScore
 from detectors.base import SeriesDetector
 
-__all__ = ["CUSUM", "DETECTORS", "EWMAZScore", "Ensemble", "RobustZScore", "WindowedIsolationForest",
-           "make_detector"]
+__all__ = ["CUSUM", "DETECTORS", "AnomalyLikelihood", "ContextSurprise", "EWMAZScore", "Ensemble",
+           "RecordFusion", "RobustZScore", "RollingRecord", "WindowedIsolationForest", "make_detector"]
 
 _DAY = 86400.0
 # Corpus-wide settings chosen on NAB (never per file): new extremes dominate (score >= 0.5),
@@ -46,6 +49,10 @@ def _ensemble_if(seed: int) -> SeriesDetector:
     return Ensemble(members, name="ensemble_if", member_weight=_MEMBER_WEIGHT, hold=_HOLD)
 
 
+def _context_likelihood(seed: int) -> SeriesDetector:
+    return AnomalyLikelihood(ContextSurprise(), name="context_lik")
+
+
 _FACTORIES: dict[str, Callable[[int], SeriesDetector]] = {
     "robust_z": lambda seed: RobustZScore(),
     "ewma": lambda seed: EWMAZScore(),
@@ -54,6 +61,9 @@ _FACTORIES: dict[str, Callable[[int], SeriesDetector]] = {
     "iforest": lambda seed: WindowedIsolationForest(seed=seed),
     "ensemble": _ensemble,
     "ensemble_if": _ensemble_if,
+    "context": lambda seed: ContextSurprise(),
+    "context_lik": _context_likelihood,
+    "records": lambda seed: RecordFusion(),
 }
 
 DETECTORS: tuple[str, ...] = tuple(_FACTORIES)
@@ -62,10 +72,10 @@ DETECTORS: tuple[str, ...] = tuple(_FACTORIES)
 def make_detector(name: str, seed: int = 0) -> SeriesDetector:
     """A fresh detector by registry name (``seed`` fixes any randomness).
 
-    >>> make_detector("nope")
+    >>> make_detector("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ewma_daily, cusum, iforest, ensemble, ensemble_if"
+    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ..., records"
     """
     try:
         factory = _FACTORIES[name]

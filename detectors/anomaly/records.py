@@ -1,0 +1,184 @@
+"""Record-breaking ("new extreme") signals over a rolling window, and the detector built on them.
+
+A value that leaves the range of the last ``window`` points is surprising on its own, and the
+surprise is self-calibrating: on any stream, records of a stationary signal get rarer as the
+window fills, so one corpus-wide threshold works for every stream. :class:`RollingRecord`
+scores such records by how far they leave the range and how long ago the previous one was.
+:class:`RecordFusion` applies it to the value itself (a spatial anomaly), to a short moving
+average of the value (a level shift) and to the smoothed contextual surprise of
+:class:`~detectors.anomaly.context.ContextSurprise` (a change of shape or rhythm inside the
+normal range), and reports the largest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from detectors.anomaly.context import ContextSurprise
+from detectors.base import check_value
+
+
+class RollingRecord:
+    """Score how far ``x`` breaks the range of the last ``window`` values, in {0} or [0.5, 1].
+
+    A record scores ``0.5 + 0.5 * (1 - exp(-gap / tau)) * r / (r + 0.1)``: ``r`` is the excess
+    over the range as a fraction of the range, ``gap`` the number of points since the previous
+    record (so a run of records raises one early alarm). Rolling min and max are monotonic
+    deques, O(1) amortised per point.
+
+    Parameters
+    ----------
+    window
+        Number of previous values the range is taken over.
+    tau
+        Rarity scale in points (larger: a record soon after another counts for less).
+    both
+        Score records on both sides (else only new maxima).
+    warmup
+        Points to learn before scoring anything above 0.
+
+    Examples
+    --------
+    >>> rec = RollingRecord(window=100, warmup=5)
+    >>> for i in range(200):
+    ...     rec.learn(float(i % 10))
+    >>> rec.score(5.0), rec.score(9.0), rec.score(20.0) > 0.9
+    (0.0, 0.0, True)
+    """
+
+    def __init__(self, window: int = 5000, tau: float = 10.0, both: bool = True, warmup: int = 50) -> None:
+        self.window = window
+        self.tau = tau
+        self.both = both
+        self.warmup = warmup
+        self._max: deque[tuple[int, float]] = deque()
+        self._min: deque[tuple[int, float]] = deque()
+        self._gap = 0
+        self._n = 0
+
+    def excess(self, x: float) -> float:
+        """How far ``x`` leaves the rolling range, as a fraction of it (<= 0 inside, -1 when empty)."""
+        if not self._max:
+            return -1.0
+        hi = self._max[0][1]
+        lo = self._min[0][1]
+        exc = max(x - hi, lo - x) if self.both else x - hi
+        span = hi - lo
+        if span > 0.0:
+            return exc / span
+        return 1.0 if exc > 0.0 else -1.0
+
+    def score(self, x: float) -> float:
+        """Record score of ``x`` (0 inside the range); does not learn."""
+        if self._n < self.warmup:
+            return 0.0
+        r = self.excess(x)
+        if r <= 0.0:
+            return 0.0
+        return 0.5 + 0.5 * (1.0 - math.exp(-self._gap / self.tau)) * r / (r + 0.1)
+
+    def learn(self, x: float) -> None:
+        """Add ``x`` to the window (evicting the oldest) and update the gap since a record."""
+        self._gap = 0 if self.excess(x) > 0.0 else self._gap + 1
+        i = self._n
+        while self._max and self._max[-1][1] <= x:
+            self._max.pop()
+        self._max.append((i, x))
+        while self._min and self._min[-1][1] >= x:
+            self._min.pop()
+        self._min.append((i, x))
+        if self._max[0][0] <= i - self.window:
+            self._max.popleft()
+        if self._min[0][0] <= i - self.window:
+            self._min.popleft()
+        self._n += 1
+
+
+class RecordFusion:
+    """Max of a rolling value record and a record of the smoothed contextual surprise.
+
+    Parameters
+    ----------
+    window
+        Rolling window (points) of both record signals.
+    smooth
+        Number of recent contextual surprises averaged before the record test.
+    level_smooth
+        If > 0, a third record signal: the mean of the last ``level_smooth`` values (a level
+        shift too small for a single point to leave the range).
+    buckets, order, phases
+        Discretisation, context length and day phases of the :class:`ContextSurprise` member.
+    context_warmup
+        Points before smoothed surprises enter the context record's window (0: from the start,
+        so the high surprise of the model's own learning phase sets a high bar; on NAB, a later
+        start cost points).
+    tau
+        Rarity scale of both record signals.
+    name
+        Registry name.
+
+    Examples
+    --------
+    >>> det = RecordFusion(window=500, smooth=20)
+    >>> for i in range(600):
+    ...     det.learn_one(i * 60.0, float(i % 6))
+    >>> det.score_one(36000.0, 0.0), det.score_one(36000.0, 50.0) > 0.9
+    (0.0, True)
+    """
+
+    def __init__(self, window: int = 5000, smooth: int = 120, level_smooth: int = 30, buckets: int = 8,
+                 order: int = 2, phases: int = 0, context_warmup: int = 0, tau: float = 10.0,
+                 name: str = "records") -> None:
+        self.name = name
+        self.smooth = smooth
+        self.level_smooth = level_smooth
+        self.context = ContextSurprise(buckets=buckets, order=order, phases=phases)
+        self.value_record = RollingRecord(window=window, tau=tau, both=True)
+        self.level_record = RollingRecord(window=window, tau=tau, both=True)
+        self.context_record = RollingRecord(window=window, tau=tau, both=False)
+        self.context_warmup = context_warmup
+        self._recent: deque[float] = deque()
+        self._values: deque[float] = deque()
+        self._n = 0
+
+    def _smoothed(self, raw: float) -> float:
+        """Mean of the last ``smooth`` raw surprises, the current one included."""
+        n = len(self._recent)
+        if n < self.smooth:
+            return (sum(self._recent) + raw) / (n + 1)
+        return (sum(self._recent) - self._recent[0] + raw) / n
+
+    def _level(self, value: float) -> float:
+        """Mean of the last ``level_smooth`` values, the current one included."""
+        n = len(self._values)
+        if n < self.level_smooth:
+            return (sum(self._values) + value) / (n + 1)
+        return (sum(self._values) - self._values[0] + value) / n
+
+    def score_one(self, ts: float, value: float) -> float:
+        """Score in {0} or [0.5, 1]; does not learn."""
+        value = check_value(value)
+        smoothed = self._smoothed(self.context.surprise(ts, value))
+        score = max(self.value_record.score(value), self.context_record.score(smoothed))
+        if self.level_smooth > 0:
+            score = max(score, self.level_record.score(self._level(value)))
+        return score
+
+    def learn_one(self, ts: float, value: float) -> None:
+        """Learn the value in the records and the context model."""
+        value = check_value(value)
+        raw = self.context.surprise(ts, value)
+        if self._n >= self.context_warmup:
+            self.context_record.learn(self._smoothed(raw))
+        self._recent.append(raw)
+        if len(self._recent) > self.smooth:
+            self._recent.popleft()
+        self.value_record.learn(value)
+        if self.level_smooth > 0:
+            self.level_record.learn(self._level(value))
+            self._values.append(value)
+            if len(self._values) > self.level_smooth:
+                self._values.popleft()
+        self.context.learn_one(ts, value)
+        self._n += 1
