@@ -32,6 +32,10 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -
         from detectors.bursts import BurstParams, make_burst_extra
 
         engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts)))
+    if cfg.anomaly is not None:
+        from detectors.anomaly_extra import AnomalyExtra, AnomalyParams
+
+        engine.extras.append(AnomalyExtra(_params(AnomalyParams, "anomaly", cfg.anomaly)))
     if cfg.text is not None:
         from detectors.text.detector import TextParams, make_text_extra
 

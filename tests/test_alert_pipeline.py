@@ -211,3 +211,25 @@ def test_text_risk_raises_a_safety_alert_without_keeping_the_text(tmp_path: Path
 
     doc = alert_to_doc(alerts[0])
     assert text not in doc and "3号楼" not in doc  # only lexicon terms and ids; the text stays in the event store
+
+
+def test_an_anomaly_model_warns_of_the_real_flood_before_the_thresholds(tmp_path: Path) -> None:
+    from ingest.adapters import read_records
+    from tests.support import DATA
+
+    path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
+    rows = sorted((r for r in read_records(path, fmt="hubeau") if r["source"] == "hubeau:Y063402001"),
+                  key=lambda r: r["ts"])
+    for r in rows:
+        r["grid"] = "AGLY"
+    config = {"nodes": [], "detectors": {"anomaly": {"detector": "records"}},
+              "rules": [{"id": "river", "metric": "water_level_m", "levels": {"blue": 7.0}, "for_seconds": 600}]}
+    h = Harness(tmp_path, config, clock_mode="event")
+    h.p.ingest(rows)
+    by_rule = {a.rule: a for a in h.p.store.all_alerts()}
+    assert set(by_rule) == {"anomaly:records", "river"}
+    threshold_at = by_rule["river"].created_at  # 2020-01-22T03:50Z, the first reading held above 7 m
+    warned = [e.ts for e in by_rule["anomaly:records"].timeline if e.kind in ("raised", "recurred")]
+    early = [t for t in warned if threshold_at - 24 * 3600 < t < threshold_at]
+    assert early and threshold_at - early[0] > 3 * 3600  # the rise was flagged hours before 7 m
+    assert by_rule["anomaly:records"].certainty == "Possible"
