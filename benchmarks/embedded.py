@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fenghuo.cli import EXAMPLE_CONFIG, demo_config
-from fenghuo.config import load_config
+from fenghuo.config import Detectors, load_config
 from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store.sqlite import SqliteStore
@@ -36,9 +36,12 @@ def load_records(limit: int | None) -> list[dict[str, Any]]:
     return records[:limit] if limit else records
 
 
-def make_pipeline(tmp: Path, synchronous: str = "FULL") -> Pipeline:
+def make_pipeline(tmp: Path, synchronous: str = "FULL", models: bool = False) -> Pipeline:
+    """The example configuration; without ``models`` its model detectors are left out (rules only)."""
     os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "bench-only")
     config = demo_config(load_config(EXAMPLE_CONFIG))
+    if not models:
+        config = config.model_copy(update={"detectors": Detectors()})
     settings = Settings(data_dir=tmp, clock="event")
     return Pipeline(settings, config, SqliteStore(tmp / "bench.db", synchronous=synchronous))
 
@@ -48,9 +51,9 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
 
 
-def throughput(records: list[dict[str, Any]], batch: int, synchronous: str) -> dict[str, float]:
+def throughput(records: list[dict[str, Any]], batch: int, synchronous: str, models: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        p = make_pipeline(Path(tmp), synchronous)
+        p = make_pipeline(Path(tmp), synchronous, models)
         t0 = time.perf_counter()
         for i in range(0, len(records), batch):
             p.ingest(records[i: i + batch])
@@ -112,9 +115,10 @@ def main() -> None:
     t = time.perf_counter()
     records = load_records(args.limit)
     print(f"records: {len(records):,} (Hub'Eau river levels + Boston 311), read in {time.perf_counter() - t:.1f} s")
-    for sync in ("FULL", "NORMAL"):
-        r = throughput(records, args.batch, sync)
-        print(f"embedded pipeline, batches of {args.batch}, SQLite synchronous={sync}: "
+    for sync, models in (("FULL", False), ("NORMAL", False), ("FULL", True)):
+        r = throughput(records, args.batch, sync, models)
+        what = "rules + the example's model detectors" if models else "rules"
+        print(f"embedded pipeline ({what}), batches of {args.batch}, SQLite synchronous={sync}: "
               f"{r['events_per_s']:,.0f} events/s ({r['events']:,} events in {r['seconds']:.2f} s; "
               f"{r['signals']} signals, {r['alerts']} alerts)")
     split = stage_split(records, args.batch)
