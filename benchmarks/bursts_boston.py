@@ -16,12 +16,15 @@ adapter, ``parse_event`` and the example config's grid resolver, runs :class:`Co
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import os
 import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -48,13 +51,27 @@ def is_snow(category: str | None) -> bool:
     return bool(category and SNOW.search(category))
 
 
-def load_events(path: str = DATA, until_month: int = 12) -> tuple[list[Event], int]:
-    """Boston events of 2015 up to ``until_month`` (inclusive), sorted by time; and rejects."""
+def grid_tree() -> GridTree:
+    """The example config's grid tree (Boston: 23 grids, 4 communities, 2 streets, 1 district)."""
     os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "benchmark")
     from fenghuo.config import load_config
 
     config = load_config("deploy/fenghuo.example.yaml")
-    resolve = make_resolver(GridTree(config.nodes, config.grid_match_km))
+    return GridTree(config.nodes, config.grid_match_km)
+
+
+def node_chain(tree: GridTree) -> Callable[[str], list[str]]:
+    """The engine's chain: node ids, grid first (a plain function of the tree, picklable)."""
+    return functools.partial(_ids, tree)
+
+
+def _ids(tree: GridTree, grid: str) -> list[str]:
+    return [n.id for n in tree.chain(grid)] or [grid]
+
+
+def load_events(path: str = DATA, until_month: int = 12) -> tuple[list[Event], int]:
+    """Boston events of 2015 up to ``until_month`` (inclusive), sorted by time; and rejects."""
+    resolve = make_resolver(grid_tree())
     limit = datetime(2015 + until_month // 12, until_month % 12 + 1, 1, tzinfo=TZ).timestamp()
     events, rejected = [], 0
     for rec in read_records(path, fmt="boston311"):
@@ -92,8 +109,9 @@ def onsets(events: list[Event]) -> list[float]:
     return out
 
 
-def run(events: list[Event], params: BurstParams) -> tuple[list[Signal], float]:
-    det, signals = ComplaintBurst(params), []
+def run(events: list[Event], params: BurstParams, chain: Callable[[str], list[str]] | None = None
+        ) -> tuple[list[Signal], float]:
+    det, signals = ComplaintBurst(params, chain), []
     start = time.perf_counter()
     for e in events:
         signals.extend(det.process(e))
@@ -116,29 +134,42 @@ def episodes(signals: list[Signal]) -> Iterator[tuple[Signal, int]]:
     yield from open_.values()
 
 
-def report(events: list[Event], params: BurstParams, months: int) -> None:
-    signals, seconds = run(events, params)
+def _first(signals: list[Signal], onset: float, least: Level) -> Signal | None:
+    return next((s for s in signals if s.level is not None and s.level >= least and is_snow(s.evidence["category"])
+                 and onset - 86400 <= s.ts <= onset + 72 * 3600), None)
+
+
+def report(events: list[Event], params: BurstParams, months: int, chain: Callable[[str], list[str]] | None) -> None:
+    signals, seconds = run(events, params, chain)
     print(f"{len(signals)} signals, detector {len(events) / seconds:,.0f} events/s ({seconds:.1f} s)")
-    print(f"params: {params}\n")
-    print("| storm | onset (local) | first snow/ice signal >= orange | hours after onset | grid |")
-    print("|---|---|---|---|---|")
+    print(f"params: {params}, roll-up: {'yes' if chain else 'no'}\n")
+    print("| storm | onset (local) | first snow/ice signal | hours | first >= orange | hours after onset "
+          "| node | snow/ice complaints onset..orange |")
+    print("|---|---|---|---|---|---|---|---|")
+    snow = [e.ts for e in events if is_snow(e.category) and e.attrs.get("channel") not in params.ignore_channels]
     windows = []
     for (first, last), onset in zip(STORMS, onsets(events), strict=True):
         windows.append((onset, local(last) + 4 * 86400))
-        hit = next((s for s in signals if s.level is not None and s.level >= Level.ORANGE
-                    and is_snow(s.evidence["category"]) and onset - 86400 <= s.ts <= onset + 72 * 3600), None)
         when = datetime.fromtimestamp(onset, TZ).strftime("%Y-%m-%d %H:00")
-        if hit is None:
-            print(f"| {first}/{last[5:]} | {when} | not flagged | - | - |")
-            continue
-        at = datetime.fromtimestamp(hit.ts, TZ).strftime("%Y-%m-%d %H:%M")
-        hours = (hit.ts - onset) / 3600
-        print(f"| {first}/{last[5:]} | {when} | {at} {hit.level.name_en} | {hours:.1f} | {hit.grid} |")
+        cells = []
+        for least in (Level.BLUE, Level.ORANGE):
+            hit = _first(signals, onset, least)
+            if hit is None:
+                cells.append(("not flagged", "-", "-", "-"))
+                continue
+            assert hit.level is not None
+            at = datetime.fromtimestamp(hit.ts, TZ).strftime("%m-%d %H:%M")
+            n = sum(1 for t in snow if onset <= t <= hit.ts)
+            cells.append((f"{at} {hit.level.name_en}", f"{(hit.ts - onset) / 3600:.1f}", hit.grid, str(n)))
+        (a, ah, _, _), (b, bh, node, n) = cells
+        print(f"| {first}/{last[5:]} | {when} | {a} | {ah} | {b} | {bh} | {node} | {n} |")
     table: dict[tuple[int, str], Counter[int]] = {}
+    tiers: Counter[int] = Counter()
     for s, peak in episodes(signals):
         if any(a <= s.ts < b for a, b in windows):
             continue
         month = datetime.fromtimestamp(s.ts, TZ).month
+        tiers[s.evidence.get("tier", 0)] += 1
         table.setdefault((month, "all"), Counter())[peak] += 1
         if is_snow(s.evidence["category"]):
             table.setdefault((month, "snow"), Counter())[peak] += 1
@@ -153,19 +184,29 @@ def report(events: list[Event], params: BurstParams, months: int) -> None:
               f"| {sum(sn.values())} ({sn[3] + sn[4]}) |")
     total = sum((v for (_, k), v in table.items() if k == "all"), Counter())
     print(f"| all | {total[1]} | {total[2]} | {total[3]} | {total[4]} | {sum(total.values())} | |\n")
+    names = ("grid", "community", "street", "district")
+    print("by tier: " + ", ".join(f"{names[t] if t < 4 else t}: {n}" for t, n in sorted(tiers.items())) + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--months", type=int, default=12, help="read January to this month")
+    ap.add_argument("--no-rollup", action="store_true", help="grids only (no community/street/district keys)")
+    ap.add_argument("--all-channels", action="store_true", help="also run with crew work orders counted")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a BurstParams field (a Python literal), e.g. --set min_ratio=2")
     args = ap.parse_args()
     events, rejected = load_events(until_month=args.months)
+    chain = None if args.no_rollup else node_chain(grid_tree())
+    overrides = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     series = len({(e.grid, e.category) for e in events})
     print(f"{len(events)} events ({rejected} rejected), {series} (grid, category) series\n")
     print("## Complaints only (crew work orders skipped: channels " + ", ".join(CREW) + ")\n")
-    report(events, BurstParams(tz="America/New_York", ignore_channels=CREW), args.months)
-    print("## Every channel\n")
-    report(events, BurstParams(tz="America/New_York"), args.months)
+    params = BurstParams(**{"tz": "America/New_York", "ignore_channels": CREW, **overrides})
+    report(events, params, args.months, chain)
+    if args.all_channels:
+        print("## Every channel\n")
+        report(events, replace(params, ignore_channels=()), args.months, chain)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -
     if cfg.bursts is not None:
         from detectors.bursts import BurstParams, make_burst_extra
 
-        engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts)))
+        engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts), chain=engine.chain))
     if cfg.anomaly is not None:
         from detectors.anomaly_extra import AnomalyExtra, AnomalyParams
 

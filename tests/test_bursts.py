@@ -78,13 +78,13 @@ def test_burst_clears_after_the_window() -> None:
 
 def test_repeated_place_escalates_one_level() -> None:
     def burst(place: bool) -> list[Signal]:
-        det = ComplaintBurst(BurstParams(warmup_hours=24))
+        det = ComplaintBurst(BurstParams(warmup_hours=24, dedupe_minutes=1))  # 2 minutes apart: not duplicates
         run(det, [ev(i, i * 4 * 3600.0) for i in range(6 * 14)])
         attrs = {"location": "12 Main St"} if place else {}
-        return run(det, [ev(100 + i, 14 * DAY + i * 120, attrs=dict(attrs)) for i in range(9)])
+        return run(det, [ev(100 + i, 14 * DAY + i * 120, attrs=dict(attrs)) for i in range(11)])
     plain, repeated = burst(False), burst(True)
     assert max(s.level for s in repeated if s.level) == max(s.level for s in plain if s.level) + 1
-    assert repeated[-1].evidence["repeats"] == 8
+    assert repeated[-1].evidence["repeats"] == 10
 
 
 def test_pickle_mid_stream_gives_identical_results_and_is_deterministic() -> None:
@@ -109,6 +109,26 @@ def test_extra_keeps_drills_apart_and_pickles() -> None:
     assert live and all(s.drill is None for s in live)
 
 
+def test_duplicates_from_one_place_within_minutes_count_once() -> None:
+    det = ComplaintBurst(BurstParams(warmup_hours=24))
+    run(det, [ev(i, i * 4 * 3600.0) for i in range(6 * 14)])
+    same = [ev(100 + i, 14 * DAY + i * 60, attrs={"location": "12 Main St"}) for i in range(20)]
+    assert run(det, same) == []  # one caller (or one batch) twenty times in 20 minutes
+
+
+def test_burst_spread_over_grids_is_flagged_on_the_parent() -> None:
+    parents = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"], "G3": ["G3", "C2", "D1"]}
+    det = ComplaintBurst(BurstParams(warmup_hours=24), parents.__getitem__)
+    quiet = [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)]
+    assert run(det, quiet) == []
+    spread = [ev(1000 + i, 14 * DAY + i * 300, grid=f"G{i % 3 + 1}") for i in range(12)]
+    out = run(det, spread)
+    assert {s.grid for s in out} <= {"C1", "D1"} and out, [(s.grid, s.evidence["count"]) for s in out]
+    assert out[0].series == "D1/noise" and out[0].evidence["tier"] == 2  # no grid saw enough alone
+    det = pickle.loads(pickle.dumps(det))  # the chain callable is not pickled; chains seen are kept
+    assert det.chain is None and det.nodes("G3") == ("G3", "C2", "D1")
+
+
 def test_safety_categories() -> None:
     assert risk_for("Gas smell") == Risk.SAFETY and risk_for("燃气泄漏") == Risk.SAFETY
     assert risk_for("Misc. Snow Complaint") == Risk.CONTRADICTION
@@ -119,13 +139,13 @@ DATA = Path("/work/shared/data/boston311-2015/boston_311_2015.csv.gz")
 
 @pytest.mark.skipif(not DATA.exists(), reason="Boston 311 data not present")
 def test_boston_first_blizzard_is_flagged_within_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.bursts_boston import is_snow, load_events, local, onsets
+    from benchmarks.bursts_boston import CREW, grid_tree, is_snow, load_events, local, node_chain, onsets
 
     monkeypatch.setenv("FENGHUO_WEBHOOK_SECRET", "test")
     events, _ = load_events(until_month=2)
     onset = onsets(events)[0]
     assert local("2015-01-25") < onset < local("2015-01-28")
-    det = ComplaintBurst(BurstParams(tz="America/New_York"))
+    det = ComplaintBurst(BurstParams(tz="America/New_York", ignore_channels=CREW), node_chain(grid_tree()))
     signals = [s for e in events if e.ts < onset + 2 * DAY for s in det.process(e)]
     hits = [s for s in signals if s.level and s.level >= Level.ORANGE and is_snow(s.evidence["category"])
             and onset <= s.ts <= onset + DAY]
