@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from alerts.stages import Change
 from fenghuo.levels import Level
@@ -18,6 +19,7 @@ class Dedup:
         self.new_id = new_id
         self.title = title
         self.open: dict[str, Alert] = {}
+        self.expected: dict[str, Level] = {}  # fingerprint -> level a forecast expects (until withdrawn)
 
     def load(self, alerts: list[Alert]) -> None:
         self.open = {a.fingerprint: a for a in alerts if a.is_open}
@@ -25,6 +27,7 @@ class Dedup:
     def apply(self, signal: Signal, now: float) -> Change | None:
         if signal.kind == "corroboration":
             return self._corroborate(signal, now)
+        signal = self._with_forecast(signal)
         fp = signal.fingerprint
         alert = self.open.get(fp)
         ev = {"detector": signal.detector, "rule": signal.rule, "feed": signal.feed, "ts": signal.ts,
@@ -66,6 +69,21 @@ class Dedup:
         alert.add(TimelineEntry(now, kind, signal.level.name_en, signal.detector, None, signal.reason))
         return Change(alert, kind, notify=notify, detail=signal.reason, step=len(alert.timeline))
 
+    def _with_forecast(self, signal: Signal) -> Signal:
+        """A forecast's expected level holds the alert up: an observed lower level (or a clear) does not
+        pull it below the expectation until the forecast is withdrawn."""
+        fp = signal.fingerprint
+        if signal.kind == "forecast":
+            if signal.evidence.get("withdrawn"):
+                self.expected.pop(fp, None)
+            elif signal.level is not None:
+                self.expected[fp] = signal.level
+            return signal
+        held = self.expected.get(fp)
+        if held is not None and (signal.level is None or signal.level < held):
+            return replace(signal, level=held, kind="level")
+        return signal
+
     def _corroborate(self, signal: Signal, now: float) -> Change | None:
         """Another feed agrees: raise certainty (never lower it), maybe the level; list the evidence."""
         alert = self.open.get(signal.fingerprint)
@@ -87,3 +105,4 @@ class Dedup:
 
     def close(self, alert: Alert) -> None:
         self.open.pop(alert.fingerprint, None)
+        self.expected.pop(alert.fingerprint, None)

@@ -50,12 +50,19 @@ class DetectorEngine:
             for m, data in zip(models, saved, strict=True):
                 m.restore(data)
 
+    def current_rules(self) -> list[Rule]:
+        """The rules in force (model detectors that follow rule levels, like forecasts, read them here)."""
+        return list(self.rules.values())
+
     def set_rules(self, rules: Iterable[Rule]) -> None:
         new = {r.id: r for r in rules}
         for key in [k for k in self.state if k[0] not in new or new[k[0]].kind != self.rules[k[0]].kind]:
             del self.state[key]
         self.rules = new
         self._params.clear()
+        for m in self.extras:
+            if hasattr(m, "refresh"):
+                m.refresh()
         self._sensor, self._text = {}, {}
         for r in new.values():
             if r.feed == "sensor":

@@ -32,6 +32,12 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -
         from detectors.bursts import BurstParams, make_burst_extra
 
         engine.extras.append(make_burst_extra(_params(BurstParams, "bursts", cfg.bursts), chain=engine.chain))
+    if cfg.forecast is not None:
+        from detectors.forecast import make_forecast_extra
+        from detectors.forecast_model import ForecastParams
+
+        engine.extras.append(make_forecast_extra(engine.current_rules, _params(ForecastParams, "forecast", cfg.forecast),
+                                                 chain=engine.chain))
     if cfg.anomaly is not None:
         from detectors.anomaly_extra import AnomalyExtra, AnomalyParams
 

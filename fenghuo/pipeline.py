@@ -234,6 +234,9 @@ class Pipeline:
         if self._thread:
             self._thread.join(timeout=10)
         self.snapshot()
+        for model in self.engine.extras:
+            if hasattr(model, "close"):
+                model.close()
         self.delivery.close()
         self.store.close()
 

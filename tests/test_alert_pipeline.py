@@ -12,6 +12,7 @@ import pytest
 
 from fenghuo.clock import FixedClock
 from fenghuo.config import parse_config
+from fenghuo.models import parse_ts
 from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store.sqlite import SqliteStore
@@ -233,3 +234,30 @@ def test_an_anomaly_model_warns_of_the_real_flood_before_the_thresholds(tmp_path
     early = [t for t in warned if threshold_at - 24 * 3600 < t < threshold_at]
     assert early and threshold_at - early[0] > 3 * 3600  # the rise was flagged hours before 7 m
     assert by_rule["anomaly:records"].certainty == "Possible"
+
+
+def test_a_forecast_raises_the_rule_alert_before_the_level_is_crossed(tmp_path: Path) -> None:
+    from ingest.adapters import read_records
+    from tests.support import DATA
+
+    path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
+    rows = sorted((r for r in read_records(path, fmt="hubeau")
+                   if r["source"] == "hubeau:Y063402001" and "2020-01-18" <= r["ts"] < "2020-01-23"),
+                  key=lambda r: r["ts"])
+    for r in rows:
+        r["grid"] = "AGLY"
+    rule = {"id": "river", "metric": "water_level_m", "levels": {"blue": 7.0, "yellow": 9.0, "orange": 11.0,
+                                                                 "red": 13.0}, "for_seconds": 600}
+    config = {"nodes": [], "rules": [rule],
+              "detectors": {"forecast": {"model": "fallback", "refit_mode": "inline"}}}
+    h = Harness(tmp_path, config, clock_mode="event")
+    h.p.ingest(rows)
+    alerts = h.p.store.all_alerts()
+    assert [a.rule for a in alerts] == ["river"]  # forecasts feed the rule's own alert
+    a = alerts[0]
+    first = a.timeline[0]
+    assert first.actor == "forecast" and "expected" in (first.detail or "")
+    red_forecast = next(e.ts for e in a.timeline if e.level == "red" and e.actor == "forecast")
+    crossed = next(r["ts"] for r in rows if r["value"] >= 13.0)
+    assert parse_ts(crossed) - red_forecast >= 600  # "red expected" came at least 10 minutes ahead
+    h.p.stop()

@@ -1,0 +1,307 @@
+"""Forecast early warning: "red expected in 40 min" before a threshold rule's level is crossed.
+
+:class:`ForecastWarner` keeps, per sensor series, a bounded history, a Holt trend (the cheap
+fallback, updated per reading) and the grid of the last Prophet fit. Prophet is refit every
+``refit_every_s`` seconds of event time, inline or on the warner's own one-thread executor
+(``refit_mode="background"``: the hot path never waits, a finished fit is swapped in at the next
+reading). Per reading, in this order (score before learn):
+
+1. anomaly: the reading against the forecast made before it; beyond ``anomaly_k`` x the 80 %
+   half-width, a ``forecast-anomaly`` signal (its own alert; blue, yellow from 2x, orange from 4x);
+2. learn the reading;
+3. the path for the next ``horizon_s``: Prophet's grid shifted through the reading while the reading
+   is within ``stale_k`` half-widths of it, else the Holt trend;
+4. per threshold rule: the highest level the path reaches; above the rule's current level (its own
+   state machine, ``for_seconds`` included) and above what was already warned, a
+   ``kind="forecast"`` signal with that level. Fulfilled warnings reset silently; one out of reach
+   for ``withdraw_after_s`` is withdrawn. Details and measurements: docs/benchmarks-forecast.md.
+
+Pickling keeps histories, Holt states, the precomputed grids and level states; the executor and
+fits in flight are dropped (such a series refits at its next reading). Fitted Prophet objects are
+never kept.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from detectors.forecast_model import (
+    ANOMALY,
+    ForecastGrid,
+    ForecastParams,
+    HoltTrend,
+    anomaly_signal,
+    fit_prophet,
+    forecast_signal,
+    predicted,
+    prophet_available,
+    withdraw_signal,
+)
+from detectors.level_state import LevelParams, LevelState
+from detectors.rules import params_for
+from fenghuo.config import Rule
+from fenghuo.levels import Level
+from fenghuo.models import Event, Signal
+
+
+@dataclass(slots=True)
+class _Series:
+    holt: HoltTrend
+    ts: deque[float]
+    vals: deque[float]
+    grid: ForecastGrid | None = None
+    next_fit: float = -math.inf
+    fits: int = 0
+    fit_seconds: float = 0.0
+    fit_errors: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class _RuleState:
+    level: LevelState = field(default_factory=LevelState)
+    warned: int = 0
+    out_of_reach_since: float | None = None
+
+
+class ForecastWarner:
+    """Forecast early warnings and forecast anomalies for every sensor series it is shown."""
+
+    def __init__(self, params: ForecastParams | None = None, use_prophet: bool | None = None) -> None:
+        self.p = params or ForecastParams()
+        want = self.p.model == "prophet"
+        self.use_prophet = want and (prophet_available() if use_prophet is None else use_prophet)
+        self.series: dict[str, _Series] = {}
+        self.rules: dict[tuple[str, str], _RuleState] = {}
+        self.anomaly: dict[str, LevelState] = {}
+        self._executor: cf.ThreadPoolExecutor | None = None
+        self._pending: dict[str, cf.Future[ForecastGrid]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_executor"], state["_pending"] = None, {}
+        state["series"] = {k: replace(s, next_fit=-math.inf) if k in self._pending else s  # refit at next reading
+                           for k, s in self.series.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def close(self) -> None:
+        """Stop the executor (fits in flight are abandoned)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._pending.clear()
+
+    def drain(self) -> None:
+        """Wait for every fit in flight and swap it in (tests, benchmarks, shutdown)."""
+        for key in list(self._pending):
+            cf.wait([self._pending[key]])
+            self._collect(key, self.series[key])
+
+    def _collect(self, key: str, s: _Series) -> None:
+        fut = self._pending.get(key)
+        if fut is None or not fut.done():
+            return
+        del self._pending[key]
+        try:
+            self._install(s, fut.result())
+        except Exception as exc:  # a failed fit keeps the previous grid; counted, visible in stats()
+            s.fit_errors, s.last_error = s.fit_errors + 1, repr(exc)
+
+    @staticmethod
+    def _install(s: _Series, grid: ForecastGrid) -> None:
+        s.grid, s.fits, s.fit_seconds = grid, s.fits + 1, s.fit_seconds + grid.fit_seconds
+
+    def _fit(self, ts: np.ndarray, vals: np.ndarray, now: float) -> ForecastGrid:
+        p = self.p
+        return fit_prophet(ts, vals, now, p.refit_every_s + p.horizon_s, p.step_s,
+                           changepoint_prior_scale=p.changepoint_prior_scale, n_changepoints=p.n_changepoints,
+                           seed=p.seed)
+
+    def _maybe_refit(self, key: str, s: _Series, now: float) -> None:
+        if not self.use_prophet or now < s.next_fit or key in self._pending:
+            return
+        if not s.ts or now - s.ts[0] < self.p.min_history_s:
+            return
+        s.next_fit = now + self.p.refit_every_s
+        ts, vals = np.fromiter(s.ts, float), np.fromiter(s.vals, float)
+        if self.p.refit_mode == "inline":
+            try:
+                self._install(s, self._fit(ts, vals, now))
+            except Exception as exc:  # as in _collect: keep the previous grid, count the failure
+                s.fit_errors, s.last_error = s.fit_errors + 1, repr(exc)
+            return
+        if self._executor is None:
+            self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fenghuo-forecast")
+        self._pending[key] = self._executor.submit(self._fit, ts, vals, now)
+
+    def _state(self, key: str) -> _Series:
+        s = self.series.get(key)
+        if s is None:
+            p = self.p
+            holt = HoltTrend(alpha=p.alpha, beta=p.beta, damping_s=p.damping_s, min_scale=p.min_scale)
+            s = self.series[key] = _Series(holt, deque(maxlen=p.max_points), deque(maxlen=p.max_points))
+        return s
+
+    def _expected(self, s: _Series, ts: float) -> tuple[float, float, str] | None:
+        """(yhat, 80 % half-width, model) for a reading at ``ts``, made before seeing it."""
+        g = s.grid
+        if g is not None and g.t0 <= ts <= g.end:
+            y, lo, hi = g.at(ts)
+            return y, max((hi - lo) / 2.0, self.p.min_scale), "prophet"
+        if s.holt.n >= 3:
+            return s.holt.predict(ts), s.holt.half_width(ts - s.holt.last_ts), "fallback"
+        return None
+
+    def step(self, e: Event, rules: list[tuple[Rule, LevelParams]], key: str | None = None) -> list[Signal]:
+        """One reading of a sensor series with the threshold rules that apply to it; the signals it raises."""
+        if e.value is None or not math.isfinite(e.value):
+            return []  # the documented rule for gaps: a missing reading is skipped, the models wait
+        key = key or e.series
+        ts, v, p = e.ts, float(e.value), self.p
+        s = self._state(key)
+        self._collect(key, s)
+        out: list[Signal] = []
+        exp = self._expected(s, ts)
+        if exp is not None:
+            z = abs(v - exp[0]) / exp[1] / p.anomaly_k
+            changed = self.anomaly.setdefault(key, LevelState()).step(ANOMALY, ts, z)
+            if changed is not None:
+                out.append(anomaly_signal(e, key, changed, v, exp, z * p.anomaly_k))
+        s.ts.append(ts)
+        s.vals.append(v)
+        while s.ts and s.ts[0] < ts - p.window_s:
+            s.ts.popleft()
+            s.vals.popleft()
+        s.holt.learn_one(ts, v)
+        path_t, path_y, model, fitted_at = self._path(s, ts, v)
+        for rule, lp in rules:
+            sig = self._judge(e, key, rule, lp, path_t, path_y, model, fitted_at, v)
+            if sig is not None:
+                out.append(sig)
+        self._maybe_refit(key, s, ts)
+        return out
+
+    def _path(self, s: _Series, ts: float, v: float) -> tuple[list[float], list[float], str, float]:
+        g, p = s.grid, self.p
+        if g is not None and g.t0 <= ts <= g.end:
+            y, lo, hi = g.at(ts)
+            if abs(v - y) <= p.stale_k * max((hi - lo) / 2.0, p.min_scale):
+                t, yy = g.window(ts, p.horizon_s)
+                return t, [x + (v - y) for x in yy], "prophet", g.fitted_at
+        t, yy = s.holt.path(ts, p.horizon_s, p.step_s)
+        return t, yy, "fallback", ts
+
+    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path_t: list[float], path_y: list[float],
+               model: str, fitted_at: float, v: float) -> Signal | None:
+        rs = self.rules.get((rule.id, key))
+        if rs is None:
+            rs = self.rules[(rule.id, key)] = _RuleState()
+        rs.level.step(lp, e.ts, v)
+        actual = rs.level.level
+        level, at, extreme = predicted(path_t, path_y, lp)
+        if rs.warned and actual >= rs.warned:
+            rs.warned, rs.out_of_reach_since = 0, None  # fulfilled: the rule itself now speaks
+        if level > actual and level > rs.warned:
+            rs.warned, rs.out_of_reach_since = level, None
+            value = path_y[path_t.index(at)]
+            return forecast_signal(e, key, rule, Level(level), at, value, model, fitted_at, actual,
+                                   self.p.horizon_s)
+        if rs.warned and level <= actual:
+            rs.out_of_reach_since = rs.out_of_reach_since if rs.out_of_reach_since is not None else e.ts
+            if e.ts - rs.out_of_reach_since >= self.p.withdraw_after_s:
+                rs.warned, rs.out_of_reach_since = 0, None
+                return withdraw_signal(e, key, rule, actual, extreme, model, self.p.horizon_s)
+        elif rs.warned:
+            rs.out_of_reach_since = None
+        return None
+
+    def stats(self) -> dict[str, float]:
+        """Fits, fit failures and the mean fit time per fit over all series."""
+        fits = sum(s.fits for s in self.series.values())
+        secs = sum(s.fit_seconds for s in self.series.values())
+        return {"series": len(self.series), "fits": fits, "fit_errors": sum(s.fit_errors for s in self.series.values()),
+                "fit_seconds": secs, "mean_fit_s": secs / fits if fits else 0.0}
+
+
+def _own_grid(grid: str) -> list[str]:
+    return [grid]
+
+
+class ForecastExtra:
+    """A :class:`DetectorEngine` extra: forecasts for every sensor series a threshold rule watches.
+
+    ``rules_provider()`` returns the current rules (only enabled sensor threshold rules are used);
+    it is called again once event time passes ``refresh_s`` beyond the last load (or on
+    :meth:`refresh`: call it when rules change). The effective levels per (grid, source) come
+    from :func:`detectors.rules.params_for` over ``chain(grid)``. A drill gets its own warner
+    (fresh history), as live state never sees it.
+    """
+
+    def __init__(self, rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
+                 use_prophet: bool | None = None, refresh_s: float = 60.0) -> None:
+        self.rules_provider = rules_provider
+        self.params = params or ForecastParams()
+        self.chain = chain or _own_grid
+        self.use_prophet = use_prophet
+        self.refresh_s = refresh_s
+        self.warners: dict[str | None, ForecastWarner] = {}
+        self._rules: list[Rule] = []
+        self._loaded_at = -math.inf
+        self._applies: dict[tuple[str | None, str, str], list[tuple[Rule, LevelParams]]] = {}
+
+    def refresh(self, now: float = -math.inf) -> None:
+        self._rules = [r for r in self.rules_provider() if r.kind == "threshold" and r.feed == "sensor"]
+        self._applies.clear()
+        self._loaded_at = now
+
+    def _for(self, e: Event) -> list[tuple[Rule, LevelParams]]:
+        key = (e.metric, e.grid, e.source)
+        found = self._applies.get(key)
+        if found is None:
+            chain = self.chain(e.grid)
+            found = []
+            for r in self._rules:
+                if r.metric == e.metric and (r.grid == "*" or r.grid in chain):
+                    lp = params_for(r, chain, e.source)
+                    if lp is not None:
+                        found.append((r, lp))
+            self._applies[key] = found
+        return found
+
+    def __call__(self, e: Event) -> list[Signal]:
+        if e.feed != "sensor" or e.value is None:
+            return []
+        if e.ts - self._loaded_at >= self.refresh_s:  # an older (drill) event never forces a reload
+            self.refresh(e.ts)
+        rules = self._for(e)
+        if not rules:
+            return []
+        warner = self.warners.get(e.drill)
+        if warner is None:
+            warner = self.warners[e.drill] = ForecastWarner(self.params, self.use_prophet)
+        return warner.step(e, rules)
+
+    def close(self) -> None:
+        for w in self.warners.values():
+            w.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"warners": dict(self.warners)}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.warners = dict(snap.get("warners", {}))
+
+
+def make_forecast_extra(rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
+                        use_prophet: bool | None = None) -> ForecastExtra:
+    """A callable ``Event -> list[Signal]`` for ``DetectorEngine.extras`` (picklable when its provider is)."""
+    return ForecastExtra(rules_provider, params, chain, use_prophet)
