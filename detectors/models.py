@@ -36,8 +36,8 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -
         from detectors.forecast import make_forecast_extra
         from detectors.forecast_model import ForecastParams
 
-        engine.extras.append(make_forecast_extra(engine.current_rules, _params(ForecastParams, "forecast", cfg.forecast),
-                                                 chain=engine.chain))
+        params = _params(ForecastParams, "forecast", cfg.forecast)
+        engine.extras.append(make_forecast_extra(engine.current_rules, params, chain=engine.chain))
     if cfg.anomaly is not None:
         from detectors.anomaly_extra import AnomalyExtra, AnomalyParams
 
