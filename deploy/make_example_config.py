@@ -403,9 +403,11 @@ def build(data: Path) -> tuple[str, dict[str, Any]]:
         dump("escalation", {"deadlines": {"red": 300, "orange": 900, "yellow": 1800, "blue": 3600}}),
         *("# " + line for line in river_notes + snow_notes),
         dump("rules", [level, rise, *snow]),
-        "# Model detectors beside the rules: an anomaly model on every river gauge (warns of a rise before the",
-        "# levels are crossed; certainty Possible) and corroboration across feeds in one grid.",
-        dump("detectors", {"anomaly": {"detector": "records", "metrics": ["water_level_m"]}, "fusion": {}}),
+        "# Model detectors beside the rules: Prophet forecasts that raise a rule's alert before its level is",
+        "# crossed (\"red expected in 40 min\"), an anomaly model on every river gauge (certainty Possible),",
+        "# and corroboration across feeds in one grid.",
+        dump("detectors", {"forecast": {"model": "prophet"},
+                           "anomaly": {"detector": "records", "metrics": ["water_level_m"]}, "fusion": {}}),
     ]
     return "\n".join(head), {"stations": stations, "nodes": nodes}
 
