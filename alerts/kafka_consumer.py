@@ -23,21 +23,23 @@ import uuid
 from typing import Any
 
 from alerts.delivery import Delivery
+from alerts.grid_scope import GridClocks, ScopedAlertService
 from alerts.notifiers.base import Notifier
 from alerts.routing import Router
-from alerts.service import AlertService
+from alerts.service import AlertConflict, AlertNotFound
 from alerts.stages import Change
 from fenghuo.clock import Clock, WallClock
-from fenghuo.clocks import Clocks
 from fenghuo.config import Config
 from fenghuo.grids import GridTree
-from fenghuo.kafka_bus import Topics, batch_from_wire, wait_for_topics
+from fenghuo.kafka_bus import SignalBatch, Topics, batch_from_wire, wait_for_topics
+from fenghuo.models import Signal
 from fenghuo.settings import Settings
 from fenghuo.store import Store
 from fenghuo.titles import make_title
 
 log = logging.getLogger("fenghuo.alerts.kafka")
 CLOCKS_KEY = "kafka-alerts-clocks"
+POSITIONS_KEY = "kafka-alerts-positions"
 
 
 def integrity_errors() -> tuple[type[BaseException], ...]:
@@ -61,18 +63,23 @@ class AlertWorker:
 
         self.settings, self.config, self.store, self.topics = settings, config, store, topics
         self.group = group or topics.group("alerts")
-        self.clocks = Clocks(settings.clock, clock or WallClock())
+        self.clocks = GridClocks(settings.clock, clock or WallClock())
         raw = store.get_state(CLOCKS_KEY)
         if raw:
             self.clocks.restore(pickle.loads(raw))
         self.tree = GridTree(config.nodes, config.grid_match_km)
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
-        self.alerts = AlertService(config, store, self.router, self.clocks.now_of, lambda: uuid.uuid4().hex[:16],
-                                   lambda s: make_title(s, names), self._publish)
+        self.alerts = ScopedAlertService(config, store, self.router, self.clocks.now_of,
+                                         lambda: uuid.uuid4().hex[:16], lambda s: make_title(s, names), self._publish)
+        self.alerts.clocks = self.clocks
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
+        raw = store.get_state(POSITIONS_KEY)
+        self.positions: dict[tuple[str, int], int] = pickle.loads(raw) if raw else {}
+        self.redelivered = 0  # signals dropped as already applied
+        self.commands = 0
         self.integrity = integrity_errors()
         self.stopping = threading.Event()
         self.producer: Any = None
@@ -92,11 +99,29 @@ class AlertWorker:
                                value=json.dumps(doc, ensure_ascii=False).encode())
 
     # -- applying signal batches -----------------------------------------------------------------
+    def fresh(self, batch: SignalBatch) -> tuple[list[Signal], list[float | None]]:
+        """The batch's signals not applied before: a signal whose source events are all at or below the
+        highest offset applied for their partition came from events a replaced detector worker had
+        already processed (its state was saved just before theirs was; the replacement re-runs them)."""
+        keep: list[Signal] = []
+        rxs: list[float | None] = []
+        rx = batch.rx + [None] * (len(batch.signals) - len(batch.rx))
+        for sig, where, r in zip(batch.signals, batch.positions or [[]] * len(batch.signals), rx, strict=False):
+            if not where or any(off > self.positions.get((t, p), -1) for t, p, off in where):
+                keep.append(sig)
+                rxs.append(r)
+            else:
+                self.redelivered += 1
+        return keep, rxs
+
     def apply_record(self, raw: bytes) -> None:
-        signals, clock, rxs = batch_from_wire(raw)
+        batch = batch_from_wire(raw)
+        signals, rxs = self.fresh(batch)
+        clock = batch.clock
+        changes = []
         for attempt in range(3):
             try:
-                with self.alerts.lock:
+                with self.alerts.lock, self.clocks.scoped(batch.grid or None):
                     changes = self.alerts.apply(signals) if signals else []
                     for drill, ts in clock.items():
                         self.clocks.now_of(drill, ts)
@@ -108,11 +133,42 @@ class AlertWorker:
                 self.retried += 1
                 log.warning("an open alert already exists for a fingerprint here; reloading and re-applying")
                 self.reload()
+        for where in batch.positions:
+            for t, p, off in where:
+                if off > self.positions.get((t, p), -1):
+                    self.positions[(t, p)] = off
         now = time.time()
         if changes:
             self.latencies += [now - rx for rx in rxs if rx is not None]
             del self.latencies[:-10_000]
         self.applied += len(signals)
+
+    def apply_command(self, raw: bytes) -> None:
+        """An ack or resolve from the API (the alert service is the only writer of alerts): apply it,
+        then answer on the alerts topic, keyed by alert id, with the command's id and the outcome."""
+        cmd = json.loads(raw)
+        reply: dict[str, Any] = {"type": "command", "command": cmd.get("id"), "ok": False}
+        act = {"ack": self.alerts.ack, "resolve": self.alerts.resolve}.get(str(cmd.get("op")))
+        try:
+            if act is None:
+                raise ValueError(f"unknown command {cmd.get('op')!r}")
+            with self.alerts.lock, self.clocks.scoped(cmd.get("grid") or None):
+                alert = act(str(cmd["alert"]), str(cmd.get("actor") or "api"), str(cmd.get("comment") or ""))
+            reply.update(ok=True, alert=alert.to_json())
+        except AlertNotFound:
+            reply.update(status=404, error=f"no alert {cmd.get('alert')}")
+        except AlertConflict as exc:
+            reply.update(status=409, error=str(exc))
+        except ValueError as exc:
+            reply.update(status=400, error=str(exc))
+        self.commands += 1
+        if self.producer is not None:
+            self.producer.send(self.topics.alerts, key=str(cmd.get("alert", "")).encode(),
+                               value=json.dumps(reply, ensure_ascii=False).encode())
+
+    def save_state(self) -> None:
+        self.store.put_state(CLOCKS_KEY, pickle.dumps(self.clocks.snapshot()))
+        self.store.put_state(POSITIONS_KEY, pickle.dumps(self.positions))
 
     def reload(self) -> None:
         with self.alerts.lock:
@@ -120,7 +176,7 @@ class AlertWorker:
 
     def tick(self) -> None:
         with self.alerts.lock:
-            self.alerts.tick(self.clocks.domains())
+            self.alerts.tick_all()
         self.delivery.run_due()
 
     # -- the loop --------------------------------------------------------------------------------
@@ -142,8 +198,10 @@ class AlertWorker:
                                       linger_ms=5)
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=self.group, client_id="fenghuo-alerts",
                                  enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
-        wait_for_topics(consumer, [self.topics.signals])
-        consumer.subscribe([self.topics.signals], listener=Reload())
+        # the commands topic has the signals topic's partitions and keys (grids): the range assignor
+        # gives the same partition numbers of both to one instance, so a grid's alerts have one writer
+        wait_for_topics(consumer, [self.topics.signals, self.topics.commands])
+        consumer.subscribe([self.topics.signals, self.topics.commands], listener=Reload())
         log.info("alert service consuming %s as group %s", self.topics.signals, self.group)
         last_tick = 0.0
         try:
@@ -151,9 +209,12 @@ class AlertWorker:
                 polled = consumer.poll(timeout_ms=int(self.settings.tick_seconds * 1000))
                 records = sorted((r for batch in polled.values() for r in batch), key=lambda r: r.timestamp)
                 for r in records:
-                    self.apply_record(r.value)
+                    if r.topic == self.topics.commands:
+                        self.apply_command(r.value)
+                    else:
+                        self.apply_record(r.value)
                 if records:
-                    self.store.put_state(CLOCKS_KEY, pickle.dumps(self.clocks.snapshot()))
+                    self.save_state()
                     consumer.commit()
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
                     self.tick()

@@ -78,8 +78,10 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(*topics.events, **raw)
     signals = app.topic(topics.signals, **raw)
+    # key_type/value_type bytes: without them faust decodes the changelog as JSON on recovery (and drops
+    # every record with a warning), so a replacement worker would start from empty grid states
     table = app.Table("grid-state", default=None, partitions=partitions, use_partitioner=True,
-                      schema=faust.Schema(**raw))
+                      key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
     app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
     app.fenghuo_rules = rules
 
@@ -96,19 +98,28 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
 
     async def handle(groups: dict[bytes, list[tuple[Any, Any, Any]]]) -> None:
+        """Run each grid's events, then (in this order, each awaited until Kafka has it): the signal
+        batches, the grid states in the table's changelog. Only then does the agent take the next
+        batch, which acks these events, so faust never commits an offset past a state Kafka has.
+        """
         writes: list[tuple[bytes, bytes]] = []
         sends = []
         for key, items in groups.items():
             gs = GridState.loads(table.get(key))
-            found, clock, rxs = runner.run(gs, items)
-            if clock:
-                sends.append((key, batch_to_wire(key.decode(), found, clock, rxs)))
+            out = runner.run(gs, items)
+            if out.clock:
+                sends.append((key, batch_to_wire(key.decode(), out.signals, out.clock, out.rx, out.positions)))
             writes.append((key, gs.dumps()))
         futures = [await signals.send(key=k, value=v) for k, v in sends]
         if futures:
             await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
+        # table[key] = value would only queue the changelog record (send_soon); faust's commit-time
+        # flush gives up after 0.1 s, so an offset could be committed before the state was written
+        written = [table.send_changelog(None, key, value) for key, value in writes]
+        if written:
+            await asyncio.gather(*written)
         for key, value in writes:
-            table[key] = value
+            table.data[key] = value
 
     def item(ev: Any) -> tuple[bytes, tuple[Any, Any, Any]]:
         m = ev.message

@@ -12,10 +12,10 @@ reading sent twice by a client counts once, as the embedded store's unique ids e
 >>> runner = GridRunner([rule])
 >>> st = GridState()
 >>> ev = Event(feed="sensor", source="s", ts=10.0, grid="G", id="a", metric="m", value=3.5)
->>> sigs, clock, _ = runner.run(st, [(ev, ("t", 0, 5), 1.0)])
->>> [s.level.name_en for s in sigs], clock
-(['orange'], {'': 10.0})
->>> runner.run(st, [(ev, ("t", 0, 5), 1.0)])[0]  # the same offset again: skipped
+>>> out = runner.run(st, [(ev, ("t", 0, 5), 1.0)])
+>>> [s.level.name_en for s in out.signals], out.clock, out.positions
+(['orange'], {'': 10.0}, [[('t', 0, 5)]])
+>>> runner.run(st, [(ev, ("t", 0, 5), 1.0)]).signals  # the same offset again: skipped
 []
 """
 
@@ -32,6 +32,20 @@ from fenghuo.models import Event, Signal
 
 MAX_IDS = 1024
 Where = tuple[str, int, int]  # (topic, partition, offset)
+
+
+@dataclass(slots=True)
+class GridBatch:
+    """What one grid's batch gave: signals in order, the event-time watermark per clock domain, the
+    receipt time of each signal's event, and each signal's source position(s) in Kafka (its event's;
+    every position of the batch for a signal without one), so the alert service can drop a signal it
+    already applied when a replacement worker re-runs events the dead one had already turned into signals.
+    """
+
+    signals: list[Signal] = field(default_factory=list)
+    clock: dict[str, float] = field(default_factory=dict)
+    rx: list[float | None] = field(default_factory=list)
+    positions: list[list[Where]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -61,13 +75,13 @@ class GridRunner:
     def set_rules(self, rules: Iterable[Rule]) -> None:
         self.engine.set_rules(rules)
 
-    def run(self, gs: GridState, items: list[tuple[Event, Where, float | None]]
-            ) -> tuple[list[Signal], dict[str, float], list[float | None]]:
-        """Process one grid's events (as taken from Kafka); return (signals, watermarks, receipt times).
+    def run(self, gs: GridState, items: list[tuple[Event, Where, float | None]]) -> GridBatch:
+        """Process one grid's events (as taken from Kafka) and advance its state.
 
         Watermarks are the latest event time per clock domain ("" = real, else the drill).
         """
         fresh: list[tuple[Event, float | None]] = []
+        where: dict[str, Where] = {}
         for e, (topic, part, off), rx in items:
             tp = (topic, part)
             if off <= gs.offsets.get(tp, -1):
@@ -79,11 +93,12 @@ class GridRunner:
                 continue
             gs.ids[e.id] = None
             fresh.append((e, rx))
+            where[e.id] = (topic, part, off)
         if len(gs.ids) > MAX_IDS:
             for old in list(gs.ids)[: len(gs.ids) - MAX_IDS]:
                 del gs.ids[old]
         if not fresh:
-            return [], {}, []
+            return GridBatch()
         if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
             fresh.sort(key=lambda p: p[0].ts)
         events = [e for e, _ in fresh]
@@ -98,4 +113,6 @@ class GridRunner:
         rx_of = {e.id: rx for e, rx in fresh}
         latest = max((rx for _, rx in fresh if rx is not None), default=None)
         rxs = [rx_of.get(str(s.evidence.get("event")), latest) for s in signals]
-        return signals, clock, rxs
+        everywhere = list(where.values())
+        pos = [[where[ev]] if (ev := str(s.evidence.get("event"))) in where else everywhere for s in signals]
+        return GridBatch(signals, clock, rxs, pos)

@@ -64,7 +64,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             threading.Thread(target=_run_demo, args=(pipeline, args.demo_speed), daemon=True,
                              name="fenghuo-demo").start()
 
-    app = create_app(lambda: build_pipeline(settings, config), keyring, started)
+    make: Any = lambda: build_pipeline(settings, config)  # noqa: E731
+    if settings.bus == "kafka":  # the API ingests into Kafka; the workers detect, alert and deliver
+        from fenghuo.kafka_front import build_kafka_front
+
+        make = lambda: build_kafka_front(settings, config)  # noqa: E731
+    app = create_app(make, keyring, started)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=5)
     return 0

@@ -5,8 +5,8 @@ each other). Topic names share one prefix (``FENGHUO_TOPIC_PREFIX``, default ``f
 several deployments or test runs share a broker without meeting.
 
 >>> t = Topics("x")
->>> t.event("sensor"), t.signals, t.deadletter
-('x.events.sensor', 'x.signals', 'x.deadletter')
+>>> t.event("sensor"), t.signals, t.deadletter, t.commands
+('x.events.sensor', 'x.signals', 'x.deadletter', 'x.commands')
 >>> e = Event(feed="sensor", source="s", ts=1.5, grid="G1", id="e1", metric="m", value=2.0)
 >>> back, rx = event_from_wire(event_to_wire(e, rx=9.0))
 >>> back == e, rx
@@ -36,6 +36,10 @@ class BusUnavailable(RuntimeError):
     retry_after = 5
 
 
+class CommandTimeout(TimeoutError):
+    """A command (ack, resolve) is in Kafka but the alert service did not confirm it in time."""
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     prefix: str = DEFAULT_PREFIX
@@ -59,8 +63,13 @@ class Topics:
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 
+    @property
+    def commands(self) -> str:
+        """ack/resolve from the API to the alert service (keyed by grid, like the signals)."""
+        return f"{self.prefix}.commands"
+
     def all(self) -> list[str]:
-        return [*self.events, self.signals, self.alerts, self.deadletter]
+        return [*self.events, self.signals, self.alerts, self.deadletter, self.commands]
 
     def group(self, name: str) -> str:
         """A consumer group id under this prefix (``fenghuo-alerts`` for the default prefix)."""
@@ -145,16 +154,37 @@ def signal_from_dict(d: dict[str, Any]) -> Signal:
     return Signal(**d)
 
 
-def batch_to_wire(grid: str, signals: list[Signal], clock: dict[str, float], rx: list[float | None]) -> bytes:
-    """One detector batch for one grid: its signals in event order and the event-time watermark per
-    clock domain ("" = the real one, else a drill name). Keyed by grid on the signals topic, so the
-    alert service sees a grid's signals and watermarks in the order the detector produced them.
+Position = tuple[str, int, int]  # (topic, partition, offset) of a source event
+
+
+@dataclass(slots=True)
+class SignalBatch:
+    grid: str
+    signals: list[Signal]
+    clock: dict[str | None, float]
+    rx: list[float | None]
+    positions: list[list[Position]]  # per signal: the source event(s) it came from
+
+
+def batch_to_wire(grid: str, signals: list[Signal], clock: dict[str, float], rx: list[float | None],
+                  positions: list[list[Position]] | None = None) -> bytes:
+    """One detector batch for one grid: its signals in event order, the event-time watermark per
+    clock domain ("" = the real one, else a drill name) and each signal's source positions. Keyed by
+    grid on the signals topic, so the alert service sees a grid's signals and watermarks in the order
+    the detector produced them.
+
+    >>> b = batch_from_wire(batch_to_wire("G", [], {"": 5.0}, [], []))
+    >>> b.grid, b.clock, b.positions
+    ('G', {None: 5.0}, [])
     """
-    return json.dumps({"grid": grid, "signals": [signal_to_dict(s) for s in signals], "clock": clock, "rx": rx},
-                      ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    doc = {"grid": grid, "signals": [signal_to_dict(s) for s in signals], "clock": clock, "rx": rx,
+           "pos": positions or [[] for _ in signals]}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-def batch_from_wire(raw: bytes) -> tuple[list[Signal], dict[str | None, float], list[float | None]]:
+def batch_from_wire(raw: bytes) -> SignalBatch:
     d = json.loads(raw)
     clock = {(k or None): float(v) for k, v in d.get("clock", {}).items()}
-    return [signal_from_dict(s) for s in d.get("signals", [])], clock, list(d.get("rx", []))
+    signals = [signal_from_dict(s) for s in d.get("signals", [])]
+    pos = [[(str(t), int(p), int(o)) for t, p, o in ps] for ps in d.get("pos", [])] or [[] for _ in signals]
+    return SignalBatch(str(d.get("grid", "")), signals, clock, list(d.get("rx", [])), pos)

@@ -105,6 +105,20 @@ class KafkaIngest:
                 self._reset()  # a fresh producer next time: the old one may hold a broken sequence
                 raise BusUnavailable(f"Kafka did not take the events: {type(exc).__name__}: {exc}") from exc
 
+    def produce(self, topic: str, key: bytes, value: bytes) -> None:
+        """One record (a command), returned once Kafka has it; BusUnavailable otherwise."""
+        from kafka.errors import KafkaError
+
+        with self._lock:
+            producer = self._get_producer()
+            try:
+                future = producer.send(topic, key=key, value=value)
+                producer.flush(timeout=self.timeout_s)
+                future.get(timeout=0)
+            except (KafkaError, AssertionError) as exc:
+                self._reset()
+                raise BusUnavailable(f"Kafka did not take the command: {type(exc).__name__}: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:
@@ -117,8 +131,8 @@ def _dead_letter(index: int, error: str, record: Any, rx: float) -> bytes:
                       ensure_ascii=False, default=str).encode()
 
 
-def make_kafka_ingest(settings: Settings, config: Config) -> KafkaIngest:
+def make_kafka_ingest(settings: Settings, config: Config, timeout_s: float = 5.0) -> KafkaIngest:
     """The ingest the API uses when ``FENGHUO_BUS=kafka``: same grid resolver as the embedded pipeline."""
     tree = GridTree(config.nodes, config.grid_match_km)
-    prefix = getattr(settings, "topic_prefix", None) or topic_prefix()
-    return KafkaIngest(settings.kafka_bootstrap, make_resolver(tree), Topics(prefix))
+    return KafkaIngest(settings.kafka_bootstrap, make_resolver(tree), Topics(settings.topic_prefix),
+                       timeout_s=timeout_s)

@@ -28,7 +28,7 @@ trap cleanup EXIT
 PG_PORT=${FENGHUO_TEST_PG_PORT:-55432}
 KAFKA_PORT=${FENGHUO_TEST_KAFKA_PORT:-59092}
 FENGHUO_TEST_PG_DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "$PG_PORT") || { echo "PostgreSQL did not start" >&2; exit 1; }
-export FENGHUO_TEST_PG_DSN
+export FENGHUO_TEST_PG_DSN FENGHUO_TEST_PG_DATA=$SERVICES/pg
 scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 || { echo "could not fetch Apache Kafka" >&2; exit 1; }
 FENGHUO_TEST_KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "$KAFKA_PORT") || { echo "Kafka did not start" >&2; exit 1; }
 export FENGHUO_TEST_KAFKA FENGHUO_TEST_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_TEST_KAFKA_DATA=$SERVICES/kafka
