@@ -22,10 +22,12 @@ from detectors.anomaly.iforest import WindowedIsolationForest
 from detectors.anomaly.likelihood import AnomalyLikelihood
 from detectors.anomaly.records import RecordFusion, RollingRecord
 from detectors.anomaly.robust import RobustZScore
+from detectors.anomaly.seasonal import SeasonalGate, SeasonalResidual
 from detectors.base import SeriesDetector
 
 __all__ = ["CUSUM", "DETECTORS", "AnomalyLikelihood", "ContextSurprise", "EWMAZScore", "Ensemble",
-           "RecordFusion", "RobustZScore", "RollingRecord", "WindowedIsolationForest", "make_detector"]
+           "RecordFusion", "RobustZScore", "RollingRecord", "SeasonalGate", "SeasonalResidual",
+           "WindowedIsolationForest", "make_detector"]
 
 _DAY = 86400.0
 # Corpus-wide settings chosen on NAB (never per file): new extremes dominate (score >= 0.5),
@@ -64,6 +66,7 @@ _FACTORIES: dict[str, Callable[[int], SeriesDetector]] = {
     "context": lambda seed: ContextSurprise(),
     "context_lik": _context_likelihood,
     "records": lambda seed: RecordFusion(),
+    "records_seasonal": lambda seed: RecordFusion(seasonal=SeasonalGate(), name="records_seasonal"),
 }
 
 DETECTORS: tuple[str, ...] = tuple(_FACTORIES)
@@ -75,7 +78,7 @@ def make_detector(name: str, seed: int = 0) -> SeriesDetector:
     >>> make_detector("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ..., records"
+    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ..., records_seasonal"
     """
     try:
         factory = _FACTORIES[name]

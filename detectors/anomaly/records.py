@@ -7,7 +7,9 @@ scores such records by how far they leave the range and how long ago the previou
 :class:`RecordFusion` applies it to the value itself (a spatial anomaly), to a short moving
 average of the value (a level shift) and to the smoothed contextual surprise of
 :class:`~detectors.anomaly.context.ContextSurprise` (a change of shape or rhythm inside the
-normal range), and reports the largest.
+normal range), optionally to the residual from a daily or weekly profile
+(:class:`~detectors.anomaly.seasonal.SeasonalGate`, a changed seasonal shape), and reports the
+largest.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from collections import deque
 
 from detectors.anomaly.context import ContextSurprise
+from detectors.anomaly.seasonal import SeasonalGate
 from detectors.base import check_value
 
 
@@ -115,6 +118,11 @@ class RecordFusion:
         start cost points).
     tau
         Rarity scale of both record signals.
+    seasonal
+        If given, one more record signal per seasonal profile (upper side): the smoothed
+        residual from the daily or weekly profile of
+        :class:`~detectors.anomaly.seasonal.SeasonalGate`, reported only for the profile that
+        explains the stream (a changed daily or weekly shape inside the normal range).
     name
         Registry name.
 
@@ -129,7 +137,7 @@ class RecordFusion:
 
     def __init__(self, window: int = 5000, smooth: int = 120, level_smooth: int = 30, buckets: int = 8,
                  order: int = 2, phases: int = 0, context_warmup: int = 0, tau: float = 10.0,
-                 name: str = "records") -> None:
+                 seasonal: SeasonalGate | None = None, name: str = "records") -> None:
         self.name = name
         self.smooth = smooth
         self.level_smooth = level_smooth
@@ -138,6 +146,9 @@ class RecordFusion:
         self.level_record = RollingRecord(window=window, tau=tau, both=True)
         self.context_record = RollingRecord(window=window, tau=tau, both=False)
         self.context_warmup = context_warmup
+        self.seasonal = seasonal
+        self.seasonal_records = ([RollingRecord(window=window, tau=tau, both=False) for _ in seasonal.profiles]
+                                 if seasonal is not None else [])
         self._recent: deque[float] = deque()
         self._values: deque[float] = deque()
         self._n = 0
@@ -163,6 +174,12 @@ class RecordFusion:
         score = max(self.value_record.score(value), self.context_record.score(smoothed))
         if self.level_smooth > 0:
             score = max(score, self.level_record.score(self._level(value)))
+        if self.seasonal is not None:
+            for profile in self.seasonal.active():
+                sig = profile.signal(ts, value)
+                if sig is not None:
+                    rec = self.seasonal_records[self.seasonal.profiles.index(profile)]
+                    score = max(score, rec.score(sig))
         return score
 
     def learn_one(self, ts: float, value: float) -> None:
@@ -181,4 +198,10 @@ class RecordFusion:
             if len(self._values) > self.level_smooth:
                 self._values.popleft()
         self.context.learn_one(ts, value)
+        if self.seasonal is not None:
+            for profile, rec in zip(self.seasonal.profiles, self.seasonal_records, strict=True):
+                sig = profile.signal(ts, value)
+                if sig is not None:
+                    rec.learn(sig)
+            self.seasonal.learn(ts, value)
         self._n += 1
