@@ -77,7 +77,7 @@ class AlertWorker:
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
         raw = store.get_state(POSITIONS_KEY)
-        self.positions: dict[tuple[str, int], int] = pickle.loads(raw) if raw else {}
+        self.positions: dict[tuple[str, str, int], int] = pickle.loads(raw) if raw else {}  # (grid, topic, part)
         self.redelivered = 0  # signals dropped as already applied
         self.commands = 0
         self.integrity = integrity_errors()
@@ -101,13 +101,13 @@ class AlertWorker:
     # -- applying signal batches -----------------------------------------------------------------
     def fresh(self, batch: SignalBatch) -> tuple[list[Signal], list[float | None]]:
         """The batch's signals not applied before: a signal whose source events are all at or below the
-        highest offset applied for their partition came from events a replaced detector worker had
+        highest offset applied for their grid and partition came from events a replaced detector worker had
         already processed (its state was saved just before theirs was; the replacement re-runs them)."""
         keep: list[Signal] = []
         rxs: list[float | None] = []
         rx = batch.rx + [None] * (len(batch.signals) - len(batch.rx))
         for sig, where, r in zip(batch.signals, batch.positions or [[]] * len(batch.signals), rx, strict=False):
-            if not where or any(off > self.positions.get((t, p), -1) for t, p, off in where):
+            if not where or any(off > self.positions.get((batch.grid, t, p), -1) for t, p, off in where):
                 keep.append(sig)
                 rxs.append(r)
             else:
@@ -133,10 +133,10 @@ class AlertWorker:
                 self.retried += 1
                 log.warning("an open alert already exists for a fingerprint here; reloading and re-applying")
                 self.reload()
-        for where in batch.positions:
+        for where in batch.positions:  # per grid: grids sharing a partition interleave their offsets
             for t, p, off in where:
-                if off > self.positions.get((t, p), -1):
-                    self.positions[(t, p)] = off
+                if off > self.positions.get((batch.grid, t, p), -1):
+                    self.positions[(batch.grid, t, p)] = off
         now = time.time()
         if changes:
             self.latencies += [now - rx for rx in rxs if rx is not None]
