@@ -46,9 +46,10 @@ class DetectorEngine:
         self.state = {k: v for k, v in snap.get("state", {}).items() if k[0] in self.rules}
         models = self._models()
         saved = snap.get("models", [])
-        if len(saved) == len(models):  # the same model set as when saved; otherwise they start fresh
-            for m, data in zip(models, saved, strict=True):
-                m.restore(data)
+        if len(saved) != len(models):  # not the model set it was saved with (or nothing saved): start fresh
+            saved = [{} for _ in models]
+        for m, data in zip(models, saved, strict=True):
+            m.restore(data)
 
     def current_rules(self) -> list[Rule]:
         """The rules in force (model detectors that follow rule levels, like forecasts, read them here)."""

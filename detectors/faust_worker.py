@@ -63,7 +63,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
 
     topics = Topics(prefix or topic_prefix())
     tree = GridTree(config.nodes, config.grid_match_km)
-    runner = GridRunner((), lambda g: [n.id for n in tree.chain(g)] or [g])
+    runner = GridRunner((), lambda g: [n.id for n in tree.chain(g)] or [g], config.detectors,
+                        settings.data_dir / "models")
     rules = Rules(settings.store_url, settings.data_dir, tree, runner)
     datadir = settings.data_dir / "faust" / worker_id
     datadir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.engine import ChainFn, DetectorEngine, _no_chain
-from fenghuo.config import Rule
+from detectors.models import add_models
+from fenghuo.config import Detectors, Rule
 from fenghuo.models import Event, Signal
 
 MAX_IDS = 1024
@@ -50,7 +51,7 @@ class GridBatch:
 
 @dataclass(slots=True)
 class GridState:
-    state: dict[Any, Any] = field(default_factory=dict)
+    state: dict[Any, Any] = field(default_factory=dict)  # the engine's snapshot for this grid
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered: the oldest go first
 
@@ -66,10 +67,14 @@ class GridState:
 
 
 class GridRunner:
-    """A DetectorEngine run one grid at a time, with that grid's state swapped in."""
+    """A DetectorEngine run one grid at a time, with that grid's state swapped in: its rule state and
+    the state of the configured model detectors (the same ``detectors:`` section as the embedded run)."""
 
-    def __init__(self, rules: Iterable[Rule] = (), chain: ChainFn = _no_chain) -> None:
+    def __init__(self, rules: Iterable[Rule] = (), chain: ChainFn = _no_chain, models: Detectors | None = None,
+                 cache_dir: Any = None) -> None:
         self.engine = DetectorEngine(rules, chain)
+        if models is not None:
+            add_models(self.engine, models, cache_dir)
         self.skipped = 0
 
     def set_rules(self, rules: Iterable[Rule]) -> None:
@@ -102,9 +107,9 @@ class GridRunner:
         if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
             fresh.sort(key=lambda p: p[0].ts)
         events = [e for e, _ in fresh]
-        self.engine.restore({"state": gs.state})
+        self.engine.restore(gs.state if "state" in gs.state else {"state": gs.state})
         signals = self.engine.process(events)
-        gs.state = self.engine.state
+        gs.state = self.engine.snapshot()
         clock: dict[str, float] = {}
         for e in events:
             d = e.drill or ""

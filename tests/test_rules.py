@@ -100,3 +100,16 @@ def test_a_per_source_override_beats_the_node_override() -> None:
     eng = DetectorEngine([rule], chain=lambda g: [g])
     got = [s.source for s in eng.process([ev(0, 2.0, "G1", "gauge-low"), ev(0, 5.0, "G1", "gauge-high")])]
     assert got == ["gauge-low"]
+
+
+def test_grid_runner_keeps_model_state_per_grid() -> None:
+    from detectors.grid_runner import GridRunner, GridState
+    from fenghuo.config import Detectors
+
+    runner = GridRunner([], models=Detectors(anomaly={"detector": "ewma", "warmup": 5}))
+    a, b = GridState(), GridState()
+    for i in range(200):
+        runner.run(a, [(ev(i * 600.0, 1.0 + (i % 3) * 0.01, "A", "sa"), ("t", 0, i), None)])
+    assert runner.run(b, [(ev(0.0, 50.0, "B", "sb"), ("t", 1, 0), None)]).signals == []  # B starts fresh
+    out = runner.run(a, [(ev(200 * 600.0, 50.0, "A", "sa"), ("t", 0, 200), None)])
+    assert [s.rule for s in out.signals] == ["anomaly:ewma"]  # A kept its learned baseline
