@@ -178,10 +178,13 @@ class Workers:
 
 
 # -- setup ---------------------------------------------------------------------------------------------
-def bench_config(tmp: Path) -> tuple[Path, Config]:
-    """The example configuration with every channel a duty-log channel (the benchmark reaches nobody)."""
+def bench_config(tmp: Path, models: bool = False) -> tuple[Path, Config]:
+    """The example configuration with every channel a duty-log channel (the benchmark reaches nobody);
+    its model detectors only with ``models`` (the rules alone compare with the embedded figure)."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["channels"] = [{"name": c["name"], "type": "log"} for c in data.get("channels", [])]
+    if not models:
+        data.pop("detectors", None)
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path, load_config(path)
@@ -578,6 +581,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", required=True, help="HOST:PORT of a running broker")
     ap.add_argument("--events", type=int, default=200_000, help="events pre-loaded for the throughput runs")
+    ap.add_argument("--models", action="store_true", help="also run the example config's model detectors")
     ap.add_argument("--batched-seconds", type=float, default=120.0, help="cap of the batched run")
     ap.add_argument("--per-event-seconds", type=float, default=45.0, help="length of the per-event run")
     ap.add_argument("--rate", type=float, default=5000.0, help="events/s of the latency run")
@@ -590,7 +594,7 @@ def main() -> None:
     broker = listener_pid(int(args.bootstrap.rsplit(":", 1)[1]))
     with tempfile.TemporaryDirectory(prefix="fenghuo-kbench-") as name:
         tmp = Path(name)
-        config_path, config = bench_config(tmp)
+        config_path, config = bench_config(tmp, args.models)
         records = load_records(None)
         events, bad = validated(records, config)
         print(f"records: {len(records):,} (Hub'Eau river levels + Boston 311, merged by event time); "

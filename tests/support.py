@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -74,6 +75,11 @@ class Receiver:
         self.server.server_close()
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+
+
 class Service:
     """``fenghuo run`` as a subprocess on a free port with its own data directory."""
 
@@ -101,6 +107,7 @@ class Service:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        atexit.register(_kill, self.proc)  # a failing test never leaves a service running
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
