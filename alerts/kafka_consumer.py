@@ -118,11 +118,17 @@ class AlertWorker:
         batch = batch_from_wire(raw)
         signals, rxs = self.fresh(batch)
         clock = batch.clock
+        positions = dict(self.positions)
+        for where in batch.positions:  # per grid: grids sharing a partition interleave their offsets
+            for t, p, off in where:
+                if off > positions.get((batch.grid, t, p), -1):
+                    positions[(batch.grid, t, p)] = off
+        state = {POSITIONS_KEY: pickle.dumps(positions)}  # saved with the alert changes, atomically
         changes = []
         for attempt in range(3):
             try:
                 with self.alerts.lock, self.clocks.scoped(batch.grid or None):
-                    changes = self.alerts.apply(signals) if signals else []
+                    changes = self.alerts.apply(signals, state) if signals else []
                     for drill, ts in clock.items():
                         self.clocks.now_of(drill, ts)
                     self.alerts.tick(list(clock) or [None])
@@ -133,10 +139,7 @@ class AlertWorker:
                 self.retried += 1
                 log.warning("an open alert already exists for a fingerprint here; reloading and re-applying")
                 self.reload()
-        for where in batch.positions:  # per grid: grids sharing a partition interleave their offsets
-            for t, p, off in where:
-                if off > self.positions.get((batch.grid, t, p), -1):
-                    self.positions[(batch.grid, t, p)] = off
+        self.positions = positions
         now = time.time()
         if changes:
             self.latencies += [now - rx for rx in rxs if rx is not None]

@@ -17,8 +17,8 @@ class Record:
 
     def exec(self, ctx: Context, changes: list[Change]) -> list[Change]:
         alerts = list({id(c.alert): c.alert for c in changes}.values())
-        if alerts or ctx.notifications or ctx.cursor is not None:
-            self.store.save_alerts(alerts, ctx.notifications, ctx.cursor)
+        if alerts or ctx.notifications or ctx.state:
+            self.store.save_alerts(alerts, ctx.notifications, ctx.state)
         if changes:
             self.publish(changes)
         return changes

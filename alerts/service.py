@@ -46,15 +46,16 @@ class AlertService:
         self.mute = MuteStage(self.muters)
         self.deliver = MultiStage(Notify(router), Record(store, publish))
 
-    def apply(self, signals: list[Signal], cursor: int | None = None) -> list[Change]:
-        """Apply signals in event order; persist with the pipeline cursor in one transaction.
+    def apply(self, signals: list[Signal], state: dict[str, bytes] | None = None) -> list[Change]:
+        """Apply signals in event order; persist with ``state`` (the pipeline's cursor, a worker's
+        applied offsets) in one transaction, so a crash cannot separate them.
 
         Each signal is stamped with its own clock's time (on an event clock, its event time), and
         escalations that fall due before it fire first, so a timeline reads in time order.
         """
         with self.lock:
             changes: list[Change] = []
-            ctx = Context(now=0.0, cursor=cursor)
+            ctx = Context(now=0.0, state=state)
             for s in signals:
                 now = self.now_of(s.drill, s.ts)
                 changes += self.escalate.due(self._open_in(s.drill), {s.drill: now})

@@ -39,7 +39,7 @@ class Change:
 class Context:
     now: float
     notifications: list[Notification] = field(default_factory=list)
-    cursor: int | None = None
+    state: dict[str, bytes] | None = None  # saved with the alerts, in the same transaction
 
 
 class Stage(Protocol):

@@ -151,7 +151,7 @@ class Pipeline:
         if not apply:
             return
         self.stats.signals += len(signals)
-        self.alerts.apply(signals, cursor=self.cursor)
+        self.alerts.apply(signals, state={"cursor": str(self.cursor).encode()})
         for e in events:
             self.clocks.now_of(e.drill, e.ts)
         drills = {e.drill for e in events}

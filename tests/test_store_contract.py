@@ -322,9 +322,9 @@ def test_list_alerts_filters_and_order(store: Store) -> None:
 
 def test_one_open_alert_per_fingerprint(store: Store) -> None:
     first = alert("a1", fp="river|G-1")
-    store.save_alerts([first], [note("n1", "a1")], 1)
+    store.save_alerts([first], [note("n1", "a1")], {"cursor": b"1"})
     with pytest.raises(_integrity_errors()):
-        store.save_alerts([alert("a2", fp="river|G-1")], [note("n2", "a2")], 2)
+        store.save_alerts([alert("a2", fp="river|G-1")], [note("n2", "a2")], {"cursor": b"2"})
     # the failed save changed nothing: no alert, no notification, cursor unchanged
     assert store.get_alert("a2") is None and store.notifications_for("a2") == []
     assert store.get_state("cursor") == b"1"
@@ -332,7 +332,7 @@ def test_one_open_alert_per_fingerprint(store: Store) -> None:
     with pytest.raises(_integrity_errors()):  # acknowledged is still open
         store.save_alerts([acked, alert("a3", fp="river|G-1")], [], None)
     first.status = Status.RESOLVED
-    store.save_alerts([first, alert("a2", fp="river|G-1")], [], 3)  # resolve, then a new one: fine
+    store.save_alerts([first, alert("a2", fp="river|G-1")], [], {"cursor": b"3"})  # resolve, then a new one: fine
     assert ids(store.open_alerts()) == ["a2"]
     store.save_alerts([alert("a4", fp="other")], [], None)
     assert sorted(ids(store.open_alerts())) == ["a2", "a4"]
@@ -342,7 +342,7 @@ def test_one_open_alert_per_fingerprint(store: Store) -> None:
 def test_outbox_insert_if_absent_and_due_order(store: Store) -> None:
     a = alert("a1")
     store.save_alerts([a], [note("n-late", created=T0 + 5), note("n-b", created=T0), note("n-a", created=T0),
-                            note("n-future", created=T0 + 1, next_attempt_at=T0 + 3600)], 42)
+                            note("n-future", created=T0 + 1, next_attempt_at=T0 + 3600)], {"cursor": b"42"})
     assert store.get_state("cursor") == b"42"
     assert store.pending_notification_count() == 4
     # created_at first, then insertion order; not yet due ones wait
@@ -354,7 +354,7 @@ def test_outbox_insert_if_absent_and_due_order(store: Store) -> None:
     sent.status, sent.attempts, sent.delivered_at = "delivered", 1, T0 + 11
     store.update_notification(sent)
     store.save_alerts([a], [note("n-b", created=T0 - 100)], None)
-    assert store.get_state("cursor") == b"42"  # cursor None leaves it
+    assert store.get_state("cursor") == b"42"  # no state leaves it
     [got] = [n for n in store.notifications_for("a1") if n.id == "n-b"]
     assert got == sent
     retry = store.due_notifications(T0 + 10, 10)[0]
@@ -420,7 +420,7 @@ def test_data_survives_close_and_reopen(open_store: Opener) -> None:
     s.add_events([ev("a"), ev("b", T0 + 1)], T0)
     s.add_dead_letters([(0, "bad", {"x": 1})], T0)
     a = alert("a1", level=Level.RED)
-    s.save_alerts([a], [note("n1")], 5)
+    s.save_alerts([a], [note("n1")], {"cursor": b"5"})
     s.put_rule("river", {"id": "river"}, "analyst", T0)
     s.audit(T0, "admin", "login", "-", "")
     s.put_state("k", b"\x00v")

@@ -184,7 +184,8 @@ class PostgresStore:
         return int(self._one("SELECT count(*) FROM dead_letters"))
 
     # -- alerts and the outbox ----------------------------------------------------------------------
-    def save_alerts(self, alerts: list[Alert], notifications: list[Notification], cursor: int | None) -> None:
+    def save_alerts(self, alerts: list[Alert], notifications: list[Notification],
+                    state: dict[str, bytes] | None = None) -> None:
         # one row per id (the last wins, as with SQLite's row-by-row upsert): a multi-row
         # ON CONFLICT DO UPDATE may not touch the same row twice
         latest = {a.id: a for a in alerts}
@@ -202,9 +203,9 @@ class PostgresStore:
             if nrows:
                 execute_values(cur, f"INSERT INTO outbox ({_NOTIFY_COLS}) VALUES %s ON CONFLICT (id) DO NOTHING",
                                nrows, page_size=1000)
-            if cursor is not None:
-                cur.execute("INSERT INTO state VALUES ('cursor', %s) ON CONFLICT (key) DO UPDATE SET "
-                            "value = excluded.value", (str(cursor).encode(),))
+            for key, value in (state or {}).items():
+                cur.execute("INSERT INTO state VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
+                            "value = excluded.value", (key, value))
 
     def get_alert(self, alert_id: str) -> Alert | None:
         rows = self._all("SELECT doc FROM alerts WHERE id = %s", (alert_id,))

@@ -194,7 +194,8 @@ class SqliteStore:
         return int(self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
     # -- alerts and the outbox ----------------------------------------------------------------------
-    def save_alerts(self, alerts: list[Alert], notifications: list[Notification], cursor: int | None) -> None:
+    def save_alerts(self, alerts: list[Alert], notifications: list[Notification],
+                    state: dict[str, bytes] | None = None) -> None:
         rows = [(a.id, a.fingerprint, str(a.status), int(a.level), str(a.risk), a.feed, a.grid, a.drill,
                  a.created_at, a.updated_at, alert_to_doc(a)) for a in alerts]
         nrows = [(n.id, n.alert_id, n.channel, n.responder, n.kind, n.tier,
@@ -206,9 +207,9 @@ class SqliteStore:
                            "doc=excluded.doc", rows)
             db.executemany(f"INSERT OR IGNORE INTO outbox ({_NOTIFY_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            nrows)
-            if cursor is not None:
-                db.execute("INSERT INTO state VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET "
-                           "value=excluded.value", (str(cursor).encode(),))
+            if state:
+                db.executemany("INSERT INTO state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                               "value=excluded.value", list(state.items()))
 
     def get_alert(self, alert_id: str) -> Alert | None:
         with self._lock:
