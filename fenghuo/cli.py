@@ -197,8 +197,10 @@ def parser() -> argparse.ArgumentParser:
     gs.add_argument("--pg-url", help="PostgreSQL URL for the datasource (default: FENGHUO_STORE_URL)")
     gs.add_argument("--dashboards", type=Path, help="folder of dashboard JSON (default: deploy/grafana/dashboards)")
     gs.set_defaults(fn=cmd_grafana_sync)
+    from fenghuo.backtest_cli import add_subcommand as add_backtest
     from fenghuo.distributed_cli import add_subcommands
 
+    add_backtest(sub)
     add_subcommands(sub)  # kafka create-topics, worker detectors|alerts|store-writer
     return p
 
