@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from alerts.service import AlertService
-from alerts.stages import Change, Context
 from fenghuo.clock import Clock
 from fenghuo.clocks import Clocks
 from fenghuo.models import Alert
@@ -82,29 +81,9 @@ class ScopedAlertService(AlertService):
 
     clocks: GridClocks
 
-    def _in_scope(self, alerts: list[Alert]) -> list[Alert]:
+    def _scoped(self, alerts: list[Alert]) -> list[Alert]:
         scope = self.clocks.scope
         return alerts if scope is None else [a for a in alerts if a.grid == scope]
-
-    def _open_in(self, drill: str | None) -> list[Alert]:
-        return self._in_scope(super()._open_in(drill))
-
-    def tick(self, drills: list[str | None]) -> list[Change]:
-        if self.clocks.scope is None:
-            return super().tick(drills)
-        with self.lock:
-            now_of = {d: self.now_of(d, None) for d in drills}
-            opened = self._in_scope(list(self.dedup.open.values()))
-            changes = self.escalate.due(opened, now_of)
-            after = self.config.escalation.auto_resolve_after
-            if after is not None:
-                for a in opened:
-                    now = now_of.get(a.drill)
-                    if now is not None and a.cleared and a.cleared_at is not None and a.cleared_at + after <= now:
-                        changes.append(self._resolve(a, "system", now, "auto-resolved after clearing"))
-            if not changes:
-                return []
-            return self.deliver.exec(Context(now=now_of.get(None, 0.0)), changes)
 
     def tick_all(self) -> None:
         """Every grid on its own clocks, then (wall clock) every alert on the wall."""

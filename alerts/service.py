@@ -66,13 +66,17 @@ class AlertService:
             return self.deliver.exec(ctx, changes)
 
     def _open_in(self, drill: str | None) -> list[Alert]:
-        return [a for a in self.dedup.open.values() if a.drill == drill and a.escalate_at is not None]
+        return self._scoped([a for a in self.dedup.open.values() if a.drill == drill and a.escalate_at is not None])
+
+    def _scoped(self, alerts: list[Alert]) -> list[Alert]:
+        """The alerts a tick may touch: all of them here; one grid's in the distributed alert service."""
+        return alerts
 
     def tick(self, drills: list[str | None]) -> list[Change]:
         """Fire due escalations and auto-resolves on each clock (None = the real one)."""
         with self.lock:
             now_of = {d: self.now_of(d, None) for d in drills}
-            opened = list(self.dedup.open.values())
+            opened = self._scoped(list(self.dedup.open.values()))
             changes = self.escalate.due(opened, now_of)
             after = self.config.escalation.auto_resolve_after
             if after is not None:

@@ -119,6 +119,27 @@ def parse_event(obj: Any, resolve: GridResolver | None = None, drill: str | None
                  value=value, category=category, text=text, attrs=attrs, drill=event_drill)
 
 
+Rejected = tuple[int, str, Any]  # (index in the request, why, the record as it came)
+
+
+def parse_records(records: list[Any], resolve: GridResolver | None, drill: str | None = None
+                  ) -> tuple[list[Event], list[Rejected]]:
+    """Validate a batch: the good events, and every bad record with its index and reason.
+
+    >>> good, bad = parse_records([{"feed": "sensor", "source": "s", "ts": 0, "grid": "G", "metric": "m",
+    ...                             "value": 1}, {"feed": "noise"}], None)
+    >>> len(good), bad[0][:2]
+    (1, (1, "feed must be one of sensor, complaint, opinion, got 'noise'"))
+    """
+    events, bad = [], []
+    for i, rec in enumerate(records):
+        try:
+            events.append(parse_event(rec, resolve, drill))
+        except EventError as exc:
+            bad.append((i, str(exc), rec))
+    return events, bad
+
+
 def make_resolver(tree: Any) -> GridResolver:
     """A resolver over a :class:`fenghuo.grids.GridTree`."""
 

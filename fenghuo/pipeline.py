@@ -30,7 +30,7 @@ from fenghuo.broadcast import Broadcaster
 from fenghuo.clock import Clock, WallClock
 from fenghuo.clocks import Clocks
 from fenghuo.config import Config
-from fenghuo.events import EventError, make_resolver, parse_event
+from fenghuo.events import Rejected, make_resolver, parse_records
 from fenghuo.grids import GridTree
 from fenghuo.models import Event, Signal
 from fenghuo.rulebook import RuleBook
@@ -119,14 +119,8 @@ class Pipeline:
             self.broadcaster.publish({"type": ch.kind, "alert": ch.alert.to_json(full=False)})
 
     # -- ingest -------------------------------------------------------------------------------------
-    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[tuple[int, str, Any]]]:
-        events, bad = [], []
-        for i, rec in enumerate(records):
-            try:
-                events.append(parse_event(rec, self.resolve, drill))
-            except EventError as exc:
-                bad.append((i, str(exc), rec))
-        return events, bad
+    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[Rejected]]:
+        return parse_records(records, self.resolve, drill)
 
     def ingest(self, records: list[Any], drill: str | None = None) -> IngestResult:
         received = time.perf_counter()

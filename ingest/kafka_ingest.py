@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from fenghuo.config import Config
-from fenghuo.events import EventError, GridResolver, make_resolver, parse_event
+from fenghuo.events import GridResolver, Rejected, make_resolver, parse_records
 from fenghuo.grids import GridTree
 from fenghuo.kafka_bus import BusUnavailable, Topics, event_to_wire, topic_prefix
 from fenghuo.models import Event
@@ -63,14 +63,8 @@ class KafkaIngest:
             self._producer = None
 
     # -- ingest ----------------------------------------------------------------------------------
-    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[tuple[int, str, Any]]]:
-        events, bad = [], []
-        for i, rec in enumerate(records):
-            try:
-                events.append(parse_event(rec, self.resolve, drill))
-            except EventError as exc:
-                bad.append((i, str(exc), rec))
-        return events, bad
+    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[Rejected]]:
+        return parse_records(records, self.resolve, drill)
 
     def ingest(self, records: list[Any], drill: str | None = None) -> IngestResult:
         events, bad = self.parse(records, drill)

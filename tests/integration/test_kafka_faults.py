@@ -102,14 +102,14 @@ def test_detector_killed_mid_replay_is_replaced_without_loss_or_duplicates(
             cluster.kill("victim")  # SIGKILL while events are flowing to both workers
             cluster.detector("replacement")
             sending.join(60)
-            wait_until(lambda: store.event_count() == len(rows), 60, "every event stored", cluster)
+            wait_until(lambda: store.event_count() == len(rows), 150, "every event stored", cluster)
 
             def same() -> list[Alert] | None:
                 alerts = store.all_alerts()
                 return alerts if by_grid(alerts) == by_grid(embedded) else None
 
             try:
-                wait_until(same, 60, "the embedded alert story", cluster)
+                wait_until(same, 150, "the embedded alert story", cluster)
             except AssertionError:
                 got = by_grid(store.all_alerts())
                 print(*(f"kafka {g}: {x}" for g, st in got for x in st), sep="\n")
