@@ -17,11 +17,13 @@ from the CSV header.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +53,26 @@ def open_text(path: str | Path) -> TextIO:
     if magic == b"\x1f\x8b":
         return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8-sig", newline="")
     return p.open("r", encoding="utf-8-sig", newline="")
+
+
+def csv_rows(path: str | Path, fields: tuple[str, ...], required: set[str], kind: str,
+             stats: ReadStats) -> Iterator[tuple[str, ...]]:
+    """The named columns of every non-empty row of a CSV file (a column the file lacks reads ""),
+    counting rows in ``stats``; a file without the ``required`` columns is refused, saying which."""
+    with open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = [c.strip() for c in next(reader, [])]
+        missing = required - set(header)
+        if missing:
+            raise ValueError(f"{path}: not a {kind} file (missing {', '.join(sorted(missing))})")
+        width = len(header)
+        pick = itemgetter(*(header.index(f) if f in header else width for f in fields))
+        pad = [""] * (width + 1)
+        for raw in reader:
+            if not raw:
+                continue
+            stats.rows += 1
+            yield pick(raw + pad[len(raw):])  # short rows padded; missing columns read the last ""
 
 
 def _strip_gz(name: str) -> str:

@@ -17,18 +17,16 @@ location"; those are marked ``attrs.placeholder_location``.
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.adapters import ReadStats, open_text
+from ingest.adapters import ReadStats, csv_rows
 
 TZ = ZoneInfo("America/New_York")
 GRID_PREFIX = "BOS-"
@@ -74,6 +72,7 @@ def local_to_utc(text: str | None) -> str | None:
 _FIELDS = ("CASE_ENQUIRY_ID", "OPEN_DT", "TARGET_DT", "CLOSED_DT", "OnTime_Status", "CASE_STATUS",
            "CASE_TITLE", "REASON", "TYPE", "QUEUE", "Department", "neighborhood", "LATITUDE", "LONGITUDE",
            "Source")
+_REQUIRED = {"CASE_ENQUIRY_ID", "OPEN_DT", "TYPE"}
 
 
 def _text(reason: str, type_: str, title: str) -> str:
@@ -99,64 +98,50 @@ def read_boston311(path: str | Path, stats: ReadStats | None = None,
     unknown (the event falls back to lat/lon).
     """
     stats = stats if stats is not None else ReadStats()
-    with open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        missing = {"CASE_ENQUIRY_ID", "OPEN_DT", "TYPE"} - set(header)
-        if missing:
-            raise ValueError(f"{path}: not a Boston 311 file (missing {', '.join(sorted(missing))})")
-        width = len(header)
-        pick = itemgetter(*(header.index(f) if f in header else width for f in _FIELDS))
-        pad = [""] * (width + 1)
-        for raw in reader:
-            if not raw:
-                continue
-            stats.rows += 1
-            raw = raw + pad[len(raw):]  # short rows padded; missing columns read the last ""
-            (case, open_dt, target_dt, closed_dt, on_time, status, title, reason, type_, queue, dept, hood,
-             lat, lon, channel) = pick(raw)
-            case, type_, reason, hood = case.strip(), type_.strip(), reason.strip(), hood.strip()
-            category = type_ or reason
-            try:
-                opened = local_to_utc(open_dt)
-            except ValueError:
-                stats.skip("bad OPEN_DT")
-                continue
-            if not case or opened is None or not category:
-                stats.skip("no case id, OPEN_DT or TYPE")
-                continue
-            try:
-                target, closed = local_to_utc(target_dt), local_to_utc(closed_dt)
-            except ValueError:
-                target = closed = None
-            attrs: dict[str, Any] = {
-                "opened": opened,
-                "target": target,
-                "closed": closed,
-                "on_time": _ON_TIME.get(on_time),
-                "status": status or None,
-                "channel": channel or None,
-                "queue": queue or None,
-                "department": dept or None,
-                "neighborhood": hood or None,
-            }
-            record: dict[str, Any] = {
-                "feed": "complaint",
-                "source": "boston311",
-                "ts": opened,
-                "category": category,
-                "text": _text(reason, type_, title),
-                "id": f"boston311:{case}",
-                "attrs": attrs,
-            }
-            coords = _coords(lat, lon)
-            if coords is not None:
-                record["lat"], record["lon"] = coords
-                if coords == PLACEHOLDER:
-                    attrs["placeholder_location"] = True
-            if hood:
-                grid = grid_id(hood)
-                if known_grids is None or grid in known_grids:
-                    record["grid"] = grid
-            stats.yielded += 1
-            yield record
+    for (case, open_dt, target_dt, closed_dt, on_time, status, title, reason, type_, queue, dept, hood,
+         lat, lon, channel) in csv_rows(path, _FIELDS, _REQUIRED, "Boston 311", stats):
+        case, type_, reason, hood = case.strip(), type_.strip(), reason.strip(), hood.strip()
+        category = type_ or reason
+        try:
+            opened = local_to_utc(open_dt)
+        except ValueError:
+            stats.skip("bad OPEN_DT")
+            continue
+        if not case or opened is None or not category:
+            stats.skip("no case id, OPEN_DT or TYPE")
+            continue
+        try:
+            target, closed = local_to_utc(target_dt), local_to_utc(closed_dt)
+        except ValueError:
+            target = closed = None
+        attrs: dict[str, Any] = {
+            "opened": opened,
+            "target": target,
+            "closed": closed,
+            "on_time": _ON_TIME.get(on_time),
+            "status": status or None,
+            "channel": channel or None,
+            "queue": queue or None,
+            "department": dept or None,
+            "neighborhood": hood or None,
+        }
+        record: dict[str, Any] = {
+            "feed": "complaint",
+            "source": "boston311",
+            "ts": opened,
+            "category": category,
+            "text": _text(reason, type_, title),
+            "id": f"boston311:{case}",
+            "attrs": attrs,
+        }
+        coords = _coords(lat, lon)
+        if coords is not None:
+            record["lat"], record["lon"] = coords
+            if coords == PLACEHOLDER:
+                attrs["placeholder_location"] = True
+        if hood:
+            grid = grid_id(hood)
+            if known_grids is None or grid in known_grids:
+                record["grid"] = grid
+        stats.yielded += 1
+        yield record

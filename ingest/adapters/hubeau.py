@@ -13,17 +13,16 @@ and counted in :class:`~ingest.adapters.ReadStats`.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from ingest.adapters import ReadStats, open_text
+from ingest.adapters import ReadStats, csv_rows
 
 METRIC = "water_level_m"
 _FIELDS = ("code_station", "date_obs", "resultat_obs", "latitude", "longitude", "river", "code_site")
+_REQUIRED = {"code_station", "date_obs", "resultat_obs"}
 
 
 def iso_utc(text: str) -> str:
@@ -50,42 +49,29 @@ def _float(text: str) -> float | None:
 def read_hubeau(path: str | Path, stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
     """Stream sensor events from a Hub'Eau observations CSV (plain or gzip)."""
     stats = stats if stats is not None else ReadStats()
-    with open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = [c.strip() for c in next(reader, [])]
-        missing = {"code_station", "date_obs", "resultat_obs"} - set(header)
-        if missing:
-            raise ValueError(f"{path}: not a Hub'Eau observations file (missing {', '.join(sorted(missing))})")
-        width = len(header)
-        pick = itemgetter(*(header.index(f) if f in header else width for f in _FIELDS))
-        pad = [""] * (width + 1)
-        for raw in reader:
-            if not raw:
-                continue
-            stats.rows += 1
-            raw = raw + pad[len(raw):]  # short rows padded; missing columns read the last ""
-            station, date_obs, result, lat_text, lon_text, river, site = pick(raw)
-            station, result = station.strip(), result.strip()
-            mm = _float(result)
-            if mm is None:
-                stats.skip("empty resultat_obs")
-                continue
-            try:
-                ts = iso_utc(date_obs)
-            except ValueError:
-                stats.skip("bad date_obs")
-                continue
-            record: dict[str, Any] = {
-                "feed": "sensor",
-                "source": f"hubeau:{station}",
-                "ts": ts,
-                "metric": METRIC,
-                "value": round(mm / 1000.0, 6),
-                "id": f"hubeau:{station}:{ts}",
-                "attrs": {"river": river or None, "site": site or None},
-            }
-            lat, lon = _float(lat_text), _float(lon_text)
-            if lat is not None and lon is not None:
-                record["lat"], record["lon"] = lat, lon
-            stats.yielded += 1
-            yield record
+    rows = csv_rows(path, _FIELDS, _REQUIRED, "Hub'Eau observations", stats)
+    for station, date_obs, result, lat_text, lon_text, river, site in rows:
+        station, result = station.strip(), result.strip()
+        mm = _float(result)
+        if mm is None:
+            stats.skip("empty resultat_obs")
+            continue
+        try:
+            ts = iso_utc(date_obs)
+        except ValueError:
+            stats.skip("bad date_obs")
+            continue
+        record: dict[str, Any] = {
+            "feed": "sensor",
+            "source": f"hubeau:{station}",
+            "ts": ts,
+            "metric": METRIC,
+            "value": round(mm / 1000.0, 6),
+            "id": f"hubeau:{station}:{ts}",
+            "attrs": {"river": river or None, "site": site or None},
+        }
+        lat, lon = _float(lat_text), _float(lon_text)
+        if lat is not None and lon is not None:
+            record["lat"], record["lon"] = lat, lon
+        stats.yielded += 1
+        yield record

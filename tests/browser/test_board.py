@@ -78,16 +78,6 @@ def service(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
         svc.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def post(client: httpx.Client, records: list[dict[str, Any]], drill: str | None = None) -> None:

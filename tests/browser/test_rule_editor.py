@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_board import ARGS, CHROMIUM, shot, sign_in
+from tests.browser.test_board import CHROMIUM, shot, sign_in
 from tests.support import Service
 from tests.test_backtest import CURRENT, station_rows
 
@@ -43,16 +43,6 @@ def service(tmp_path: Path, shared_data: Path) -> Iterator[Service]:
         svc.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_edit_backtest_and_save_a_rule(service: Service, browser: Any) -> None:
