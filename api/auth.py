@@ -6,6 +6,7 @@ Keys come from settings (``FENGHUO_API_KEYS`` = ``role:key,...``). With none con
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -27,13 +28,16 @@ class Principal:
 
 
 class KeyRing:
+    """Keys and their roles. A caller is named by role and a digest of its key (never part of the key),
+    for the audit log and timelines."""
+
     def __init__(self, keys: dict[str, str]) -> None:
         self.keys = keys  # key -> role
 
     def find(self, presented: str) -> Principal | None:
         for key, role in self.keys.items():
             if hmac.compare_digest(key.encode(), presented.encode()):
-                return Principal(f"{role}:{key[:4]}…", role)
+                return Principal(f"{role}:{hashlib.sha256(key.encode()).hexdigest()[:8]}", role)
         return None
 
 
