@@ -150,6 +150,25 @@ class Baseline:
             self._alpha.clear()
         return True
 
+    def cusum_step(self, sums: dict[tuple[str, str], float], counts: dict[tuple[str, str], int],
+                   ts: float, drift: float) -> bool:
+        """Before ``advance(ts)``: when ``ts`` closes the open hour, add that hour (and the empty
+        hours after it, up to a day) to the one-sided CUSUMs ``sums`` of ``log((x + .5) / (mu + .5))
+        - drift`` per (node, category), ``x`` from ``counts``; keep the positive ones. True if closed."""
+        if self.hour is None or ts < (self.hour + 1) * 3600.0:
+            return False
+        hours = min(24, math.floor(ts / 3600.0) - self.hour)
+        for key in sorted(counts.keys() | sums.keys()):
+            s = sums.get(key, 0.0)
+            for i in range(hours):
+                x = counts.get(key, 0) if i == 0 else 0
+                s = max(0.0, s + math.log((x + 0.5) / (self.rate(key[0], key[1], self.hour + i) + 0.5)) - drift)
+            if s > 0:
+                sums[key] = s
+            else:
+                sums.pop(key, None)
+        return True
+
     def _commit(self, h: int, d: int, w: float) -> None:
         per_grid: dict[tuple[tuple[str, ...], str], float] = defaultdict(float)
         bins: dict[tuple[str, str], float] = {}  # counts of the node-hour, for dispersion

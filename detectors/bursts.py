@@ -16,7 +16,10 @@ from one place (``attrs["location"]`` or lat/lon rounded to ``place_decimals``; 
 locations excluded), a raised level goes up one. Events whose ``attrs["channel"]`` is in
 ``ignore_channels`` (work orders a city crew logs itself, say) are skipped. Events of a chain with
 a key in alert, or at surprise ``learn_guard`` or more, learn at weight ``learn_in_alert`` so a
-burst does not become the norm at once. Keys in alert are re-tested at each hour boundary.
+burst does not become the norm at once. Keys in alert are re-tested at each hour boundary. At the
+top of a chain (the district), a one-sided CUSUM of ``log((x + .5) / (mu + .5)) - cusum_drift`` over
+hourly counts (reset when the alert clears) can raise an alert already open: a sustained city-wide
+rise escalates (surprise ``cusum_scale`` x CUSUM) though no single window is extreme.
 
 >>> from fenghuo.models import Event
 >>> det = ComplaintBurst(BurstParams(warmup_hours=24))
@@ -72,6 +75,8 @@ class BurstParams:
     share_prior: float = 20.0
     dispersion_prior: float = 0.5
     dispersion_pseudo: float = 2.0
+    cusum_drift: float = 0.4  # top of the chain: CUSUM of log((x + .5) / (mu + .5)) - drift per hour
+    cusum_scale: float = 1.0  # surprise per unit of CUSUM, escalating a raised alert (0: off)
     dispersion_max: float = 0.5  # 1.0 halves false alarms but misses the third blizzard at orange
     min_count: int = 4
     min_ratio: float = 3.0
@@ -123,6 +128,8 @@ class ComplaintBurst:
         self.active: set[tuple[str, str]] = set()  # keys in alert, swept at each hour boundary
         self.last_at: dict[tuple[str, str, str], float] = {}  # (grid, category, place) -> last counted
         self._chains: dict[str, tuple[str, ...]] = {}
+        self.cusum: dict[tuple[str, str], float] = {}  # top-of-chain keys: positive CUSUMs
+        self.hour_n: dict[tuple[str, str], int] = {}  # top-of-chain keys: counts of the open hour
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -130,7 +137,7 @@ class ComplaintBurst:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"cusum": {}, "hour_n": {}, **state})
 
     def nodes(self, grid: str) -> tuple[str, ...]:
         """The grid and its ancestors (just the grid without ``chain``)."""
@@ -177,6 +184,8 @@ class ComplaintBurst:
                 and self.base.hours_seen >= p.warmup_hours):
             alpha = self.base.alpha(node, cat)
             prob, surprise = nb_surprise(count, expected, alpha, p.max_surprise)
+        if k.state.level and count >= p.min_count:  # sustained excess escalates a raised alert
+            surprise = max(surprise, min(p.max_surprise, p.cusum_scale * self.cusum.get((node, cat), 0.0)))
         if k.state.step(self.lp, t, surprise) is None and not k.level:
             return None
         places: dict[str, int] = {}
@@ -190,6 +199,8 @@ class ComplaintBurst:
             return None
         k.level = level
         (self.active.add if level else self.active.discard)((node, cat))
+        if not level:
+            self.cusum.pop((node, cat), None)  # reset on clear
         lv = Level(level) if level else None
         hours = window_s / 3600.0
         what = f"{count} {cat} complaints in {hours:g} h (expected {expected:.2f}, p={prob:.2g})"
@@ -212,6 +223,8 @@ class ComplaintBurst:
         out: list[Signal] = []
         cat = e.category or "*"
         nodes = self.nodes(e.grid)
+        if p.cusum_scale > 0 and self.base.cusum_step(self.cusum, self.hour_n, e.ts, p.cusum_drift):
+            self.hour_n = {}
         if self.base.advance(e.ts):
             for node, c in sorted(self.active - {(n, cat) for n in nodes}):  # lower or clear them
                 s = self._evaluate(node, c, self.keys[(node, c)], e.ts, e.id)
@@ -227,6 +240,8 @@ class ComplaintBurst:
                 k = self.keys[(node, cat)] = _Key(tier=tier)
             k.source, k.feed = e.source, e.feed
             k.window.append((e.ts, place))
+            if tier and tier == len(nodes) - 1 and p.cusum_scale > 0:
+                self.hour_n[(node, cat)] = self.hour_n.get((node, cat), 0) + 1
             s = self._evaluate(node, cat, k, e.ts, e.id)
             if s is not None:
                 out.append(s)

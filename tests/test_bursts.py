@@ -129,6 +129,20 @@ def test_burst_spread_over_grids_is_flagged_on_the_parent() -> None:
     assert det.chain is None and det.nodes("G3") == ("G3", "C2", "D1")
 
 
+def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> None:
+    parents = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"], "G3": ["G3", "C2", "D1"]}
+
+    def district(scale: float) -> list[Signal]:
+        det = ComplaintBurst(BurstParams(warmup_hours=24, cusum_scale=scale), parents.__getitem__)
+        run(det, [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)])
+        rise = [ev(1000 + i, 14 * DAY + i * 1200, grid=f"G{i % 3 + 1}") for i in range(36)]  # 3/h for 12 h
+        return [s for s in run(det, rise) if s.grid == "D1"]
+    plain, cusum = district(0.0), district(BurstParams().cusum_scale)
+    assert any(s.kind == "clear" for s in plain) and max(s.level for s in plain if s.level) == Level.ORANGE
+    assert all(s.kind == "level" for s in cusum) and cusum[-1].level == Level.RED  # held, then escalated
+    assert cusum[0].ts == plain[0].ts  # the CUSUM does not open an alert: the NB test does
+
+
 def test_safety_categories() -> None:
     assert risk_for("Gas smell") == Risk.SAFETY and risk_for("燃气泄漏") == Risk.SAFETY
     assert risk_for("Misc. Snow Complaint") == Risk.CONTRADICTION
