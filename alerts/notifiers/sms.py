@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from alerts.notifiers.base import DeliveryError
+from alerts.notifiers.base import DeliveryError, check_http
 from alerts.notifiers.wording import Wording
 
 MAX_CHARS = 70
@@ -105,12 +105,9 @@ class SmsNotifier:
             r = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"SMS gateway unreachable: {type(exc).__name__}: {exc}") from None
-        if r.status_code >= 500 or r.status_code in (408, 429):
-            raise DeliveryError(f"SMS gateway HTTP {r.status_code}")
-        if r.status_code >= 400:
-            raise DeliveryError(f"SMS gateway HTTP {r.status_code} {r.text[:200]!r} (not retried: check the "
-                                "channel's template, numbers and secret)", retryable=False)
-        return f"SMS gateway HTTP {r.status_code} for {len(self.to)} number(s)"
+        receipt = check_http(r.status_code, "SMS gateway HTTP",
+                             f"{r.text[:200]!r}; check the channel's template, numbers and secret")
+        return f"{receipt} for {len(self.to)} number(s)"
 
     def close(self) -> None:
         self.client.close()

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from alerts.notifiers.base import DeliveryError
+from alerts.notifiers.base import DeliveryError, check_http
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -52,11 +52,7 @@ class WebhookNotifier:
             r = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
-        if r.status_code >= 500 or r.status_code in (408, 429):
-            raise DeliveryError(f"HTTP {r.status_code}")
-        if r.status_code >= 400:
-            raise DeliveryError(f"HTTP {r.status_code} (not retried)", retryable=False)
-        return f"HTTP {r.status_code}"
+        return check_http(r.status_code, "HTTP")
 
     def close(self) -> None:
         self.client.close()
