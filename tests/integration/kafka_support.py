@@ -101,6 +101,29 @@ class Cluster:
             self.kill(name, signal.SIGTERM)
 
 
+def deploy(tmp: Path, config: dict[str, Any], partitions: int, rule: dict[str, Any]
+           ) -> tuple[Cluster, list[str], Any, Any]:
+    """A test run's topics, store (with ``rule`` as river-level) and ingest producer: the cluster (no
+    worker started yet), the topics create_topics made, the store, and a KafkaIngest resolving grids."""
+    from fenghuo.config import Config
+    from fenghuo.events import make_resolver
+    from fenghuo.grids import GridTree
+    from fenghuo.kafka_bus import Topics, create_topics
+    from fenghuo.rulebook import RuleBook
+    from fenghuo.store import open_store
+    from ingest.kafka_ingest import KafkaIngest
+
+    assert KAFKA
+    url = store_url(tmp)
+    cluster = Cluster(tmp / "kafka", config, url, partitions=partitions)
+    topics = Topics(cluster.prefix)
+    created = list(create_topics(KAFKA, partitions, topics))
+    store = open_store(url, tmp / "kafka" / "data")
+    tree = GridTree(Config.model_validate(config).nodes)
+    RuleBook(store, tree).put("river-level", rule, "analyst", 1.6e9)
+    return cluster, created, store, KafkaIngest(KAFKA, make_resolver(tree), topics)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, cluster: Cluster | None = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,15 +18,12 @@ from typing import Any
 
 import pytest
 
-from fenghuo.config import Config
 from fenghuo.events import make_resolver
 from fenghuo.grids import GridTree
 from fenghuo.kafka_bus import BusUnavailable, Topics, create_topics, event_from_wire
 from fenghuo.models import Alert
-from fenghuo.rulebook import RuleBook
-from fenghuo.store import open_store
 from ingest.kafka_ingest import KafkaIngest
-from tests.integration.kafka_support import KAFKA, Cluster, kafka_warnings, needs_kafka, store_url, wait_until
+from tests.integration.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
 from tests.integration.test_kafka_flood import embedded_run, readings, story  # noqa: F401 - a fixture
 from tests.support import ROOT, Receiver
 from tests.test_e2e_service import RULE, config
@@ -73,14 +70,7 @@ def test_detector_killed_mid_replay_is_replaced_without_loss_or_duplicates(
         embedded = embedded_run(tmp_path / "embedded", two_grid_config(emb_rx.url), rows, emb_rx)
         assert sorted(a.grid for a in embedded) == [GRID_B, "G-AGLY"]
         cfg = two_grid_config(kafka_rx.url)
-        url = store_url(tmp_path)
-        cluster = Cluster(tmp_path / "kafka", cfg, url, partitions=2)
-        topics = Topics(cluster.prefix)
-        create_topics(KAFKA, 2, topics)
-        store = open_store(url, tmp_path / "kafka" / "data")
-        tree = GridTree(Config.model_validate(cfg).nodes)
-        RuleBook(store, tree).put("river-level", RULE, "analyst", 1.6e9)
-        ingest = KafkaIngest(KAFKA, make_resolver(tree), topics)
+        cluster, _, store, ingest = deploy(tmp_path, cfg, 2, RULE)
         try:
             cluster.detector("victim")
             cluster.detector("survivor")

@@ -14,17 +14,13 @@ from typing import Any
 import pytest
 
 from fenghuo.config import Config
-from fenghuo.events import make_resolver
-from fenghuo.grids import GridTree
-from fenghuo.kafka_bus import Topics, create_topics
+from fenghuo.kafka_bus import Topics
 from fenghuo.models import Alert
 from fenghuo.pipeline import Pipeline
-from fenghuo.rulebook import RuleBook
 from fenghuo.settings import Settings
 from fenghuo.store import open_store
 from ingest.adapters import read_records
-from ingest.kafka_ingest import KafkaIngest
-from tests.integration.kafka_support import KAFKA, Cluster, kafka_warnings, needs_kafka, store_url, wait_until
+from tests.integration.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
 from tests.support import DATA, Receiver
 from tests.test_e2e_service import RULE, STATION, TIERS, config
 
@@ -72,14 +68,8 @@ def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[s
         assert levels == ["blue", "yellow", "orange", "red"]
 
         cfg = config(kafka_rx.url)
-        url = store_url(tmp_path)
-        cluster = Cluster(tmp_path / "kafka", cfg, url, partitions=4)
-        topics = Topics(cluster.prefix)
-        assert set(create_topics(KAFKA, 4, topics)) == set(topics.all())
-        store = open_store(url, tmp_path / "kafka" / "data")
-        tree = GridTree(Config.model_validate(cfg).nodes)
-        RuleBook(store, tree).put("river-level", RULE, "analyst", 1.6e9)
-        ingest = KafkaIngest(KAFKA, make_resolver(tree), topics)
+        cluster, created, store, ingest = deploy(tmp_path, cfg, 4, RULE)
+        assert set(created) == set(Topics(cluster.prefix).all())
         try:
             cluster.detector("detectors-1")
             cluster.detector("detectors-2")

@@ -17,14 +17,21 @@ from typing import Any
 
 import pytest
 
-from fenghuo.config import Config
 from fenghuo.events import make_resolver
 from fenghuo.grids import GridTree
 from fenghuo.kafka_bus import Topics, create_topics
-from fenghuo.rulebook import RuleBook
 from fenghuo.store import open_store
 from ingest.kafka_ingest import KafkaIngest
-from tests.integration.kafka_support import KAFKA, PG_DSN, Cluster, kafka_warnings, needs_kafka, store_url, wait_until
+from tests.integration.kafka_support import (
+    KAFKA,
+    PG_DSN,
+    Cluster,
+    deploy,
+    kafka_warnings,
+    needs_kafka,
+    store_url,
+    wait_until,
+)
 from tests.integration.test_kafka_flood import readings  # noqa: F401 - a fixture
 from tests.support import ROOT, Receiver
 from tests.test_e2e_service import RULE, config
@@ -82,14 +89,7 @@ def test_notifications_reach_a_receiver_that_was_down(tmp_path: Path, readings: 
         ch["max_attempts"] = 30  # backoff between attempts: the receiver is back well within them
     kinds = ("grid", "community", "street", "district")
     rx.fail_paths = {f"/{k}" for k in kinds}  # down: 503 for every notification
-    url = store_url(tmp_path)
-    cluster = Cluster(tmp_path / "kafka", cfg, url, partitions=2)
-    topics = Topics(cluster.prefix)
-    create_topics(KAFKA, 2, topics)
-    store = open_store(url, tmp_path / "kafka" / "data")
-    tree = GridTree(Config.model_validate(cfg).nodes)
-    RuleBook(store, tree).put("river-level", RULE, "analyst", 1.6e9)
-    ingest = KafkaIngest(KAFKA, make_resolver(tree), topics)
+    cluster, _, store, ingest = deploy(tmp_path, cfg, 2, RULE)
     try:
         cluster.detector("detectors-1")
         cluster.start("alerts", "alerts")
