@@ -34,6 +34,9 @@ _DAY = 86400.0
 # calibrated members fill the band below; suppression off (it cost NAB points, see docs).
 _MEMBER_WEIGHT = 0.5
 _HOLD = 0
+# records_local: the short-window spike record (chosen on NAB, neighbourhood in docs/benchmarks-nab.md).
+_LOCAL_WINDOW = 500
+_LOCAL_SCALE = 50.0
 
 
 def _ewma_daily(seed: int) -> SeriesDetector:
@@ -67,6 +70,8 @@ _FACTORIES: dict[str, Callable[[int], SeriesDetector]] = {
     "context_lik": _context_likelihood,
     "records": lambda seed: RecordFusion(),
     "records_seasonal": lambda seed: RecordFusion(seasonal=SeasonalGate(), name="records_seasonal"),
+    "records_local": lambda seed: RecordFusion(seasonal=SeasonalGate(), value_units=True, local_window=_LOCAL_WINDOW,
+                                               local_scale=_LOCAL_SCALE, name="records_local"),
 }
 
 DETECTORS: tuple[str, ...] = tuple(_FACTORIES)
@@ -78,7 +83,7 @@ def make_detector(name: str, seed: int = 0) -> SeriesDetector:
     >>> make_detector("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ..., records_seasonal"
+    KeyError: "unknown detector 'nope'; choose from: robust_z, ewma, ..., records_local"
     """
     try:
         factory = _FACTORIES[name]

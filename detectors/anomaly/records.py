@@ -8,8 +8,9 @@ scores such records by how far they leave the range and how long ago the previou
 average of the value (a level shift) and to the smoothed contextual surprise of
 :class:`~detectors.anomaly.context.ContextSurprise` (a change of shape or rhythm inside the
 normal range), optionally to the residual from a daily or weekly profile
-(:class:`~detectors.anomaly.seasonal.SeasonalGate`, a changed seasonal shape), and reports the
-largest.
+(:class:`~detectors.anomaly.seasonal.SeasonalGate`, a changed seasonal shape) and to the value
+against a short window (a spike out of a quiet stretch, far above the recent range although
+inside the long one), and reports the largest.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from detectors.base import check_value
 class RollingRecord:
     """Score how far ``x`` breaks the range of the last ``window`` values, in {0} or [0.5, 1].
 
-    A record scores ``0.5 + 0.5 * (1 - exp(-gap / tau)) * r / (r + 0.1)``: ``r`` is the excess
-    over the range as a fraction of the range, ``gap`` the number of points since the previous
-    record (so a run of records raises one early alarm). Rolling min and max are monotonic
-    deques, O(1) amortised per point.
+    A record scores ``0.5 + 0.5 * (1 - exp(-gap / tau)) * r / (r + scale)``: ``r`` is the excess
+    over the range as a fraction of the range (or of an external ``unit``, see :meth:`score`),
+    ``gap`` the number of points since the previous record (so a run of records raises one early
+    alarm). Rolling min and max are monotonic deques, O(1) amortised per point.
 
     Parameters
     ----------
@@ -40,6 +41,9 @@ class RollingRecord:
         Score records on both sides (else only new maxima).
     warmup
         Points to learn before scoring anything above 0.
+    scale
+        Relative excess at which a record scores half-way (larger: only large excesses score
+        high; the corpus-wide threshold then passes only them).
 
     Examples
     --------
@@ -50,36 +54,47 @@ class RollingRecord:
     (0.0, 0.0, True)
     """
 
-    def __init__(self, window: int = 5000, tau: float = 10.0, both: bool = True, warmup: int = 50) -> None:
+    def __init__(self, window: int = 5000, tau: float = 10.0, both: bool = True, warmup: int = 50,
+                 scale: float = 0.1) -> None:
         self.window = window
         self.tau = tau
         self.both = both
         self.warmup = warmup
+        self.scale = scale
         self._max: deque[tuple[int, float]] = deque()
         self._min: deque[tuple[int, float]] = deque()
         self._gap = 0
         self._n = 0
 
-    def excess(self, x: float) -> float:
-        """How far ``x`` leaves the rolling range, as a fraction of it (<= 0 inside, -1 when empty)."""
+    def span(self) -> float:
+        """Width of the rolling range (0 when empty)."""
+        return self._max[0][1] - self._min[0][1] if self._max else 0.0
+
+    def excess(self, x: float, unit: float | None = None) -> float:
+        """How far ``x`` leaves the rolling range, as a fraction of the range or of ``unit``
+        (<= 0 inside, -1 when empty; +-1 when the unit is 0)."""
         if not self._max:
             return -1.0
         hi = self._max[0][1]
         lo = self._min[0][1]
         exc = max(x - hi, lo - x) if self.both else x - hi
-        span = hi - lo
+        span = hi - lo if unit is None else unit
         if span > 0.0:
             return exc / span
         return 1.0 if exc > 0.0 else -1.0
 
-    def score(self, x: float) -> float:
-        """Record score of ``x`` (0 inside the range); does not learn."""
+    def score(self, x: float, unit: float | None = None) -> float:
+        """Record score of ``x`` (0 inside the range); does not learn.
+
+        ``unit``, if given, replaces the range as the measure of the excess (e.g. the range of the
+        raw values for a record of their moving average, so both are judged in the same units).
+        """
         if self._n < self.warmup:
             return 0.0
-        r = self.excess(x)
+        r = self.excess(x, unit)
         if r <= 0.0:
             return 0.0
-        return 0.5 + 0.5 * (1.0 - math.exp(-self._gap / self.tau)) * r / (r + 0.1)
+        return 0.5 + 0.5 * (1.0 - math.exp(-self._gap / self.tau)) * r / (r + self.scale)
 
     def learn(self, x: float) -> None:
         """Add ``x`` to the window (evicting the oldest) and update the gap since a record."""
@@ -123,6 +138,18 @@ class RecordFusion:
         residual from the daily or weekly profile of
         :class:`~detectors.anomaly.seasonal.SeasonalGate`, reported only for the profile that
         explains the stream (a changed daily or weekly shape inside the normal range).
+    value_units
+        Measure the excess of the level and seasonal records in units of the range of the raw
+        values (the value record's window) instead of their own range. A moving average or a
+        mean residual varies much less than the values, so against its own range a tiny
+        wobble is a large relative excess; in value units all value-scale records share one
+        yardstick.
+    local_window
+        If > 0, one more record (upper side): the value against the range of only the last
+        ``local_window`` points, scored with ``local_scale`` (a spike out of a quiet stretch).
+    local_scale
+        Half-score relative excess of the local record. Large (50): a new local maximum counts
+        only when it leaves the recent range by a multiple of that range.
     name
         Registry name.
 
@@ -137,7 +164,8 @@ class RecordFusion:
 
     def __init__(self, window: int = 5000, smooth: int = 120, level_smooth: int = 30, buckets: int = 8,
                  order: int = 2, phases: int = 0, context_warmup: int = 0, tau: float = 10.0,
-                 seasonal: SeasonalGate | None = None, name: str = "records") -> None:
+                 seasonal: SeasonalGate | None = None, value_units: bool = False, local_window: int = 0,
+                 local_scale: float = 50.0, name: str = "records") -> None:
         self.name = name
         self.smooth = smooth
         self.level_smooth = level_smooth
@@ -149,6 +177,9 @@ class RecordFusion:
         self.seasonal = seasonal
         self.seasonal_records = ([RollingRecord(window=window, tau=tau, both=False) for _ in seasonal.profiles]
                                  if seasonal is not None else [])
+        self.value_units = value_units
+        self.local_record = (RollingRecord(window=local_window, tau=tau, both=False, scale=local_scale)
+                             if local_window > 0 else None)
         self._recent: deque[float] = deque()
         self._values: deque[float] = deque()
         self._n = 0
@@ -171,15 +202,18 @@ class RecordFusion:
         """Score in {0} or [0.5, 1]; does not learn."""
         value = check_value(value)
         smoothed = self._smoothed(self.context.surprise(ts, value))
+        unit = self.value_record.span() if self.value_units else None
         score = max(self.value_record.score(value), self.context_record.score(smoothed))
         if self.level_smooth > 0:
-            score = max(score, self.level_record.score(self._level(value)))
+            score = max(score, self.level_record.score(self._level(value), unit))
         if self.seasonal is not None:
             for profile in self.seasonal.active():
                 sig = profile.signal(ts, value)
                 if sig is not None:
                     rec = self.seasonal_records[self.seasonal.profiles.index(profile)]
-                    score = max(score, rec.score(sig))
+                    score = max(score, rec.score(sig, unit))
+        if self.local_record is not None:
+            score = max(score, self.local_record.score(value))
         return score
 
     def learn_one(self, ts: float, value: float) -> None:
@@ -192,6 +226,8 @@ class RecordFusion:
         if len(self._recent) > self.smooth:
             self._recent.popleft()
         self.value_record.learn(value)
+        if self.local_record is not None:
+            self.local_record.learn(value)
         if self.level_smooth > 0:
             self.level_record.learn(self._level(value))
             self._values.append(value)
