@@ -259,8 +259,10 @@ class ForecastExtra:
         self._applies: dict[tuple[str | None, str, str], list[tuple[Rule, LevelParams]]] = {}
 
     def refresh(self, now: float = -math.inf) -> None:
-        self._rules = [r for r in self.rules_provider() if r.kind == "threshold" and r.feed == "sensor"]
-        self._applies.clear()
+        rules = [r for r in self.rules_provider() if r.kind == "threshold" and r.feed == "sensor"]
+        if len(rules) != len(self._rules) or any(a is not b for a, b in zip(rules, self._rules, strict=True)):
+            self._applies.clear()  # a changed rule is a new object: only then are the effective levels recomputed
+        self._rules = rules
         self._loaded_at = now
 
     def _for(self, e: Event) -> list[tuple[Rule, LevelParams]]:

@@ -45,14 +45,16 @@ class Level(IntEnum):
         if isinstance(value, int):
             return cls(value)
         text = str(value).strip()
-        for level in cls:
-            if text.lower() == level.name_en or text == level.roman or text == level.name_zh:
-                return level
+        found = _BY_NAME.get(text) or _BY_NAME.get(text.lower())
+        if found is not None:
+            return found
         raise ValueError(f"unknown level {value!r}: use blue, yellow, orange or red")
 
 
 _ZH = {Level.BLUE: "蓝色", Level.YELLOW: "黄色", Level.ORANGE: "橙色", Level.RED: "红色"}
 _ROMAN = {Level.BLUE: "IV", Level.YELLOW: "III", Level.ORANGE: "II", Level.RED: "I"}
 _CAP = {Level.BLUE: "Minor", Level.YELLOW: "Moderate", Level.ORANGE: "Severe", Level.RED: "Extreme"}
+
+_BY_NAME = {name: level for level in Level for name in (level.name_en, level.roman, _ZH[level])}
 
 LEVEL_NAMES = tuple(level.name_en for level in Level)
