@@ -3,13 +3,22 @@
 ``learn_one`` buffers feature vectors and refits a scikit-learn IsolationForest every
 ``refit_every`` points on the last ``history`` vectors. ``score_one`` only walks the trees of
 the last fitted model (extracted to plain arrays: a single-row ``score_samples`` call costs
-milliseconds, the walk microseconds), so refitting is off the scoring path.
+milliseconds, the walk microseconds).
+
+Refits run in the background (``background=True``, the default): the batch is handed to one
+shared worker thread and the stream goes on scoring with the previous forest; the new forest is
+swapped in exactly ``swap_after`` learned points later (waiting for the fit only if it is not done
+by then), so results do not depend on thread timing and stay deterministic under a seed. A
+pickled detector carries a finished pending fit with it (the fit is waited for when pickling).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
@@ -17,6 +26,31 @@ from sklearn.ensemble import IsolationForest
 from detectors.base import check_value
 
 _EULER = 0.5772156649
+Trees = list[tuple[list[int], list[int], list[int], list[float], list[float]]]
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _refit_pool() -> ThreadPoolExecutor:
+    """One worker thread shared by every forest of the process (fits queue; the hot path never fits)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fenghuo-iforest")
+        return _pool
+
+
+def fit_forest(x: np.ndarray, n_trees: int, max_samples: int, seed: int) -> tuple[Trees, float]:
+    """Fit an IsolationForest on the rows ``x`` and extract its trees to plain lists, with c(n)."""
+    n = min(max_samples, len(x))
+    forest = IsolationForest(n_estimators=n_trees, max_samples=n, random_state=seed).fit(x)
+    trees: Trees = []
+    for est in forest.estimators_:
+        t = est.tree_
+        feature = t.feature.tolist()  # all features, unpermuted (max_features=1.0)
+        depth_add = [_avg_path(float(k)) for k in t.n_node_samples]
+        trees.append((t.children_left.tolist(), t.children_right.tolist(), feature, t.threshold.tolist(), depth_add))
+    return trees, _avg_path(float(n)) or 1.0
 
 
 def _avg_path(n: float) -> float:
@@ -43,6 +77,9 @@ class WindowedIsolationForest:
         Forest size and subsample size.
     seed
         Random state of the forest (deterministic under a seed).
+    background, swap_after
+        Fit on the shared worker thread and swap the new forest in ``swap_after`` learned points
+        after the batch was taken (``background=False``: fit inline, at once).
 
     Examples
     --------
@@ -56,7 +93,8 @@ class WindowedIsolationForest:
     name = "iforest"
 
     def __init__(self, lag: int = 8, history: int = 1000, refit_every: int = 500, min_fit: int = 150,
-                 n_trees: int = 40, max_samples: int = 256, seed: int = 0) -> None:
+                 n_trees: int = 40, max_samples: int = 256, seed: int = 0, background: bool = True,
+                 swap_after: int = 50) -> None:
         self.lag = lag
         self.history = history
         self.refit_every = refit_every
@@ -64,12 +102,16 @@ class WindowedIsolationForest:
         self.n_trees = n_trees
         self.max_samples = max_samples
         self.seed = seed
+        self.background = background
+        self.swap_after = swap_after
         self._recent: deque[float] = deque(maxlen=lag)
         self._rows: deque[tuple[float, ...]] = deque(maxlen=history)
-        self._trees: list[tuple[list[int], list[int], list[int], list[float], list[float]]] = []
+        self._trees: Trees = []
         self._norm = 1.0
         self._since_fit = 0
         self._fits = 0
+        self._pending: Future[tuple[Trees, float]] | tuple[Trees, float] | None = None
+        self._swap_in = 0  # learned points left before the pending forest is swapped in
 
     def _features(self, value: float) -> tuple[float, ...] | None:
         if len(self._recent) < 2:
@@ -97,30 +139,43 @@ class WindowedIsolationForest:
         return float(2.0 ** (-self._path(row) / self._norm))
 
     def learn_one(self, ts: float, value: float) -> None:
-        """Buffer the feature vector; refit when the batch is due."""
+        """Buffer the feature vector; start a refit when the batch is due, swap a finished one in."""
         value = check_value(value)
         row = self._features(value)
         if row is not None:
             self._rows.append(row)
             self._since_fit += 1
         self._recent.append(value)
+        if self._pending is not None:
+            self._swap_in -= 1
+            if self._swap_in <= 0:
+                self._install()
+            return
         due = self._since_fit >= (self.refit_every if self._trees else self.min_fit)
         if due and len(self._rows) >= 16:
-            self._fit()
+            self._start_fit()
 
-    def _fit(self) -> None:
+    def _start_fit(self) -> None:
         x = np.asarray(self._rows, dtype=float)
-        n = min(self.max_samples, len(x))
-        forest = IsolationForest(n_estimators=self.n_trees, max_samples=n,
-                                 random_state=self.seed + self._fits).fit(x)
-        trees = []
-        for est in forest.estimators_:
-            t = est.tree_
-            feature = t.feature.tolist()  # all features, unpermuted (max_features=1.0)
-            depth_add = [_avg_path(float(k)) for k in t.n_node_samples]
-            trees.append((t.children_left.tolist(), t.children_right.tolist(), feature, t.threshold.tolist(),
-                          depth_add))
-        self._trees = trees
-        self._norm = _avg_path(float(n)) or 1.0
+        seed = self.seed + self._fits
         self._since_fit = 0
         self._fits += 1
+        if self.background:
+            self._pending = _refit_pool().submit(fit_forest, x, self.n_trees, self.max_samples, seed)
+            self._swap_in = self.swap_after
+        else:
+            self._trees, self._norm = fit_forest(x, self.n_trees, self.max_samples, seed)
+
+    def _install(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._trees, self._norm = pending.result() if isinstance(pending, Future) else pending
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if isinstance(self._pending, Future):
+            state["_pending"] = self._pending.result()  # a snapshot carries the fit, not the thread
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
