@@ -407,7 +407,7 @@ def build(data: Path) -> tuple[str, dict[str, Any]]:
         "# crossed (\"red expected in 40 min\"), an anomaly model on every river gauge (certainty Possible),",
         "# and corroboration across feeds in one grid.",
         dump("detectors", {"forecast": {"model": "prophet"},
-                           "anomaly": {"detector": "records", "metrics": ["water_level_m"]}, "fusion": {}}),
+                           "anomaly": {"detector": "records_local", "metrics": ["water_level_m"]}, "fusion": {}}),
     ]
     return "\n".join(head), {"stations": stations, "nodes": nodes}
 

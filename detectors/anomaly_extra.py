@@ -30,7 +30,7 @@ from fenghuo.models import Certainty, Event, Risk, Signal
 
 @dataclass(frozen=True, slots=True)
 class AnomalyParams:
-    detector: str = "records"
+    detector: str = "records_local"  # the best on NAB (docs/benchmarks-nab.md)
     metrics: tuple[str, ...] = ()  # empty: every sensor metric
     levels: tuple[float, float, float, float] = (0.6, 0.75, 0.9, 0.98)  # score for blue, yellow, orange, red
     hysteresis: float = 0.05
