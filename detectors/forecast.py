@@ -2,9 +2,12 @@
 
 :class:`ForecastWarner` keeps, per sensor series, a bounded history, a Holt trend (the cheap
 fallback, updated per reading) and the grid of the last Prophet fit. Prophet is refit every
-``refit_every_s`` seconds of event time, inline or on the warner's own one-thread executor
+``refit_every_s`` seconds of event time, inline, on the warner's own one-thread executor
 (``refit_mode="background"``: the hot path never waits, a finished fit is swapped in at the next
-reading). Per reading, in this order (score before learn):
+reading) or in one fitting process shared by all warners (``refit_mode="process"``: the same, and
+Prophet's Python work no longer takes turns with the hot path for the GIL; the process starts by
+``forkserver``, so a script that embeds the pipeline needs the usual ``if __name__ == "__main__"``).
+Per reading, in this order (score before learn):
 
 1. anomaly: the reading against the forecast made before it; beyond ``anomaly_k`` x the 80 %
    half-width, a ``forecast-anomaly`` signal (its own alert; blue, yellow from 2x, orange from 4x);
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import multiprocessing as mp
+import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +53,19 @@ from detectors.rules import params_for
 from fenghuo.config import Rule
 from fenghuo.levels import Level
 from fenghuo.models import Event, Signal
+
+_process_pool: cf.ProcessPoolExecutor | None = None
+_process_lock = threading.Lock()
+
+
+def _fit_process() -> cf.ProcessPoolExecutor:
+    """One fitting process shared by every warner (``refit_mode="process"``): Prophet's pandas and
+    Stan preparation then run beside the hot path instead of taking turns with it for the GIL."""
+    global _process_pool
+    with _process_lock:
+        if _process_pool is None:
+            _process_pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("forkserver"))
+        return _process_pool
 
 
 @dataclass(slots=True)
@@ -138,6 +156,13 @@ class ForecastWarner:
                 self._install(s, self._fit(ts, vals, now))
             except Exception as exc:  # as in _collect: keep the previous grid, count the failure
                 s.fit_errors, s.last_error = s.fit_errors + 1, repr(exc)
+            return
+        if self.p.refit_mode == "process":
+            pool = _fit_process()
+            p = self.p
+            self._pending[key] = pool.submit(fit_prophet, ts, vals, now, p.refit_every_s + p.horizon_s, p.step_s,
+                                             changepoint_prior_scale=p.changepoint_prior_scale,
+                                             n_changepoints=p.n_changepoints, seed=p.seed)
             return
         if self._executor is None:
             self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fenghuo-forecast")

@@ -117,10 +117,11 @@ def test_pickling_drops_the_executor_and_fits_in_flight() -> None:
     assert clone.stats()["fits"] >= 1
 
 
-def test_inline_and_drained_background_refits_give_the_same_signals() -> None:
+@pytest.mark.parametrize("mode", ["background", "process"])
+def test_inline_and_drained_background_refits_give_the_same_signals(mode: str) -> None:
     data = series(170, rise_from=120, slope=0.03)
     inline = ForecastWarner(PROPHET, use_prophet=True)
-    background = ForecastWarner(replace(PROPHET, refit_mode="background"), use_prophet=True)
+    background = ForecastWarner(replace(PROPHET, refit_mode=mode), use_prophet=True)
     a, b = run(inline, data), run(background, data, drain=True)
     background.close()
     assert [s.last_error for s in inline.series.values()] == [None]
