@@ -9,7 +9,8 @@ adapter, ``parse_event`` and the example config's grid resolver, runs :class:`Co
   day before the first date SOURCES.md lists (a rise: the rate must have been at or below it);
   and the hours from onset to the first snow/ice signal at orange or above in any grid;
 * episodes (a level raised from clear, counted at its peak level) per month outside the blizzard
-  windows (onset to three days after the last listed date), all categories and snow/ice only;
+  windows (onset to four days after the last listed date), all categories and snow/ice only, and
+  per half year (settings were chosen on this file: the halves are a weak check of stability);
 * the detector's events/s (``process`` only, parsing excluded).
 """
 
@@ -134,6 +135,22 @@ def episodes(signals: list[Signal]) -> Iterator[tuple[Signal, int]]:
     yield from open_.values()
 
 
+def storm_windows(events: list[Event]) -> list[tuple[float, float]]:
+    """(onset, four days after the last listed date) of each blizzard."""
+    return [(onset, local(last) + 4 * 86400) for (_, last), onset in zip(STORMS, onsets(events), strict=True)]
+
+
+def outside(signals: list[Signal], windows: list[tuple[float, float]]) -> list[tuple[Signal, int]]:
+    """Episodes (raising signal, peak level) that start outside every blizzard window."""
+    return [(s, peak) for s, peak in episodes(signals) if not any(a <= s.ts < b for a, b in windows)]
+
+
+def hours_to(signals: list[Signal], onset: float, least: Level = Level.ORANGE) -> float | None:
+    """Hours from onset to the first snow/ice signal at ``least`` or above (None: not flagged)."""
+    hit = _first(signals, onset, least)
+    return None if hit is None else (hit.ts - onset) / 3600
+
+
 def _first(signals: list[Signal], onset: float, least: Level) -> Signal | None:
     return next((s for s in signals if s.level is not None and s.level >= least and is_snow(s.evidence["category"])
                  and onset - 86400 <= s.ts <= onset + 72 * 3600), None)
@@ -147,9 +164,8 @@ def report(events: list[Event], params: BurstParams, months: int, chain: Callabl
           "| node | snow/ice complaints onset..orange |")
     print("|---|---|---|---|---|---|---|---|")
     snow = [e.ts for e in events if is_snow(e.category) and e.attrs.get("channel") not in params.ignore_channels]
-    windows = []
-    for (first, last), onset in zip(STORMS, onsets(events), strict=True):
-        windows.append((onset, local(last) + 4 * 86400))
+    windows = storm_windows(events)
+    for (first, last), (onset, _) in zip(STORMS, windows, strict=True):
         when = datetime.fromtimestamp(onset, TZ).strftime("%Y-%m-%d %H:00")
         cells = []
         for least in (Level.BLUE, Level.ORANGE):
@@ -165,9 +181,9 @@ def report(events: list[Event], params: BurstParams, months: int, chain: Callabl
         print(f"| {first}/{last[5:]} | {when} | {a} | {ah} | {b} | {bh} | {node} | {n} |")
     table: dict[tuple[int, str], Counter[int]] = {}
     tiers: Counter[int] = Counter()
-    for s, peak in episodes(signals):
-        if any(a <= s.ts < b for a, b in windows):
-            continue
+    halves: Counter[tuple[bool, bool]] = Counter()  # (second half, orange or red)
+    for s, peak in outside(signals, windows):
+        halves[(s.ts >= local("2015-07-01"), peak >= Level.ORANGE)] += 1
         month = datetime.fromtimestamp(s.ts, TZ).month
         tiers[s.evidence.get("tier", 0)] += 1
         table.setdefault((month, "all"), Counter())[peak] += 1
@@ -185,6 +201,9 @@ def report(events: list[Event], params: BurstParams, months: int, chain: Callabl
     total = sum((v for (_, k), v in table.items() if k == "all"), Counter())
     print(f"| all | {total[1]} | {total[2]} | {total[3]} | {total[4]} | {sum(total.values())} | |\n")
     names = ("grid", "community", "street", "district")
+    print("by half: " + ", ".join(
+        f"{name} {halves[(h, False)] + halves[(h, True)]} (orange+red {halves[(h, True)]})"
+        for h, name in ((False, "Jan-Jun"), (True, "Jul-Dec"))))
     print("by tier: " + ", ".join(f"{names[t] if t < 4 else t}: {n}" for t, n in sorted(tiers.items())) + "\n")
 
 

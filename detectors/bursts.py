@@ -9,17 +9,29 @@ is seasonal (hour of day, day of week) and learned hour by hour, slowly (``half_
 The test: the count in the window against the expected count, ``surprise = -log10 P(X >= count)``
 with X negative binomial (dispersion learned per category), mapped to levels with hysteresis
 (:class:`detectors.level_state.LevelState`). The surprise is 0 unless the count is at least
-``min_count`` and ``min_ratio`` times the expected count (half of it once in alert). A complaint
-from the same place, of the same category, within ``dedupe_minutes`` of the last one counted is a
-duplicate: neither counted nor learned. When ``repeat_min`` or more complaints in the window come
-from one place (``attrs["location"]`` or lat/lon rounded to ``place_decimals``; placeholder
-locations excluded), a raised level goes up one. Events whose ``attrs["channel"]`` is in
-``ignore_channels`` (work orders a city crew logs itself, say) are skipped. Events of a chain with
-a key in alert, or at surprise ``learn_guard`` or more, learn at weight ``learn_in_alert`` so a
-burst does not become the norm at once. Keys in alert are re-tested at each hour boundary. At the
-top of a chain (the district), a one-sided CUSUM of ``log((x + .5) / (mu + .5)) - cusum_drift`` over
-hourly counts (reset when the alert clears) can raise an alert already open: a sustained city-wide
-rise escalates (surprise ``cusum_scale`` x CUSUM) though no single window is extreme.
+``min_count`` and ``min_ratio`` times the expected count (half of it once in alert).
+
+What counts is independent reports. A complaint from the same place, of the same category, within
+``dedupe_minutes`` of the last one counted is a duplicate; one within ``link_minutes`` and
+``link_km`` of another of its category, while at least ``1 / link_share`` of that category's
+recent complaints are that near, is one person walking or driving round and reporting each spot
+(graffiti, street lights): both are neither counted nor learned. When ``repeat_min`` or more
+complaints in the window come from one place (``attrs["location"]`` or lat/lon rounded to
+``place_decimals``; placeholder locations excluded), a raised level goes up one. Events whose
+``attrs["channel"]`` is in ``ignore_channels`` (work orders a city crew logs itself, say) are
+skipped. Events of a chain with a key in alert, or at surprise ``learn_guard`` or more, learn at
+weight ``learn_in_alert`` so a burst does not become the norm at once. Keys in alert are re-tested
+at each hour boundary. At the top of a chain (the district), a one-sided CUSUM of
+``log((x + .5) / (mu + .5)) - cusum_drift`` over hourly counts (reset when the alert clears) can raise an alert
+already open: a sustained city-wide rise escalates (surprise ``cusum_scale`` x CUSUM) though no
+single window is extreme; and to open an alert there the window's surprise is lowered by
+``cusum_open`` minus the CUSUM (if positive).
+
+Against crying wolf across many series: thresholds rise by ``tier_correction`` x log10 of how
+many more (node, category) keys are tested at a tier than at the tier with the fewest (about +1.2
+at Boston's 23 grids against its one district), and with ``cover`` a key raises (or escalates)
+only above what another node of its chain (an ancestor or descendant) already shows for the same
+category: one burst is one alert, not one per tier.
 
 >>> from fenghuo.models import Event
 >>> det = ComplaintBurst(BurstParams(warmup_hours=24))
@@ -35,9 +47,10 @@ rise escalates (surprise ``cusum_scale`` x CUSUM) though no single window is ext
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
@@ -81,6 +94,12 @@ class BurstParams:
     min_count: int = 4
     min_ratio: float = 3.0
     dedupe_minutes: float = 30.0
+    link_minutes: float = 15.0  # a complaint within link_minutes and link_km of one of its category (any
+    link_km: float = 0.75  # grid, any place) is the same reporter walking or driving on: not counted...
+    link_share: float = 3.0  # ...if at least 1/link_share of the category's recent complaints are that near
+    cover: bool = True  # a key rises only above what a node of its chain already shows for the category
+    tier_correction: float = 1.0  # thresholds + this x log10(keys at the tier / keys at the sparsest tier)
+    cusum_open: float = 2.0  # the top of a chain opens at surprise - max(0, cusum_open - CUSUM)
     min_rate_per_day: float = 0.05
     warmup_hours: float = 168.0
     repeat_min: int = 3
@@ -122,14 +141,19 @@ class ComplaintBurst:
     def __init__(self, params: BurstParams | None = None, chain: ChainFn | None = None) -> None:
         self.p = params or BurstParams()
         self.lp = self.p.level_params()
+        self.tier_keys: dict[int, int] = {}  # keys (node, category) seen per tier
+        self._tier_lp: dict[int, LevelParams] = {}  # cleared when a key is added
         self.chain = chain
         self.base = Baseline(self.p)
         self.keys: dict[tuple[str, str], _Key] = {}
         self.active: set[tuple[str, str]] = set()  # keys in alert, swept at each hour boundary
         self.last_at: dict[tuple[str, str, str], float] = {}  # (grid, category, place) -> last counted
         self._chains: dict[str, tuple[str, ...]] = {}
+        self.related: dict[str, set[str]] = {}  # node -> the other nodes on a chain with it
+        self.tops: set[str] = set()  # nodes at the top of a chain of two or more
         self.cusum: dict[tuple[str, str], float] = {}  # top-of-chain keys: positive CUSUMs
         self.hour_n: dict[tuple[str, str], int] = {}  # top-of-chain keys: counts of the open hour
+        self.recent: dict[str, deque[tuple[float, float, float]]] = {}  # category -> recent (t, lat, lon)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -137,7 +161,27 @@ class ComplaintBurst:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"cusum": {}, "hour_n": {}, **state})
+        self.__dict__.update({"cusum": {}, "hour_n": {}, "recent": {}, "tier_keys": {}, **state})
+        self._tier_lp = {}
+        if "related" not in state:
+            self.related, self.tops = {}, set()
+            for nodes in self._chains.values():
+                self._relate(nodes)
+
+    def _lp(self, tier: int) -> LevelParams:
+        """Level parameters of a tier: thresholds raised by ``tier_correction`` x log10 of how many
+        more (node, category) keys are tested at this tier than at the tier with the fewest."""
+        lp = self._tier_lp.get(tier)
+        if lp is not None:
+            return lp
+        lp = self.lp
+        if self.p.tier_correction and self.tier_keys:
+            off = round(self.p.tier_correction * math.log10(self.tier_keys[tier] / min(self.tier_keys.values())), 1)
+            if off:
+                t = self.p.thresholds
+                lp = replace(self.p, thresholds=(t[0] + off, t[1] + off, t[2] + off, t[3] + off)).level_params()
+        self._tier_lp[tier] = lp
+        return lp
 
     def nodes(self, grid: str) -> tuple[str, ...]:
         """The grid and its ancestors (just the grid without ``chain``)."""
@@ -147,7 +191,14 @@ class ComplaintBurst:
             nodes = tuple(dict.fromkeys([grid, *found]))
             if self.chain is not None:
                 self._chains[grid] = nodes
+                self._relate(nodes)
         return nodes
+
+    def _relate(self, nodes: tuple[str, ...]) -> None:
+        for n in nodes:
+            self.related.setdefault(n, set()).update(m for m in nodes if m != n)
+        if len(nodes) > 1:
+            self.tops.add(nodes[-1])
 
     def _place(self, e: Event) -> str | None:
         loc = e.attrs.get("location")
@@ -170,6 +221,25 @@ class ComplaintBurst:
         self.last_at[key] = t
         return False
 
+    def _linked(self, e: Event, cat: str) -> bool:
+        """True if ``e`` looks like the next report of one person walking or driving around: within
+        ``link_minutes`` and ``link_km`` of another complaint of its category (any grid) while at
+        least ``1 / link_share`` of the category's complaints of the last ``link_minutes`` are that
+        near. In a city-wide storm the recent complaints are spread out, so a neighbour's call counts."""
+        p = self.p
+        if p.link_minutes <= 0 or e.lat is None or e.lon is None or e.attrs.get("placeholder_location"):
+            return False
+        q = self.recent.get(cat)
+        if q is None:
+            q = self.recent[cat] = deque()
+        horizon = e.ts - p.link_minutes * 60.0
+        while q and q[0][0] < horizon:
+            q.popleft()
+        kx, r2 = 111.32 * math.cos(math.radians(e.lat)), p.link_km * p.link_km
+        near = sum(1 for _, la, lo in q if ((e.lat - la) * 110.57) ** 2 + ((e.lon - lo) * kx) ** 2 <= r2)
+        q.append((e.ts, e.lat, e.lon))
+        return near > 0 and near * p.link_share >= len(q) - 1
+
     def _evaluate(self, node: str, cat: str, k: _Key, t: float, cause: str) -> Signal | None:
         p = self.p
         window_s = p.window_s(k.tier)
@@ -180,13 +250,16 @@ class ComplaintBurst:
         expected = self.base.expected(node, cat, t, window_s)
         ratio = count / expected if expected > 0 else float("inf")
         prob, surprise, alpha = 1.0, 0.0, 0.0
-        if (count >= p.min_count and ratio >= p.min_ratio * (0.5 if k.level else 1.0)
+        if (count >= p.min_count and ratio >= p.min_ratio * (0.5 if k.state.level else 1.0)
                 and self.base.hours_seen >= p.warmup_hours):
             alpha = self.base.alpha(node, cat)
             prob, surprise = nb_surprise(count, expected, alpha, p.max_surprise)
+        if p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
+            # the top of a chain (the district) opens on a window that is surprising and sustained
+            surprise = max(0.0, surprise - max(0.0, p.cusum_open - self.cusum.get((node, cat), 0.0)))
         if k.state.level and count >= p.min_count:  # sustained excess escalates a raised alert
             surprise = max(surprise, min(p.max_surprise, p.cusum_scale * self.cusum.get((node, cat), 0.0)))
-        if k.state.step(self.lp, t, surprise) is None and not k.level:
+        if k.state.step(self._lp(k.tier), t, surprise) is None and not k.level and not k.state.level:
             return None
         places: dict[str, int] = {}
         for _, place in k.window:
@@ -195,12 +268,15 @@ class ComplaintBurst:
         top = max(places.values(), default=0)
         repeats = count - len(places) - sum(1 for _, pl in k.window if pl is None)
         level = min(4, k.state.level + 1) if k.state.level and top >= p.repeat_min else k.state.level
+        if p.cover and level > k.level and any(
+                (o := self.keys.get((n, cat))) is not None and o.level >= level for n in self.related.get(node, ())):
+            level = k.level  # covered: a related node (ancestor or descendant) shows this burst already
+        (self.active.add if level or k.state.level else self.active.discard)((node, cat))
+        if not k.state.level:
+            self.cusum.pop((node, cat), None)  # reset on clear
         if level == k.level:
             return None
         k.level = level
-        (self.active.add if level else self.active.discard)((node, cat))
-        if not level:
-            self.cusum.pop((node, cat), None)  # reset on clear
         lv = Level(level) if level else None
         hours = window_s / 3600.0
         what = f"{count} {cat} complaints in {hours:g} h (expected {expected:.2f}, p={prob:.2g})"
@@ -213,7 +289,8 @@ class ComplaintBurst:
             kind="level" if lv else "clear", certainty=Certainty.POSSIBLE,
             evidence={"count": count, "expected": expected, "ratio": ratio, "p_value": prob,
                       "window_hours": hours, "dispersion": alpha, "tier": k.tier, "repeats": repeats,
-                      "max_per_place": top, "surprise": surprise, "category": cat, "event": cause})
+                      "max_per_place": top, "surprise": surprise,
+                      "cusum": self.cusum.get((node, cat), 0.0), "category": cat, "event": cause})
 
     def process(self, e: Event) -> list[Signal]:
         """Score one event (then learn it); return the signals of every key whose level changed."""
@@ -231,13 +308,15 @@ class ComplaintBurst:
                 if s is not None:
                     out.append(s)
         place = self._place(e)
-        if self._duplicate(e.grid, cat, place, e.ts):
+        if self._linked(e, cat) or self._duplicate(e.grid, cat, place, e.ts):
             return out
         guarded = alerted = False
         for tier, node in enumerate(nodes):
             k = self.keys.get((node, cat))
             if k is None:
                 k = self.keys[(node, cat)] = _Key(tier=tier)
+                self.tier_keys[tier] = self.tier_keys.get(tier, 0) + 1
+                self._tier_lp.clear()
             k.source, k.feed = e.source, e.feed
             k.window.append((e.ts, place))
             if tier and tier == len(nodes) - 1 and p.cusum_scale > 0:
@@ -246,7 +325,7 @@ class ComplaintBurst:
             if s is not None:
                 out.append(s)
             last = k.state.last_value
-            alerted = alerted or bool(k.level)
+            alerted = alerted or bool(k.level or k.state.level)
             guarded = guarded or alerted or last is not None and last >= p.learn_guard
         self.base.pending.append((nodes, cat, p.learn_in_alert if guarded else 1.0,
                                    0.0 if alerted else 1.0))

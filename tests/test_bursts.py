@@ -124,7 +124,8 @@ def test_burst_spread_over_grids_is_flagged_on_the_parent() -> None:
     spread = [ev(1000 + i, 14 * DAY + i * 300, grid=f"G{i % 3 + 1}") for i in range(12)]
     out = run(det, spread)
     assert {s.grid for s in out} <= {"C1", "D1"} and out, [(s.grid, s.evidence["count"]) for s in out]
-    assert out[0].series == "D1/noise" and out[0].evidence["tier"] == 2  # no grid saw enough alone
+    assert out[0].evidence["tier"] > 0  # no grid saw enough alone
+    assert max(s.level for s in out if s.grid == "D1" and s.level) >= Level.ORANGE  # the district, spread widest
     det = pickle.loads(pickle.dumps(det))  # the chain callable is not pickled; chains seen are kept
     assert det.chain is None and det.nodes("G3") == ("G3", "C2", "D1")
 
@@ -140,7 +141,48 @@ def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> 
     plain, cusum = district(0.0), district(BurstParams().cusum_scale)
     assert any(s.kind == "clear" for s in plain) and max(s.level for s in plain if s.level) == Level.ORANGE
     assert all(s.kind == "level" for s in cusum) and cusum[-1].level == Level.RED  # held, then escalated
-    assert cusum[0].ts == plain[0].ts  # the CUSUM does not open an alert: the NB test does
+    assert cusum[0].ts >= plain[0].ts  # the CUSUM does not open an alert early (it must back the NB test)
+
+
+def test_quiet_month_on_a_tree_raises_nothing() -> None:
+    parents = {f"G{i}": [f"G{i}", f"C{i % 2}", "D1"] for i in range(6)}
+    det = ComplaintBurst(BurstParams(), parents.__getitem__)
+    rng, events, t = random.Random(7), [], 0.0
+    while t < 35 * DAY:  # ~1 complaint an hour over six grids and three categories, Poisson
+        t += rng.expovariate(1 / 3600)
+        events.append(ev(len(events), t, grid=f"G{rng.randrange(6)}", cat=rng.choice(("noise", "trash", "lights")),
+                         lat=42.3 + rng.random() / 10, lon=-71.1 + rng.random() / 10))
+    assert run(det, events) == []
+
+
+def walk(start: float, spread_km: float, n: int = 10, seed: int = 5) -> list[Event]:
+    """``n`` graffiti reports 3 minutes apart, ``spread_km`` apart in a row (one walker if small)."""
+    rng = random.Random(seed)
+    return [ev(5000 + i, start + i * 180, cat="graffiti", lat=42.30 + i * spread_km / 111.0,
+               lon=-71.10 + rng.random() * 1e-4, attrs={"channel": "app"}) for i in range(n)]
+
+
+def test_one_person_reporting_a_street_spot_by_spot_is_one_report() -> None:
+    def flagged(spread_km: float) -> list[Signal]:
+        det = ComplaintBurst(BurstParams(warmup_hours=24))
+        quiet = [ev(i, i * 8 * 3600.0, cat="graffiti", lat=42.3 + (i % 7) / 50, lon=-71.1) for i in range(3 * 21)]
+        assert run(det, quiet) == []
+        return run(det, walk(21 * DAY, spread_km))
+    assert flagged(0.1) == []  # ten spots 100 m apart in 30 minutes: a walker, not ten people
+    far = flagged(2.0)  # ten reports 2 km apart within 30 minutes: independent reporters
+    assert far and max(s.level for s in far if s.level) >= Level.ORANGE
+
+
+def test_one_burst_is_one_alert_not_one_per_tier() -> None:
+    parents = {f"G{i}": [f"G{i}", "C1", "D1"] for i in range(4)}
+
+    def signals(cover: bool) -> list[Signal]:
+        det = ComplaintBurst(BurstParams(warmup_hours=24, cover=cover, link_minutes=0), parents.__getitem__)
+        run(det, [ev(i, i * 3600.0 * 2, grid=f"G{i % 4}") for i in range(12 * 14)])
+        return run(det, [ev(1000 + i, 14 * DAY + i * 120, grid="G0") for i in range(20)])
+    assert {s.series for s in signals(False)} == {"G0/noise", "C1/noise", "D1/noise"}  # three alerts, one burst
+    covered = signals(True)  # the grid shows it; its community and district, no higher, stay silent
+    assert {s.series for s in covered} == {"G0/noise"} and covered[-1].level == Level.RED
 
 
 def test_safety_categories() -> None:
@@ -151,16 +193,25 @@ def test_safety_categories() -> None:
 DATA = Path("/work/shared/data/boston311-2015/boston_311_2015.csv.gz")
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="Boston 311 data not present")
-def test_boston_first_blizzard_is_flagged_within_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.bursts_boston import CREW, grid_tree, is_snow, load_events, local, node_chain, onsets
+@pytest.fixture(scope="module")
+def boston() -> list[Event]:
+    from benchmarks.bursts_boston import load_events
 
-    monkeypatch.setenv("FENGHUO_WEBHOOK_SECRET", "test")
-    events, _ = load_events(until_month=2)
-    onset = onsets(events)[0]
-    assert local("2015-01-25") < onset < local("2015-01-28")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FENGHUO_WEBHOOK_SECRET", "test")
+        return load_events()[0]
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="Boston 311 data not present")
+def test_boston_2015_blizzards_flagged_and_few_false_alarms(boston: list[Event]) -> None:
+    from benchmarks.bursts_boston import CREW, grid_tree, hours_to, node_chain, outside, storm_windows
+
     det = ComplaintBurst(BurstParams(tz="America/New_York", ignore_channels=CREW), node_chain(grid_tree()))
-    signals = [s for e in events if e.ts < onset + 2 * DAY for s in det.process(e)]
-    hits = [s for s in signals if s.level and s.level >= Level.ORANGE and is_snow(s.evidence["category"])
-            and onset <= s.ts <= onset + DAY]
-    assert hits, "no snow/ice burst at orange or above within 24 h of the first blizzard's onset"
+    signals = run(det, boston)
+    windows = storm_windows(boston)
+    delays = [hours_to(signals, onset) for onset, _ in windows]
+    # orange no later than before this round (23.2 h, 10.1 h, 40.0 h after the onset rule's hour)
+    assert all(d is not None and d <= limit for d, limit in zip(delays, (24.0, 12.0, 42.0), strict=True)), delays
+    false = outside(signals, windows)  # 919 episodes (185 orange or red) before this round
+    assert len(false) <= 250, len(false)  # ~20 a month across 23 grids and their roll-ups
+    assert sum(1 for _, peak in false if peak >= Level.ORANGE) <= 60  # orange+red: ~5 a month or fewer
