@@ -8,6 +8,12 @@ signals topic, waits for Kafka to have them, then writes the grid states back to
 A replacement worker restores the table from its changelog; redelivered events are skipped by
 the offsets kept in the state. Rules come from the store and are refreshed on a timer.
 
+With complaint bursts configured (a roll-up over the grid tree), the grid stage does not run them:
+it forwards the complaints it takes to ``<prefix>.complaints.by-district`` keyed by district, and a
+second agent in the same app (:class:`detectors.district_runner.DistrictRunner`, table
+``district-state``) runs them per district, under the same rules: signals in Kafka, then the state's
+changelog record, then the next batch (which acks this one).
+
 ``per_event=True`` runs the plain per-event agent instead (the benchmark's comparison).
 """
 
@@ -19,6 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from detectors.district_runner import DistrictRunner, forward_from_wire, forward_records, split_models
 from detectors.grid_runner import GridRunner, GridState
 from fenghuo.config import Config
 from fenghuo.grids import GridTree
@@ -55,6 +62,18 @@ class Rules:
             self.store.close()
 
 
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the default partitioner (Java's, kafka-python's, aiokafka's) gives a key: the changelog
+    partition of a table with ``use_partitioner=True``, and the partition of the events keyed the same.
+
+    >>> key_partition(b"G-AGLY", 2), key_partition(b"G-2", 2)
+    (1, 0)
+    """
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def make_app(settings: Settings, config: Config, *, prefix: str | None = None, partitions: int = 8,
              batch: int = 2000, within: float = 0.05, per_event: bool = False, rules_every: float = 5.0,
              worker_id: str = "0") -> Any:
@@ -63,8 +82,13 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
 
     topics = Topics(prefix or topic_prefix())
     tree = GridTree(config.nodes, config.grid_match_km)
-    runner = GridRunner((), lambda g: [n.id for n in tree.chain(g)] or [g], config.detectors,
-                        settings.data_dir / "models")
+
+    def chain(grid: str) -> list[str]:
+        return [n.id for n in tree.chain(grid)] or [grid]
+
+    grid_models, rollup_models = split_models(config.detectors)
+    runner = GridRunner((), chain, grid_models, settings.data_dir / "models")
+    district = None if rollup_models is None else DistrictRunner(rollup_models, chain, settings.data_dir / "models")
     rules = Rules(settings.store_url, settings.data_dir, tree, runner)
     datadir = settings.data_dir / "faust" / worker_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +107,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     # every record with a warning), so a replacement worker would start from empty grid states
     table = app.Table("grid-state", default=None, partitions=partitions, use_partitioner=True,
                       key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
+    rollup = app.topic(topics.complaints_by_district, **raw)
     app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
+    app.fenghuo_district = district
     app.fenghuo_rules = rules
 
     @app.task
@@ -98,29 +124,40 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         if not rules.version:  # never process an event before the rules are known
             await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
 
-    async def handle(groups: dict[bytes, list[tuple[Any, Any, Any]]]) -> None:
-        """Run each grid's events, then (in this order, each awaited until Kafka has it): the signal
-        batches, the grid states in the table's changelog. Only then does the agent take the next
-        batch, which acks these events, so faust never commits an offset past a state Kafka has.
+    async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]]) -> None:
+        """Send the records (signal batches, forwarded complaints), wait until Kafka has them, then write
+        the states to the table's changelog and wait again. The caller takes its next batch only after
+        this, which acks the events of this one, so faust never commits an offset past a state Kafka has.
         """
+        futures = [await topic.send(key=k, value=v) for topic, k, v in sends]
+        if futures:
+            await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
+        # table[key] = value would only queue the changelog record (send_soon); faust's commit-time
+        # flush gives up after 0.1 s, so an offset could be committed before the state was written.
+        # The partition is given: faust would hash the key with the producer's metadata of the changelog
+        # topic, which a worker that has just created that topic may not have yet (TypeError, worker stops)
+        written = [states.send_changelog(key_partition(key, partitions), key, value) for key, value in writes]
+        if written:
+            await asyncio.gather(*written)
+        for key, value in writes:
+            states.data[key] = value
+
+    async def handle(groups: dict[bytes, list[tuple[Any, Any, Any]]], forwards: list[tuple[bytes, bytes]]) -> None:
+        """Run each grid's events; persist their signal batches and the complaints forwarded to the
+        district stage, then the grid states."""
         writes: list[tuple[bytes, bytes]] = []
-        sends = []
+        sends: list[tuple[Any, bytes, bytes]] = [(rollup, k, v) for k, v in forwards]
         for key, items in groups.items():
             gs = GridState.loads(table.get(key))
             out = runner.run(gs, items)
             if out.clock:
-                sends.append((key, batch_to_wire(key.decode(), out.signals, out.clock, out.rx, out.positions)))
+                sends.append((signals, key, batch_to_wire(key.decode(), out.signals, out.clock, out.rx,
+                                                          out.positions)))
             writes.append((key, gs.dumps()))
-        futures = [await signals.send(key=k, value=v) for k, v in sends]
-        if futures:
-            await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
-        # table[key] = value would only queue the changelog record (send_soon); faust's commit-time
-        # flush gives up after 0.1 s, so an offset could be committed before the state was written
-        written = [table.send_changelog(None, key, value) for key, value in writes]
-        if written:
-            await asyncio.gather(*written)
-        for key, value in writes:
-            table.data[key] = value
+        await persist(sends, table, writes)
+
+    def forwarded(taken: list[tuple[Any, Any, bytes]]) -> list[tuple[bytes, bytes]]:
+        return [] if district is None else forward_records(taken, district.wants, district.top)
 
     def item(ev: Any) -> tuple[bytes, tuple[Any, Any, Any]]:
         m = ev.message
@@ -133,7 +170,7 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             await ensure_rules()
             async for ev in stream.events():
                 key, it = item(ev)
-                await handle({key: [it]})
+                await handle({key: [it]}, forwarded([(it[0], it[1], ev.value)]))
                 yield None
     else:
         @app.agent(source, name="detect-batches", supervisor_strategy=CrashingSupervisor)
@@ -141,10 +178,39 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             await ensure_rules()
             async for events in stream.take_events(batch, within=within):
                 groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
+                taken: list[tuple[Any, Any, bytes]] = []
                 for ev in events:
                     key, it = item(ev)
                     groups.setdefault(key, []).append(it)
-                await handle(groups)
+                    taken.append((it[0], it[1], ev.value))
+                await handle(groups, forwarded(taken))
+                yield None
+
+    if district is not None:
+        states = app.Table("district-state", default=None, partitions=partitions, use_partitioner=True,
+                           key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
+
+        async def run_districts(groups: dict[bytes, list[tuple[Any, Any, Any, Any]]]) -> None:
+            """Run each district's complaints; persist one signal batch per node, then the district states."""
+            writes: list[tuple[bytes, bytes]] = []
+            sends: list[tuple[Any, bytes, bytes]] = []
+            for key, items in groups.items():
+                ds = GridState.loads(states.get(key))
+                for node, out in district.run(ds, items).items():
+                    wire = batch_to_wire(node, out.signals, out.clock, out.rx, out.positions)
+                    sends.append((signals, node.encode(), wire))
+                writes.append((key, ds.dumps()))
+            await persist(sends, states, writes)
+
+        @app.agent(rollup, name="roll-up-districts", supervisor_strategy=CrashingSupervisor)
+        async def roll_up_districts(stream: Any) -> AsyncIterator[None]:
+            async for events in stream.take_events(batch, within=within):
+                groups: dict[bytes, list[tuple[Any, Any, Any, Any]]] = {}
+                for ev in events:
+                    m = ev.message
+                    e, source, rx = forward_from_wire(ev.value)
+                    groups.setdefault(m.key, []).append((e, source, (m.topic, m.partition, m.offset), rx))
+                await run_districts(groups)
                 yield None
 
     return app

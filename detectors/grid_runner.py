@@ -41,12 +41,14 @@ class GridBatch:
     receipt time of each signal's event, and each signal's source position(s) in Kafka (its event's;
     every position of the batch for a signal without one), so the alert service can drop a signal it
     already applied when a replacement worker re-runs events the dead one had already turned into signals.
+    ``events`` are the events run (not skipped), in the order the engine saw them.
     """
 
     signals: list[Signal] = field(default_factory=list)
     clock: dict[str, float] = field(default_factory=dict)
     rx: list[float | None] = field(default_factory=list)
     positions: list[list[Where]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -71,10 +73,11 @@ class GridRunner:
     the state of the configured model detectors (the same ``detectors:`` section as the embedded run)."""
 
     def __init__(self, rules: Iterable[Rule] = (), chain: ChainFn = _no_chain, models: Detectors | None = None,
-                 cache_dir: Any = None) -> None:
+                 cache_dir: Any = None, max_ids: int = MAX_IDS) -> None:
         self.engine = DetectorEngine(rules, chain)
         if models is not None:
             add_models(self.engine, models, cache_dir)
+        self.max_ids = max_ids
         self.skipped = 0
 
     def set_rules(self, rules: Iterable[Rule]) -> None:
@@ -99,8 +102,8 @@ class GridRunner:
             gs.ids[e.id] = None
             fresh.append((e, rx))
             where[e.id] = (topic, part, off)
-        if len(gs.ids) > MAX_IDS:
-            for old in list(gs.ids)[: len(gs.ids) - MAX_IDS]:
+        if len(gs.ids) > self.max_ids:
+            for old in list(gs.ids)[: len(gs.ids) - self.max_ids]:
                 del gs.ids[old]
         if not fresh:
             return GridBatch()
@@ -120,4 +123,4 @@ class GridRunner:
         rxs = [rx_of.get(str(s.evidence.get("event")), latest) for s in signals]
         everywhere = list(where.values())
         pos = [[where[ev]] if (ev := str(s.evidence.get("event"))) in where else everywhere for s in signals]
-        return GridBatch(signals, clock, rxs, pos)
+        return GridBatch(signals, clock, rxs, pos, events)

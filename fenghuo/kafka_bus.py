@@ -5,8 +5,8 @@ each other). Topic names share one prefix (``FENGHUO_TOPIC_PREFIX``, default ``f
 several deployments or test runs share a broker without meeting.
 
 >>> t = Topics("x")
->>> t.event("sensor"), t.signals, t.deadletter, t.commands
-('x.events.sensor', 'x.signals', 'x.deadletter', 'x.commands')
+>>> t.event("sensor"), t.signals, t.deadletter, t.commands, t.complaints_by_district
+('x.events.sensor', 'x.signals', 'x.deadletter', 'x.commands', 'x.complaints.by-district')
 >>> e = Event(feed="sensor", source="s", ts=1.5, grid="G1", id="e1", metric="m", value=2.0)
 >>> back, rx = event_from_wire(event_to_wire(e, rx=9.0))
 >>> back == e, rx
@@ -68,8 +68,13 @@ class Topics:
         """ack/resolve from the API to the alert service (keyed by grid, like the signals)."""
         return f"{self.prefix}.commands"
 
+    @property
+    def complaints_by_district(self) -> str:
+        """Complaint events re-keyed by the top node of their grid (the district) for the roll-up stage."""
+        return f"{self.prefix}.complaints.by-district"
+
     def all(self) -> list[str]:
-        return [*self.events, self.signals, self.alerts, self.deadletter, self.commands]
+        return [*self.events, self.signals, self.alerts, self.deadletter, self.commands, self.complaints_by_district]
 
     def group(self, name: str) -> str:
         """A consumer group id under this prefix (``fenghuo-alerts`` for the default prefix)."""
@@ -83,10 +88,11 @@ def topic_prefix() -> str:
 
 def create_topics(bootstrap: str, partitions: int = 8, topics: Topics | None = None,
                   replication: int = 1, timeout_s: float = 30.0) -> list[str]:
-    """Create the event, signal, alert and dead-letter topics; return those that were new.
+    """Create the event, signal, alert, dead-letter, command and roll-up topics; return those that were new.
 
     Events and signals get ``partitions`` partitions (the most detector workers that help);
-    alerts and dead letters as many. Existing topics are left as they are.
+    the others as many (the roll-up topic must match the event topics: faust co-partitions them).
+    Existing topics are left as they are.
     """
     from kafka.admin import KafkaAdminClient
 
