@@ -247,7 +247,10 @@ cmd_start() {
         # shellcheck disable=SC2046
         if [[ ! -f "$data/kraft-logs/meta.properties" ]]; then
             local cluster_id
-            cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+            cluster_id="-"
+            while [[ $cluster_id == -* ]]; do  # an id starting with "-" would be read as an option
+                cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+            done
             log "formatting $data/kraft-logs (cluster id $cluster_id)"
             "$java" -Xmx256m -cp "$cp" -Dlog4j2.configurationFile="$data/log4j2.properties" \
                 "$STORAGE_TOOL" format -t "$cluster_id" -c "$data/server.properties" >"$data/format.out" 2>&1 \
