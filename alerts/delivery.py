@@ -37,6 +37,7 @@ class Delivery:
         self.base_backoff = base_backoff
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self.inflight: set[str] = set()
+        self.busy: set[str] = set()  # alerts whose delivery task is running
         self.lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
@@ -45,22 +46,28 @@ class Delivery:
         """Start delivering what is due; return how many were started.
 
         One task per alert delivers that alert's notifications in the order they were decided
-        (raised, then each escalation); different alerts go in parallel.
+        (raised, then each escalation); different alerts go in parallel. While an alert's task
+        runs, its newer notifications wait for the next call, so they never overtake it.
         """
         by_alert: dict[str, list[Notification]] = {}
         for n in self.store.due_notifications(self.now(), limit):
             with self.lock:
-                if n.id in self.inflight:
+                if n.id in self.inflight or (n.alert_id in self.busy and n.alert_id not in by_alert):
                     continue
                 self.inflight.add(n.id)
+                self.busy.add(n.alert_id)
             by_alert.setdefault(n.alert_id, []).append(n)
-        for batch in by_alert.values():
-            self.pool.submit(self._deliver_all, batch)
+        for alert_id, batch in by_alert.items():
+            self.pool.submit(self._deliver_all, alert_id, batch)
         return sum(len(b) for b in by_alert.values())
 
-    def _deliver_all(self, batch: list[Notification]) -> None:
-        for n in batch:
-            self._deliver(n)
+    def _deliver_all(self, alert_id: str, batch: list[Notification]) -> None:
+        try:
+            for n in batch:
+                self._deliver(n)
+        finally:
+            with self.lock:
+                self.busy.discard(alert_id)
 
     def _deliver(self, n: Notification) -> None:
         try:

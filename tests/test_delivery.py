@@ -3,14 +3,18 @@ backoff, a failing receiver that blocks nobody else, and the outcome in the aler
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from alerts.delivery import Delivery
 from alerts.notifiers.webhook import WebhookNotifier, verify
 from fenghuo.clock import FixedClock
 from fenghuo.config import parse_config
 from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
+from fenghuo.store import Notification
 from fenghuo.store.sqlite import SqliteStore
 from tests.support import Receiver
 
@@ -115,3 +119,42 @@ def test_a_channel_that_keeps_failing_raises_a_system_alert(tmp_path: Path, rece
     again = p.store.get_alert(a.id)
     assert again is not None and again.cleared
     p.delivery.close()
+
+
+def test_a_newer_notification_never_overtakes_one_still_being_sent(tmp_path: Path) -> None:
+    """An escalation decided while the alert's first message is still on the wire waits for it."""
+    first_started, release = threading.Event(), threading.Event()
+    sent: list[str] = []
+
+    class SlowFirst:
+        name = "slow"
+
+        def send(self, key: str, payload: dict[str, Any]) -> str:
+            if key == "n1":
+                first_started.set()
+                release.wait(5)
+            sent.append(key)
+            return "ok"
+
+    store = SqliteStore(tmp_path / "db")
+
+    def note(nid: str, at: float) -> Notification:
+        return Notification(id=nid, alert_id="A", channel="slow", responder=None, kind="raised", tier=0,
+                            payload={}, created_at=at)
+
+    outcomes: list[tuple[str, bool]] = []
+    d = Delivery(store, {"slow": SlowFirst()}, {"slow": 3},
+                 lambda n, ok, _r, _f: (store.update_notification(n), outcomes.append((n.id, ok))), now=time.time)
+    store.save_alerts([], [note("n1", 1.0)], {})
+    d.run_due()
+    assert first_started.wait(5)
+    store.save_alerts([], [note("n2", 2.0)], {})  # decided while n1 is being sent
+    d.run_due()
+    time.sleep(0.2)
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(sent) < 2 and time.monotonic() < deadline:
+        d.run_due()
+        time.sleep(0.02)
+    d.close()
+    assert sent == ["n1", "n2"]
