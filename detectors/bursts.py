@@ -25,7 +25,8 @@ at each hour boundary. At the top of a chain (the district), a one-sided CUSUM o
 ``log((x + .5) / (mu + .5)) - cusum_drift`` over hourly counts (reset when the alert clears) can raise an alert
 already open: a sustained city-wide rise escalates (surprise ``cusum_scale`` x CUSUM) though no
 single window is extreme; and to open an alert there the window's surprise is lowered by
-``cusum_open`` minus the CUSUM (if positive).
+``cusum_open`` minus the CUSUM (if positive); once the CUSUM reaches ``cusum_raise`` (about seven
+hours at several times the expected rate) it opens an alert there by itself, at ``cusum_scale`` x CUSUM.
 
 Against crying wolf across many series: thresholds rise by ``tier_correction`` x log10 of how
 many more (node, category) keys are tested at a tier than at the tier with the fewest (about +1.2
@@ -89,7 +90,7 @@ class BurstParams:
     dispersion_prior: float = 0.5
     dispersion_pseudo: float = 2.0
     cusum_drift: float = 0.4  # top of the chain: CUSUM of log((x + .5) / (mu + .5)) - drift per hour
-    cusum_scale: float = 1.0  # surprise per unit of CUSUM, escalating a raised alert (0: off)
+    cusum_scale: float = 1.25  # surprise per unit of CUSUM, escalating a raised alert (0: off)
     dispersion_max: float = 0.5  # 1.0 halves false alarms but misses the third blizzard at orange
     min_count: int = 4
     min_ratio: float = 3.0
@@ -100,6 +101,7 @@ class BurstParams:
     cover: bool = True  # a key rises only above what a node of its chain already shows for the category
     tier_correction: float = 1.0  # thresholds + this x log10(keys at the tier / keys at the sparsest tier)
     cusum_open: float = 2.0  # the top of a chain opens at surprise - max(0, cusum_open - CUSUM)
+    cusum_raise: float = 7.0  # the top of a chain also opens on CUSUM >= this, at cusum_scale x CUSUM (0: never)
     min_rate_per_day: float = 0.05
     warmup_hours: float = 168.0
     repeat_min: int = 3
@@ -257,8 +259,10 @@ class ComplaintBurst:
         if p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
             # the top of a chain (the district) opens on a window that is surprising and sustained
             surprise = max(0.0, surprise - max(0.0, p.cusum_open - self.cusum.get((node, cat), 0.0)))
-        if k.state.level and count >= p.min_count:  # sustained excess escalates a raised alert
-            surprise = max(surprise, min(p.max_surprise, p.cusum_scale * self.cusum.get((node, cat), 0.0)))
+        cusum = self.cusum.get((node, cat), 0.0)
+        if count >= p.min_count and (k.state.level or p.cusum_raise and cusum >= p.cusum_raise):
+            # sustained excess escalates a raised alert (and, from cusum_raise, opens one at the top)
+            surprise = max(surprise, min(p.max_surprise, p.cusum_scale * cusum))
         if k.state.step(self._lp(k.tier), t, surprise) is None and not k.level and not k.state.level:
             return None
         places: dict[str, int] = {}

@@ -141,7 +141,21 @@ def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> 
     plain, cusum = district(0.0), district(BurstParams().cusum_scale)
     assert any(s.kind == "clear" for s in plain) and max(s.level for s in plain if s.level) == Level.ORANGE
     assert all(s.kind == "level" for s in cusum) and cusum[-1].level == Level.RED  # held, then escalated
-    assert cusum[0].ts >= plain[0].ts  # the CUSUM does not open an alert early (it must back the NB test)
+    assert cusum[0].ts >= plain[0].ts  # a fast rise opens on the NB test, before the CUSUM reaches cusum_raise
+
+
+def test_long_moderate_rise_on_the_top_node_is_opened_by_the_cusum() -> None:
+    parents = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"], "G3": ["G3", "C2", "D1"]}
+
+    def district(raise_at: float) -> list[Signal]:
+        det = ComplaintBurst(BurstParams(warmup_hours=24, cusum_raise=raise_at), parents.__getitem__)
+        run(det, [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)])
+        rise = [ev(1000 + i, 14 * DAY + i * 1800, grid=f"G{i % 3 + 1}") for i in range(32)]  # 2/h for 16 h
+        return [s for s in run(det, rise) if s.grid == "D1"]
+    assert district(0.0) == []  # no 2 h window is surprising enough to open an alert
+    opened = district(BurstParams().cusum_raise)
+    assert opened and opened[0].evidence["cusum"] >= BurstParams().cusum_raise
+    assert max(s.level for s in opened if s.level) >= Level.ORANGE
 
 
 def test_quiet_month_on_a_tree_raises_nothing() -> None:
