@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
@@ -76,9 +76,18 @@ def risk_for(category: str) -> Risk:
     return Risk.SAFETY if any(w in low for w in SAFETY_WORDS) else Risk.CONTRADICTION
 
 
+def _burst_params(values: dict[str, Any]) -> BurstParams:
+    """Unpickle by field name: a field added or removed since the state was saved is defaulted or dropped."""
+    known = {f.name for f in fields(BurstParams)}
+    return BurstParams(**{k: v for k, v in values.items() if k in known})
+
+
 @dataclass(frozen=True, slots=True)
 class BurstParams:
     """Parameters; ``thresholds`` are surprises (-log10 p) for blue, yellow, orange and red."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _burst_params, ({f.name: getattr(self, f.name) for f in fields(self)},)
 
     window_hours: float = 6.0  # at the grid
     tier_window_hours: tuple[float, ...] = (3.0, 2.0)  # community, street and above (the last repeats)
@@ -169,6 +178,11 @@ class ComplaintBurst:
             self.related, self.tops = {}, set()
             for nodes in self._chains.values():
                 self._relate(nodes)
+
+    def use_params(self, params: BurstParams) -> None:
+        """Go on with other parameters (after a restore), keeping the counts and the baseline."""
+        self.p, self.lp, self._tier_lp = params, params.level_params(), {}
+        self.base.p = params
 
     def _lp(self, tier: int) -> LevelParams:
         """Level parameters of a tier: thresholds raised by ``tier_correction`` x log10 of how many
@@ -365,9 +379,12 @@ class BurstExtra:
         return {"detectors": dict(self.detectors)}
 
     def restore(self, snap: dict[str, Any]) -> None:
+        """Take the saved detectors with the parameters of *this* configuration (a changed config
+        applies after a restart; the saved counts and baselines are kept)."""
         self.detectors = dict(snap.get("detectors", {}))
         for det in self.detectors.values():
             det.chain = self.chain
+            det.use_params(self.params)
 
 
 def make_burst_extra(params: BurstParams | None = None, chain: ChainFn | None = None) -> BurstExtra:

@@ -109,6 +109,28 @@ def test_extra_keeps_drills_apart_and_pickles() -> None:
     assert live and all(s.drill is None for s in live)
 
 
+def test_a_restart_with_a_changed_config_applies_it_to_the_saved_detectors() -> None:
+    old = make_burst_extra(BurstParams(warmup_hours=24))
+    for i in range(6 * 14):
+        old(ev(i, i * 4 * 3600.0))
+    snap = pickle.loads(pickle.dumps(old.snapshot()))
+    burst = [ev(900 + i, 14 * DAY + i * 120) for i in range(20)]
+    assert [s for e in burst for s in old(e)]  # the old settings flag the burst
+    strict = make_burst_extra(BurstParams(warmup_hours=24, min_count=50))  # the operator raised min_count
+    strict.restore(snap)
+    assert [s for e in burst for s in strict(e)] == []  # 20 complaints no longer reach it
+    assert strict.detectors[None].p.min_count == 50
+
+
+def test_saved_parameters_load_by_name_when_fields_change() -> None:
+    saved = pickle.dumps(BurstParams(min_count=7))
+    # a state written by a version with one field fewer or one more still loads, by name
+    fn, (values,) = BurstParams(min_count=7).__reduce__()
+    assert fn({**values, "retired_field": 1}) == BurstParams(min_count=7)
+    assert fn({k: v for k, v in values.items() if k != "window_hours"}).window_hours == BurstParams().window_hours
+    assert pickle.loads(saved) == BurstParams(min_count=7)
+
+
 def test_duplicates_from_one_place_within_minutes_count_once() -> None:
     det = ComplaintBurst(BurstParams(warmup_hours=24))
     run(det, [ev(i, i * 4 * 3600.0) for i in range(6 * 14)])
