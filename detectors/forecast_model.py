@@ -45,7 +45,7 @@ class ForecastParams:
     """Settings of :class:`detectors.forecast.ForecastWarner` (times in seconds of event time)."""
 
     model: Literal["prophet", "fallback"] = "prophet"
-    refit_mode: Literal["inline", "background", "process"] = "background"
+    refit_mode: Literal["inline", "background", "process"] = "process"
     horizon_s: float = 3 * 3600.0
     step_s: float = 600.0
     refit_every_s: float = 6 * 3600.0
