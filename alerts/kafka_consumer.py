@@ -10,6 +10,12 @@ One open alert per fingerprint: the store's unique partial index refuses a secon
 IntegrityError the open alerts are reloaded and the batch is applied again. Partitions moving
 between instances reload the open alerts too. A tick loop fires escalations on the wall clock and
 delivers the outbox (alerts/delivery.py) from the same process.
+
+Corroboration (``detectors.fusion``) runs here, not in a detector stage: a grid's sensor and text
+signals come from the grid stage and its complaint-burst signals from the district stage, both keyed
+by the grid, so this is the one place that sees them all (:class:`StoredCorroboration`). Its state is
+kept per grid in the store and saved in the batch's transaction, with the alert changes and the
+applied positions.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pickle
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from alerts.delivery import Delivery
@@ -28,6 +35,8 @@ from alerts.notifiers.base import Notifier
 from alerts.routing import Router
 from alerts.service import AlertConflict, AlertNotFound
 from alerts.stages import Change
+from detectors.district_runner import make_corroboration
+from detectors.fusion import Corroboration
 from fenghuo.clock import Clock, WallClock
 from fenghuo.config import Config
 from fenghuo.grids import GridTree
@@ -40,6 +49,7 @@ from fenghuo.titles import make_title
 log = logging.getLogger("fenghuo.alerts.kafka")
 CLOCKS_KEY = "kafka-alerts-clocks"
 POSITIONS_KEY = "kafka-alerts-positions"
+FUSION_KEY = "kafka-alerts-fusion/"  # + grid: that grid's corroboration groups (one per drill)
 
 
 def integrity_errors() -> tuple[type[BaseException], ...]:
@@ -53,6 +63,73 @@ def integrity_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # PostgreSQL support not installed: SQLite only
         pass
     return tuple(out)
+
+
+class StoredCorroboration:
+    """:class:`Corroboration` over the alert service's signal batches, its state kept per grid in the store.
+
+    A grid's groups are read from the store (``FUSION_KEY + grid``) the first time one of its signals
+    comes, and :meth:`run` returns, with the signals, the grid states to save in the same transaction as
+    the alert changes (so a crash keeps both or neither). :meth:`forget` drops what is in memory, to be
+    read again: after partitions moved (another instance may have run the grid meanwhile).
+
+    >>> from fenghuo.levels import Level
+    >>> from fenghuo.models import Risk
+    >>> def sig(feed, detector, ts):
+    ...     return Signal(detector, f"{feed}-rule", Risk.SAFETY, feed, "G1", f"G1/{feed}", "src", ts,
+    ...                   Level.YELLOW, 1.0, "")
+    >>> saved = {}
+    >>> fusion = StoredCorroboration(Corroboration(), saved.get)
+    >>> out, rx, state = fusion.run([sig("complaint", "burst", 0.0)], [1.0])
+    >>> [s.kind for s in out], sorted(state)
+    (['level'], ['kafka-alerts-fusion/G1'])
+    >>> saved.update(state)
+    >>> again = StoredCorroboration(Corroboration(), saved.get)  # a restarted alert service
+    >>> out, rx, state = again.run([sig("sensor", "threshold", 600.0)], [2.0])
+    >>> [(s.kind, s.certainty.value) for s in out], rx
+    ([('level', 'Observed'), ('corroboration', 'Observed'), ('corroboration', 'Observed')], [2.0, 2.0, 2.0])
+    """
+
+    def __init__(self, fusion: Corroboration, load: Callable[[str], bytes | None]) -> None:
+        self.fusion, self.load = fusion, load
+        self.keys: dict[str, set[tuple[str | None, str]]] = {}  # loaded grid -> its (drill, grid) group keys
+
+    def _ensure(self, grid: str) -> set[tuple[str | None, str]]:
+        keys = self.keys.get(grid)
+        if keys is None:
+            raw = self.load(FUSION_KEY + grid)
+            groups: dict[tuple[str | None, str], Any] = pickle.loads(raw) if raw else {}
+            self.fusion.groups.update(groups)
+            keys = self.keys[grid] = set(groups)
+        return keys
+
+    def run(self, signals: list[Signal], rxs: list[float | None]
+            ) -> tuple[list[Signal], list[float | None], dict[str, bytes]]:
+        """The signals, each followed by the corroboration signals it causes (the embedded engine's post stage
+        order), the receipt time of each, and the changed grids' states to save with them."""
+        out: list[Signal] = []
+        out_rx: list[float | None] = []
+        grids: set[str] = set()
+        for s, rx in zip(signals, rxs, strict=True):
+            self._ensure(s.grid).add((s.drill, s.grid))
+            grids.add(s.grid)
+            out.append(s)
+            out_rx.append(rx)
+            for c in self.fusion.observe(s):
+                out.append(c)
+                out_rx.append(rx)
+        return out, out_rx, {FUSION_KEY + g: self.dump(g) for g in sorted(grids)}
+
+    def dump(self, grid: str) -> bytes:
+        groups = self.fusion.groups
+        return pickle.dumps({k: groups[k] for k in self._ensure(grid) if k in groups},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    def forget(self, grids: set[str] | None = None) -> None:
+        """Drop these grids' state (all with None) from memory: the next signal reads it from the store."""
+        for g in list(self.keys) if grids is None else grids:
+            for k in self.keys.pop(g, ()):
+                self.fusion.groups.pop(k, None)
 
 
 class AlertWorker:
@@ -79,6 +156,8 @@ class AlertWorker:
         raw = store.get_state(POSITIONS_KEY)
         self.positions: dict[tuple[str, str, int], int] = pickle.loads(raw) if raw else {}  # (grid, topic, part)
         self.redelivered = 0  # signals dropped as already applied
+        fusion = make_corroboration(config.detectors)
+        self.fusion = None if fusion is None else StoredCorroboration(fusion, store.get_state)
         self.commands = 0
         self.integrity = integrity_errors()
         self.stopping = threading.Event()
@@ -117,21 +196,37 @@ class AlertWorker:
     def apply_record(self, raw: bytes) -> None:
         batch = batch_from_wire(raw)
         signals, rxs = self.fresh(batch)
-        clock = batch.clock
         positions = dict(self.positions)
         for where in batch.positions:  # per grid: grids sharing a partition interleave their offsets
             for t, p, off in where:
                 if off > positions.get((batch.grid, t, p), -1):
                     positions[(batch.grid, t, p)] = off
         state = {POSITIONS_KEY: pickle.dumps(positions)}  # saved with the alert changes, atomically
-        changes = []
+        if self.fusion is not None and signals:  # fresh signals only: a replayed one was corroborated before
+            signals, rxs, fused = self.fusion.run(signals, rxs)
+            state.update(fused)
+        try:
+            changes = self._apply(batch, signals, state)
+        except BaseException:
+            if self.fusion is not None:  # not saved: read the grids' corroboration state again
+                self.fusion.forget({s.grid for s in signals})
+            raise
+        self.positions = positions
+        now = time.time()
+        if changes:
+            self.latencies += [now - rx for rx in rxs if rx is not None]
+            del self.latencies[:-10_000]
+        self.applied += len(signals)
+
+    def _apply(self, batch: SignalBatch, signals: list[Signal], state: dict[str, bytes]) -> list[Change]:
+        changes: list[Change] = []
         for attempt in range(3):
             try:
                 with self.alerts.lock, self.clocks.scoped(batch.grid or None):
                     changes = self.alerts.apply(signals, state) if signals else []
-                    for drill, ts in clock.items():
+                    for drill, ts in batch.clock.items():
                         self.clocks.now_of(drill, ts)
-                    self.alerts.tick(list(clock) or [None])
+                    self.alerts.tick(list(batch.clock) or [None])
                 break
             except self.integrity:  # another instance opened that fingerprint: take its alert, apply again
                 if attempt == 2:
@@ -139,12 +234,7 @@ class AlertWorker:
                 self.retried += 1
                 log.warning("an open alert already exists for a fingerprint here; reloading and re-applying")
                 self.reload()
-        self.positions = positions
-        now = time.time()
-        if changes:
-            self.latencies += [now - rx for rx in rxs if rx is not None]
-            del self.latencies[:-10_000]
-        self.applied += len(signals)
+        return changes
 
     def apply_command(self, raw: bytes) -> None:
         """An ack or resolve from the API (the alert service is the only writer of alerts): apply it,
@@ -176,6 +266,8 @@ class AlertWorker:
     def reload(self) -> None:
         with self.alerts.lock:
             self.alerts.dedup.load(self.store.open_alerts())
+            if self.fusion is not None:
+                self.fusion.forget()  # another instance may have corroborated these grids meanwhile
 
     def tick(self) -> None:
         with self.alerts.lock:

@@ -41,12 +41,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from detectors.bursts import BurstExtra
+from detectors.fusion import Corroboration, FusionParams
 from detectors.grid_runner import GridBatch, GridRunner, GridState, Where
+from detectors.models import _params
 from fenghuo.config import Detectors
 from fenghuo.models import Event
 
 __all__ = ["DistrictRunner", "GridState", "by_node", "forward_from_wire", "forward_records", "forward_to_wire",
-           "split_models"]
+           "make_corroboration", "split_models"]
 
 ROLLUP_MAX_IDS = 8192  # recent ids kept per district (a client's repeated complaint counts once)
 ChainFn = Callable[[str], list[str]]  # a grid's node ids, the grid first, the top node last
@@ -55,15 +57,31 @@ ChainFn = Callable[[str], list[str]]  # a grid's node ids, the grid first, the t
 def split_models(models: Detectors) -> tuple[Detectors, Detectors | None]:
     """The grid stage's model detectors and the roll-up stage's (None when no roll-up model is configured).
 
-    >>> grid, rollup = split_models(Detectors(bursts={}, fusion={}))
-    >>> grid.bursts, grid.fusion, rollup.bursts, rollup.fusion
-    (None, {}, {}, None)
+    Corroboration (``fusion``) runs in neither: it needs every signal of a grid, the grid stage's and the
+    district stage's, and they meet only in the alert service (:func:`make_corroboration`).
+
+    >>> grid, rollup = split_models(Detectors(bursts={}, fusion={}, anomaly={}))
+    >>> grid.bursts, grid.fusion, grid.anomaly, rollup.bursts, rollup.fusion
+    (None, None, {}, {}, None)
     >>> split_models(Detectors(fusion={}))[1] is None
     True
     """
-    if models.bursts is None:
-        return models, None
-    return models.model_copy(update={"bursts": None}), Detectors(bursts=models.bursts)
+    grid = models.model_copy(update={"bursts": None, "fusion": None})
+    return grid, None if models.bursts is None else Detectors(bursts=models.bursts)
+
+
+def make_corroboration(models: Detectors) -> Corroboration | None:
+    """The corroboration stage of the ``detectors.fusion`` section (None when not configured), for the
+    alert service of the distributed runtime, where the signals of both detector stages meet.
+
+    >>> make_corroboration(Detectors(fusion={"window_hours": 1.5})).p.window_hours
+    1.5
+    >>> make_corroboration(Detectors(bursts={})) is None
+    True
+    """
+    if models.fusion is None:
+        return None
+    return Corroboration(_params(FusionParams, "fusion", models.fusion))
 
 
 def forward_to_wire(raw_event: bytes, source: Where) -> bytes:

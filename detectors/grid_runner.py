@@ -68,6 +68,23 @@ class GridState:
         return cls(state, offsets, ids)
 
 
+def _without_fusion(snap: dict[str, Any], models: int) -> dict[str, Any]:
+    """A grid state saved while corroboration still ran in the grid stage (its snapshot, ``{"groups": ...}``,
+    was the last model's) restored into an engine without it: drop that snapshot, so the other models keep
+    their state (the engine starts every model afresh when the counts differ). Corroboration now runs in the
+    alert service (see alerts/kafka_consumer.py).
+
+    >>> _without_fusion({"state": {}, "models": [{"a": 1}, {"groups": {}}]}, 1)["models"]
+    [{'a': 1}]
+    >>> _without_fusion({"state": {}, "models": [{"a": 1}]}, 1)["models"]
+    [{'a': 1}]
+    """
+    saved = snap.get("models")
+    if saved and len(saved) == models + 1 and isinstance(saved[-1], dict) and set(saved[-1]) == {"groups"}:
+        return {**snap, "models": saved[:-1]}
+    return snap
+
+
 class GridRunner:
     """A DetectorEngine run one grid at a time, with that grid's state swapped in: its rule state and
     the state of the configured model detectors (the same ``detectors:`` section as the embedded run)."""
@@ -77,6 +94,7 @@ class GridRunner:
         self.engine = DetectorEngine(rules, chain)
         if models is not None:
             add_models(self.engine, models, cache_dir)
+        self.n_models = len(self.engine.snapshot()["models"])  # fixed at start (rules change, models do not)
         self.max_ids = max_ids
         self.skipped = 0
 
@@ -110,7 +128,8 @@ class GridRunner:
         if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
             fresh.sort(key=lambda p: p[0].ts)
         events = [e for e, _ in fresh]
-        self.engine.restore(gs.state if "state" in gs.state else {"state": gs.state})
+        self.engine.restore(_without_fusion(gs.state if "state" in gs.state else {"state": gs.state},
+                                            self.n_models))
         signals = self.engine.process(events)
         gs.state = self.engine.snapshot()
         clock: dict[str, float] = {}
