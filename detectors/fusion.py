@@ -87,7 +87,8 @@ class Corroboration:
             return []
         g = self.groups.setdefault((signal.drill, signal.grid), _Group())
         fp = signal.fingerprint
-        horizon = signal.ts - self.p.window_hours * 3600.0
+        window = self.p.window_hours * 3600.0
+        horizon = max([signal.ts, *(s.ts for s in g.members.values())]) - window  # a late signal moves nothing back
         for key in [k for k, s in g.members.items() if s.ts < horizon]:
             del g.members[key]
             g.emitted.pop(key, None)
@@ -96,7 +97,10 @@ class Corroboration:
             g.emitted.pop(fp, None)
             return []
         g.members[fp] = signal
-        group = [s for s in g.members.values() if not self.p.same_risk or s.risk == signal.risk]
+        # only signals within the window of this one, on either side: signals from two runtimes'
+        # stages can arrive out of event-time order
+        group = [s for s in g.members.values() if abs(s.ts - signal.ts) <= window
+                 and (not self.p.same_risk or s.risk == signal.risk)]
         certainty = self._certainty(group)
         if len({s.feed for s in group}) < self.p.min_feeds:
             return []

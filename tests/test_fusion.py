@@ -64,3 +64,12 @@ def test_no_level_raise_when_configured_and_pickles() -> None:
     out = f.process([sig("complaint", "burst", 10)])
     assert out[0].kind == "level" and {s.level for s in out[1:]} == {Level.YELLOW}
     assert higher_certainty(Certainty.OBSERVED, Certainty.LIKELY) == Certainty.OBSERVED
+
+
+def test_a_late_signal_is_grouped_only_with_signals_within_the_window_of_its_own_time() -> None:
+    """Over Kafka two stages' signals can arrive out of event-time order."""
+    f = Corroboration(FusionParams(window_hours=6))
+    assert f.observe(sig("sensor", "threshold", 10 * 3600.0, Level.ORANGE)) == []
+    assert f.observe(sig("complaint", "burst", 1 * 3600.0)) == []  # 9 h earlier, arriving late
+    out = f.observe(sig("complaint", "burst", 8 * 3600.0))  # 2 h before the sensor: corroborates
+    assert {s.certainty for s in out} == {Certainty.OBSERVED}
