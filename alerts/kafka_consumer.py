@@ -48,7 +48,8 @@ from fenghuo.titles import make_title
 
 log = logging.getLogger("fenghuo.alerts.kafka")
 CLOCKS_KEY = "kafka-alerts-clocks"
-POSITIONS_KEY = "kafka-alerts-positions"
+POSITIONS_KEY = "kafka-alerts-positions"  # before per-grid keys: one dict for every grid (read as a fallback)
+GRID_POSITIONS_KEY = "kafka-alerts-positions/"  # + grid: {(topic, partition): highest applied offset}
 FUSION_KEY = "kafka-alerts-fusion/"  # + grid: that grid's corroboration groups (one per drill)
 
 
@@ -153,8 +154,13 @@ class AlertWorker:
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
+        # applied source offsets per (grid, topic, partition), read per grid from the store the first time a
+        # grid's batch comes and forgotten when partitions move: another instance may have applied more since
+        self.positions: dict[tuple[str, str, int], int] = {}
+        self._position_grids: set[str] = set()
+        self._unsaved: set[str] = set()  # grids whose positions moved in batches that changed nothing
         raw = store.get_state(POSITIONS_KEY)
-        self.positions: dict[tuple[str, str, int], int] = pickle.loads(raw) if raw else {}  # (grid, topic, part)
+        self._legacy_positions: dict[tuple[str, str, int], int] = pickle.loads(raw) if raw else {}
         self.redelivered = 0  # signals dropped as already applied
         fusion = make_corroboration(config.detectors)
         self.fusion = None if fusion is None else StoredCorroboration(fusion, store.get_state)
@@ -178,10 +184,27 @@ class AlertWorker:
                                value=json.dumps(doc, ensure_ascii=False).encode())
 
     # -- applying signal batches -----------------------------------------------------------------
+    def _grid_positions(self, grid: str) -> None:
+        """Read a grid's applied offsets from the store unless this instance already holds them."""
+        if grid in self._position_grids:
+            return
+        raw = self.store.get_state(GRID_POSITIONS_KEY + grid)
+        if raw:
+            saved: dict[tuple[str, int], int] = pickle.loads(raw)
+            found = {(grid, t, p): off for (t, p), off in saved.items()}
+        else:
+            found = {k: v for k, v in self._legacy_positions.items() if k[0] == grid}
+        self.positions.update(found)
+        self._position_grids.add(grid)
+
+    def _dump_positions(self, grid: str, positions: dict[tuple[str, str, int], int]) -> bytes:
+        return pickle.dumps({(t, p): off for (g, t, p), off in positions.items() if g == grid})
+
     def fresh(self, batch: SignalBatch) -> tuple[list[Signal], list[float | None]]:
         """The batch's signals not applied before: a signal whose source events are all at or below the
         highest offset applied for their grid and partition came from events a replaced detector worker had
         already processed (its state was saved just before theirs was; the replacement re-runs them)."""
+        self._grid_positions(batch.grid)
         keep: list[Signal] = []
         rxs: list[float | None] = []
         rx = batch.rx + [None] * (len(batch.signals) - len(batch.rx))
@@ -201,7 +224,7 @@ class AlertWorker:
             for t, p, off in where:
                 if off > positions.get((batch.grid, t, p), -1):
                     positions[(batch.grid, t, p)] = off
-        state = {POSITIONS_KEY: pickle.dumps(positions)}  # saved with the alert changes, atomically
+        state = {GRID_POSITIONS_KEY + batch.grid: self._dump_positions(batch.grid, positions)}  # with the changes
         if self.fusion is not None and signals:  # fresh signals only: a replayed one was corroborated before
             signals, rxs, fused = self.fusion.run(signals, rxs)
             state.update(fused)
@@ -211,7 +234,12 @@ class AlertWorker:
             if self.fusion is not None:  # not saved: read the grids' corroboration state again
                 self.fusion.forget({s.grid for s in signals})
             raise
-        self.positions = positions
+        self.positions.update((k, v) for k, v in positions.items() if k[0] == batch.grid)
+        self._position_grids.add(batch.grid)
+        if signals:
+            self._unsaved.discard(batch.grid)
+        elif batch.positions:
+            self._unsaved.add(batch.grid)
         now = time.time()
         if changes:
             self.latencies += [now - rx for rx in rxs if rx is not None]
@@ -261,11 +289,15 @@ class AlertWorker:
 
     def save_state(self) -> None:
         self.store.put_state(CLOCKS_KEY, pickle.dumps(self.clocks.snapshot()))
-        self.store.put_state(POSITIONS_KEY, pickle.dumps(self.positions))
+        for grid in sorted(self._unsaved):  # only grids this instance moved: never another instance's
+            self.store.put_state(GRID_POSITIONS_KEY + grid, self._dump_positions(grid, self.positions))
+        self._unsaved.clear()
 
     def reload(self) -> None:
         with self.alerts.lock:
             self.alerts.dedup.load(self.store.open_alerts())
+            self.positions, self._unsaved = {}, set()  # read again per grid: another instance may have applied more
+            self._position_grids.clear()
             if self.fusion is not None:
                 self.fusion.forget()  # another instance may have corroborated these grids meanwhile
 
