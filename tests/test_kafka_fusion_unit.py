@@ -185,8 +185,7 @@ def test_partitions_moving_reload_the_state_from_the_store(tmp_path: Path) -> No
     try:
         for raw in wire[:cut]:
             a.apply_record(raw)
-        b.reload()
-        b.positions = dict(a.positions)  # (one positions key for all instances: not what is tested here)
+        b.reload()  # reads the grids' applied positions and corroboration state a saved
         b.apply_record(wire[cut])
         a.reload()
         assert a.fusion is not None and a.fusion.keys == {}

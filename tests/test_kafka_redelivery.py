@@ -24,6 +24,7 @@ def batch(grid: str, offsets: list[int]) -> SignalBatch:
 def test_progress_of_one_grid_does_not_hide_another_grid_on_the_same_partition() -> None:
     worker = object.__new__(AlertWorker)  # only the bookkeeping, no Kafka
     worker.positions = {("A", "fenghuo.events.sensor", 0): 200}
+    worker._position_grids = {"A", "B"}  # both grids' positions already read from the store
     worker.redelivered = 0
     kept, _ = worker.fresh(batch("B", [150, 199]))
     assert len(kept) == 2  # B's events at 150 and 199 were never applied
