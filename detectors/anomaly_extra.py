@@ -59,21 +59,23 @@ class AnomalyExtra:
         self.series: dict[str, _Series] = {}
 
     def __call__(self, e: Event) -> list[Signal]:
-        if e.feed != "sensor" or e.value is None or (self.p.metrics and e.metric not in self.p.metrics):
+        p = self.p
+        if e.feed != "sensor" or e.value is None or (p.metrics and e.metric not in p.metrics):
             return []
         key = f"{e.drill}|{e.series}" if e.drill else e.series
         s = self.series.get(key)
         if s is None:
-            s = self.series[key] = _Series(make_detector(self.p.detector, self.p.seed))
-        score = s.detector.score_one(e.ts, e.value)
-        s.detector.learn_one(e.ts, e.value)
+            s = self.series[key] = _Series(make_detector(p.detector, p.seed))
+        ts, value, det = e.ts, e.value, s.detector
+        score = det.score_one(ts, value)
+        det.learn_one(ts, value)  # the same reading right after its score: RecordFusion reuses that work
         s.seen += 1
-        if s.seen <= self.p.warmup:
+        if s.seen <= p.warmup:
             return []
-        if score >= s.peak or e.ts - s.peak_ts > self.p.hold_seconds:
-            s.peak, s.peak_ts = score, e.ts
+        if score >= s.peak or ts - s.peak_ts > p.hold_seconds:
+            s.peak, s.peak_ts = score, ts
         held = max(score, s.peak)
-        changed = s.state.step(self.level_params, e.ts, held)
+        changed = s.state.step(self.level_params, ts, held)
         if changed is None:
             return []
         level = Level(changed) if changed else None

@@ -32,7 +32,7 @@ import multiprocessing as mp
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,8 +44,8 @@ from detectors.forecast_model import (
     anomaly_signal,
     fit_prophet,
     forecast_signal,
-    predicted,
     prophet_available,
+    reached,
     withdraw_signal,
 )
 from detectors.level_state import LevelParams, LevelState
@@ -79,6 +79,21 @@ class _Series:
     fit_seconds: float = 0.0
     fit_errors: int = 0
     last_error: str | None = None
+
+
+class _Path(NamedTuple):
+    """A forecast path: values ``y`` at times ``t0 + step * (k0 + i)`` (the times are computed only
+    for a warning, with the same expression as the grid's or the Holt path's own times)."""
+
+    y: list[float]
+    t0: float
+    step: float
+    k0: int
+    model: str
+    fitted_at: float
+
+    def time(self, i: int) -> float:
+        return self.t0 + self.step * (self.k0 + i)
 
 
 @dataclass(slots=True)
@@ -176,11 +191,13 @@ class ForecastWarner:
             s = self.series[key] = _Series(holt, deque(maxlen=p.max_points), deque(maxlen=p.max_points))
         return s
 
-    def _expected(self, s: _Series, ts: float) -> tuple[float, float, str] | None:
-        """(yhat, 80 % half-width, model) for a reading at ``ts``, made before seeing it."""
+    def _expected(self, s: _Series, ts: float, at: tuple[float, float, float] | None = None
+                  ) -> tuple[float, float, str] | None:
+        """(yhat, 80 % half-width, model) for a reading at ``ts``, made before seeing it (``at``: the
+        grid's ``at(ts)`` when the caller has it)."""
         g = s.grid
         if g is not None and g.t0 <= ts <= g.end:
-            y, lo, hi = g.at(ts)
+            y, lo, hi = at if at is not None else g.at(ts)
             return y, max((hi - lo) / 2.0, self.p.min_scale), "prophet"
         if s.holt.n >= 3:
             return s.holt.predict(ts), s.holt.half_width(ts - s.holt.last_ts), "fallback"
@@ -193,58 +210,66 @@ class ForecastWarner:
         key = key or e.series
         ts, v, p = e.ts, float(e.value), self.p
         s = self._state(key)
-        self._collect(key, s)
+        if self._pending:
+            self._collect(key, s)
         out: list[Signal] = []
-        exp = self._expected(s, ts)
+        g = s.grid
+        # the grid's value at ts serves both the anomaly test and the path (the grid cannot change in between)
+        at = g.at(ts) if g is not None and g.t0 <= ts <= g.end else None
+        exp = self._expected(s, ts, at)
         if exp is not None:
             z = abs(v - exp[0]) / exp[1] / p.anomaly_k
-            changed = self.anomaly.setdefault(key, LevelState()).step(ANOMALY, ts, z)
+            st = self.anomaly.get(key)
+            if st is None:  # not setdefault: that would build a LevelState on every reading
+                st = self.anomaly[key] = LevelState()
+            changed = st.step(ANOMALY, ts, z)
             if changed is not None:
                 out.append(anomaly_signal(e, key, changed, v, exp, z * p.anomaly_k))
-        s.ts.append(ts)
-        s.vals.append(v)
-        while s.ts and s.ts[0] < ts - p.window_s:
-            s.ts.popleft()
-            s.vals.popleft()
+        times, vals = s.ts, s.vals
+        times.append(ts)
+        vals.append(v)
+        cut = ts - p.window_s
+        while times and times[0] < cut:
+            times.popleft()
+            vals.popleft()
         s.holt.learn_one(ts, v)
-        path_t, path_y, model, fitted_at = self._path(s, ts, v)
+        path = self._path(s, ts, v, at)
         for rule, lp in rules:
-            sig = self._judge(e, key, rule, lp, path_t, path_y, model, fitted_at, v)
+            sig = self._judge(e, key, rule, lp, path, v)
             if sig is not None:
                 out.append(sig)
         self._maybe_refit(key, s, ts)
         return out
 
-    def _path(self, s: _Series, ts: float, v: float) -> tuple[list[float], list[float], str, float]:
+    def _path(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None) -> _Path:
+        """The forecast path for the next ``horizon_s`` (``at``: the grid's ``at(ts)`` if it covers ts)."""
         g, p = s.grid, self.p
-        if g is not None and g.t0 <= ts <= g.end:
-            y, lo, hi = g.at(ts)
+        if g is not None and at is not None:
+            y, lo, hi = at
             if abs(v - y) <= p.stale_k * max((hi - lo) / 2.0, p.min_scale):
-                t, yy = g.window(ts, p.horizon_s)
-                return t, [x + (v - y) for x in yy], "prophet", g.fitted_at
-        t, yy = s.holt.path(ts, p.horizon_s, p.step_s)
-        return t, yy, "fallback", ts
+                i, j = g.index(ts), g.index(ts + p.horizon_s)
+                shift = v - y
+                return _Path([x + shift for x in g.yhat[i:j + 1].tolist()], g.t0, g.step, i, "prophet", g.fitted_at)
+        return _Path(s.holt.path_values(ts, p.horizon_s, p.step_s), ts, p.step_s, 0, "fallback", ts)
 
-    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path_t: list[float], path_y: list[float],
-               model: str, fitted_at: float, v: float) -> Signal | None:
+    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path: _Path, v: float) -> Signal | None:
         rs = self.rules.get((rule.id, key))
         if rs is None:
             rs = self.rules[(rule.id, key)] = _RuleState()
         rs.level.step(lp, e.ts, v)
         actual = rs.level.level
-        level, at, extreme = predicted(path_t, path_y, lp)
+        level, i, extreme = reached(path.y, lp)
         if rs.warned and actual >= rs.warned:
             rs.warned, rs.out_of_reach_since = 0, None  # fulfilled: the rule itself now speaks
         if level > actual and level > rs.warned:
             rs.warned, rs.out_of_reach_since = level, None
-            value = path_y[path_t.index(at)]
-            return forecast_signal(e, key, rule, Level(level), at, value, model, fitted_at, actual,
-                                   self.p.horizon_s)
+            return forecast_signal(e, key, rule, Level(level), path.time(i), path.y[i], path.model, path.fitted_at,
+                                   actual, self.p.horizon_s)
         if rs.warned and level <= actual:
             rs.out_of_reach_since = rs.out_of_reach_since if rs.out_of_reach_since is not None else e.ts
             if e.ts - rs.out_of_reach_since >= self.p.withdraw_after_s:
                 rs.warned, rs.out_of_reach_since = 0, None
-                return withdraw_signal(e, key, rule, actual, extreme, model, self.p.horizon_s)
+                return withdraw_signal(e, key, rule, actual, extreme, path.model, self.p.horizon_s)
         elif rs.warned:
             rs.out_of_reach_since = None
         return None

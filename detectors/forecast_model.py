@@ -154,9 +154,14 @@ class HoltTrend:
     def path(self, now: float, horizon_s: float, step: float = 600.0) -> tuple[list[float], list[float]]:
         """Times and point forecasts from ``now`` to ``now + horizon_s`` (the hot path: plain floats)."""
         n = int(horizon_s // step + 0.5) + 1
-        off, tau, amp = now - self.last_ts, self.damping_s, self.slope * self.damping_s
         times = [now + step * i for i in range(n)]
-        return times, [self.level + amp * (1.0 - math.exp(-max(off + step * i, 0.0) / tau)) for i in range(n)]
+        return times, self.path_values(now, horizon_s, step)
+
+    def path_values(self, now: float, horizon_s: float, step: float = 600.0) -> list[float]:
+        """The point forecasts of :meth:`path` without the times."""
+        n = int(horizon_s // step + 0.5) + 1
+        level, amp = self.level, self.slope * self.damping_s
+        return [level + amp * d for d in damped_terms(now - self.last_ts, self.damping_s, step, n)]
 
     def forecast(self, now: float, horizon_s: float, step: float = 600.0) -> ForecastGrid:
         """The grid from ``now`` to ``now + horizon_s``, with its interval."""
@@ -165,6 +170,26 @@ class HoltTrend:
         yhat = self.level + self.slope * self.damping_s * (1.0 - np.exp(-hs / self.damping_s))
         half = Z80 * self.sigma * np.sqrt(np.maximum(1.0, hs / self.dt))
         return ForecastGrid("fallback", now, now, step, yhat, yhat - half, yhat + half)
+
+
+_DAMPED: dict[tuple[float, float, float, int], tuple[float, ...]] = {}
+
+
+def damped_terms(off: float, tau: float, step: float, n: int) -> tuple[float, ...]:
+    """``1 - exp(-max(off + step * i, 0) / tau)`` for i in 0..n-1, memoised.
+
+    The damped-trend factors of :meth:`HoltTrend.path`. Right after a reading ``off`` is 0 and
+    they depend on the settings only, so the hot path would compute the same ``n`` exponentials
+    for every reading; the memo computes them once (the same expression, so the same floats).
+    Bounded: cleared when it grows past a few hundred keys (odd offsets after repeated times).
+    """
+    key = (off, tau, step, n)
+    terms = _DAMPED.get(key)
+    if terms is None:
+        if len(_DAMPED) >= 256:
+            _DAMPED.clear()
+        terms = _DAMPED[key] = tuple(1.0 - math.exp(-max(off + step * i, 0.0) / tau) for i in range(n))
+    return terms
 
 
 def prophet_available() -> bool:
@@ -235,14 +260,21 @@ def predicted(path_t: list[float], path_y: list[float], p: LevelParams) -> tuple
     >>> predicted([0.0, 600.0, 1200.0], [2.0, 3.2, 4.6], p)
     (4, 1200.0, 4.6)
     """
+    level, i, extreme = reached(path_y, p)
+    return level, (path_t[i] if level else math.nan), extreme
+
+
+def reached(path_y: list[float], p: LevelParams) -> tuple[int, int, float]:
+    """:func:`predicted` by index: (highest level, index of the first point reaching it or -1, extreme)."""
     if not path_y:
-        return 0, math.nan, math.nan
-    extreme = max(path_y) if p.above else min(path_y)
+        return 0, -1, math.nan
+    above = p.above
+    extreme = max(path_y) if above else min(path_y)
     for level, thr in reversed(p.thresholds):
-        if extreme >= thr if p.above else extreme <= thr:
-            i = next(i for i, y in enumerate(path_y) if (y >= thr if p.above else y <= thr))
-            return level, path_t[i], extreme
-    return 0, math.nan, extreme
+        if extreme >= thr if above else extreme <= thr:
+            i = next(i for i, y in enumerate(path_y) if (y >= thr if above else y <= thr))
+            return level, i, extreme
+    return 0, -1, extreme
 
 
 def _base(e: Event, key: str) -> dict[str, Any]:

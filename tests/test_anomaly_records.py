@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from detectors.anomaly import RecordFusion, RollingRecord, make_detector
 
 
@@ -59,3 +61,16 @@ def test_registry_builds_records_local() -> None:
     det = make_detector("records_local")
     assert isinstance(det, RecordFusion)
     assert det.value_units and det.local_record is not None and det.seasonal is not None
+
+
+def test_score_then_learn_of_another_value_learns_that_value() -> None:
+    """score_one caches its work for learn_one of the same reading; a different reading recomputes."""
+    plain, probed = make_detector("records_local"), make_detector("records_local")
+    for i in range(700):
+        ts, v = i * 300.0, float(i % 24) + (30.0 if i == 650 else 0.0)
+        probed.score_one(ts, v + 7.0)  # a probe at the same time, then the real reading
+        assert probed.score_one(ts, v) == plain.score_one(ts, v)
+        probed.score_one(ts, -v)
+        plain.learn_one(ts, v)
+        probed.learn_one(ts, v)
+    assert pickle.dumps(probed) == pickle.dumps(plain)

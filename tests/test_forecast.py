@@ -14,6 +14,7 @@ import pytest
 from benchmarks.forecast_gloria import DATA, crossings, load_readings, load_rule, replay, score
 from detectors.engine import DetectorEngine
 from detectors.forecast import ForecastParams, ForecastWarner, make_forecast_extra
+from detectors.forecast_model import HoltTrend
 from detectors.rules import params_for
 from fenghuo.config import Rule
 from fenghuo.models import Event, Signal
@@ -166,3 +167,17 @@ def test_agly_red_crossing_is_warned_ahead(agly: list[tuple[float, str, float]],
     red = [r for r in result["rows"] if r["level"] == 4]
     assert red and red[0]["crossed"] >= 1579651200.0  # 2020-01-22
     assert red[0]["lead_min"] >= 10
+
+
+@pytest.mark.parametrize("off", [0.0, 120.0, -300.0])
+def test_holt_path_memo_gives_the_direct_formula(off: float) -> None:
+    """HoltTrend.path memoises its damped-trend factors: every value is the formula's own float."""
+    h = HoltTrend()
+    for i in range(20):
+        h.learn_one(i * 600.0, 1.0 + 0.05 * i + 0.01 * (i % 3))
+    now = h.last_ts + off
+    times, ys = h.path(now, 3 * 3600.0, 600.0)
+    direct = [h.level + h.slope * h.damping_s * (1.0 - math.exp(-max(off + 600.0 * i, 0.0) / h.damping_s))
+              for i in range(len(times))]
+    assert ys == direct and times == [now + 600.0 * i for i in range(19)]
+    assert h.path(now, 3 * 3600.0, 600.0) == (times, ys)  # from the memo

@@ -65,20 +65,24 @@ class ContextSurprise:
 
     def _contexts(self, ts: float) -> list[tuple[int, ...] | None]:
         """The context keys of the next point (None where the history is too short)."""
-        keys: list[tuple[int, ...] | None] = [self._hist[-k:] if len(self._hist) >= k else None
-                                              for k in range(1, self.order + 1)]
+        hist = self._hist
+        n = len(hist)
+        keys: list[tuple[int, ...] | None] = [hist[-k:] if n >= k else None for k in range(1, self.order + 1)]
         if self.phases > 0:
             phase = int((ts % 86400.0) / 86400.0 * self.phases)
-            keys.append((-1 - phase,) + self._hist[-1:])
+            keys.append((-1 - phase,) + hist[-1:])
         return keys
 
-    def _surprise(self, ts: float, sym: int) -> float:
-        keys = self._contexts(ts)
+    def _surprise_of(self, keys: list[tuple[int, ...] | None], sym: int) -> float:
+        counts = self._counts
         total = 0.0
         for ctx in keys:
-            table = self._counts.get(ctx) if ctx is not None else None
+            table = counts.get(ctx) if ctx is not None else None
             total += 1.0 - table.get(sym, 0.0) / table[-1] if table else 1.0
         return total / len(keys)
+
+    def _surprise(self, ts: float, sym: int) -> float:
+        return self._surprise_of(self._contexts(ts), sym)
 
     def surprise(self, ts: float, value: float) -> float:
         """Mean over contexts of ``1 - P(level | context)`` in [0, 1] (0 in warm-up); does not learn."""
@@ -103,16 +107,21 @@ class ContextSurprise:
     def learn_one(self, ts: float, value: float) -> None:
         """Count the level of ``value`` after every context order, then extend the range."""
         value = check_value(value)
-        sym = self.level(value)
-        for ctx in self._contexts(ts):
+        self._learn_keys(value, self._contexts(ts), self.level(value))
+
+    def _learn_keys(self, value: float, keys: list[tuple[int, ...] | None], sym: int) -> None:
+        """:meth:`learn_one` of a checked value whose context keys and level are already known
+        (:class:`~detectors.anomaly.records.RecordFusion` computes them once for score and learn)."""
+        counts, cap = self._counts, self.cap
+        for ctx in keys:
             if ctx is None:
                 continue
-            table = self._counts.get(ctx)
+            table = counts.get(ctx)
             if table is None:
-                table = self._counts[ctx] = {-1: 0.0}
+                table = counts[ctx] = {-1: 0.0}
             table[sym] = table.get(sym, 0.0) + 1.0
             table[-1] += 1.0
-            if table[-1] > self.cap:
+            if table[-1] > cap:
                 for key in table:
                     table[key] *= 0.5
         self._lo = min(self._lo, value)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from math import isfinite
+from typing import Any
 
 from detectors.anomaly.context import ContextSurprise
 from detectors.anomaly.seasonal import SeasonalGate
@@ -89,28 +91,60 @@ class RollingRecord:
         ``unit``, if given, replaces the range as the measure of the excess (e.g. the range of the
         raw values for a record of their moving average, so both are judged in the same units).
         """
-        if self._n < self.warmup:
+        if self._n < self.warmup or not self._max:
             return 0.0
-        r = self.excess(x, unit)
+        # excess() inlined (the same arithmetic): score() runs several times per reading
+        hi, lo = self._max[0][1], self._min[0][1]
+        exc = x - hi
+        if self.both:
+            below = lo - x
+            if below > exc:  # max(exc, below), ties keep exc as max() does
+                exc = below
+        span = hi - lo if unit is None else unit
+        r = exc / span if span > 0.0 else (1.0 if exc > 0.0 else -1.0)
         if r <= 0.0:
             return 0.0
         return 0.5 + 0.5 * (1.0 - math.exp(-self._gap / self.tau)) * r / (r + self.scale)
 
     def learn(self, x: float) -> None:
         """Add ``x`` to the window (evicting the oldest) and update the gap since a record."""
-        self._gap = 0 if self.excess(x) > 0.0 else self._gap + 1
+        # The hot path of every records detector: excess() is inlined (same arithmetic, so the same
+        # gap) and the deques are bound to locals once.
+        mx, mn = self._max, self._min
+        if mx:
+            hi, lo = mx[0][1], mn[0][1]
+            exc = x - hi
+            if self.both:
+                below = lo - x
+                if below > exc:  # max(exc, below), ties keep exc as max() does
+                    exc = below
+            span = hi - lo
+            record = exc / span > 0.0 if span > 0.0 else exc > 0.0
+            self._gap = 0 if record else self._gap + 1
+        else:
+            self._gap += 1
         i = self._n
-        while self._max and self._max[-1][1] <= x:
-            self._max.pop()
-        self._max.append((i, x))
-        while self._min and self._min[-1][1] >= x:
-            self._min.pop()
-        self._min.append((i, x))
-        if self._max[0][0] <= i - self.window:
-            self._max.popleft()
-        if self._min[0][0] <= i - self.window:
-            self._min.popleft()
-        self._n += 1
+        while mx and mx[-1][1] <= x:
+            mx.pop()
+        mx.append((i, x))
+        while mn and mn[-1][1] >= x:
+            mn.pop()
+        mn.append((i, x))
+        old = i - self.window
+        if mx[0][0] <= old:
+            mx.popleft()
+        if mn[0][0] <= old:
+            mn.popleft()
+        self._n = i + 1
+
+
+# What RecordFusion._prepare derives from one reading, a plain tuple (cheaper to build than a
+# NamedTuple on the hot path): ts, value, the context keys and the level (sym) of the reading in
+# the ContextSurprise member, its raw surprise, the mean of the recent surprises with it, the mean
+# of the recent values with it (0 without a level record), and per seasonal profile (phase,
+# residual, smoothed signal).
+_Prepared = tuple[float, float, list[tuple[int, ...] | None], int, float, float, float,
+                  list[tuple[int, float | None, float | None]]]
 
 
 class RecordFusion:
@@ -183,6 +217,22 @@ class RecordFusion:
         self._recent: deque[float] = deque()
         self._values: deque[float] = deque()
         self._n = 0
+        self._prepared: _Prepared | None = None
+
+    # score_one and learn_one of the same reading (the order every caller uses: score, then learn)
+    # need the same derived quantities (surprise, moving means, seasonal residuals), each a sum
+    # over a window. score_one computes them once and learn_one reuses them when it gets the same
+    # (ts, value): nothing can change in between, since only learn_one changes the state. The
+    # cache is no part of the state: pickles leave it out, so score_one still changes no pickle.
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_prepared", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepared = None
 
     def _smoothed(self, raw: float) -> float:
         """Mean of the last ``smooth`` raw surprises, the current one included."""
@@ -198,30 +248,51 @@ class RecordFusion:
             return (sum(self._values) + value) / (n + 1)
         return (sum(self._values) - self._values[0] + value) / n
 
+    def _prepare(self, ts: float, value: float) -> _Prepared:
+        """The derived quantities of a checked reading, from the state before it is learned."""
+        prep = self._prepared
+        if prep is not None and prep[0] == ts and prep[1] == value:
+            return prep
+        ctx = self.context
+        keys = ctx._contexts(ts)
+        sym = ctx.level(value)
+        raw = 0.0 if ctx._n < ctx.warmup else ctx._surprise_of(keys, sym)
+        level = self._level(value) if self.level_smooth > 0 else 0.0
+        seasonal: list[tuple[int, float | None, float | None]] = []
+        if self.seasonal is not None:
+            for profile in self.seasonal.profiles:
+                phase, resid = profile._residual_at(ts, value)
+                seasonal.append((phase, resid, profile._smoothed(resid)))
+        prep = self._prepared = (ts, value, keys, sym, raw, self._smoothed(raw), level, seasonal)
+        return prep
+
     def score_one(self, ts: float, value: float) -> float:
         """Score in {0} or [0.5, 1]; does not learn."""
-        value = check_value(value)
-        smoothed = self._smoothed(self.context.surprise(ts, value))
+        if type(value) is not float or not isfinite(value):  # check_value's cost only where it can act
+            value = check_value(value)
+        _, _, _, _, _, smoothed, level, seasonal = self._prepare(ts, value)
         unit = self.value_record.span() if self.value_units else None
         score = max(self.value_record.score(value), self.context_record.score(smoothed))
         if self.level_smooth > 0:
-            score = max(score, self.level_record.score(self._level(value), unit))
+            score = max(score, self.level_record.score(level, unit))
         if self.seasonal is not None:
-            for profile in self.seasonal.active():
-                sig = profile.signal(ts, value)
+            best = self.seasonal.best()
+            if best >= 0:
+                sig = seasonal[best][2]
                 if sig is not None:
-                    rec = self.seasonal_records[self.seasonal.profiles.index(profile)]
-                    score = max(score, rec.score(sig, unit))
+                    score = max(score, self.seasonal_records[best].score(sig, unit))
         if self.local_record is not None:
             score = max(score, self.local_record.score(value))
         return score
 
     def learn_one(self, ts: float, value: float) -> None:
         """Learn the value in the records and the context model."""
-        value = check_value(value)
-        raw = self.context.surprise(ts, value)
+        if type(value) is not float or not isfinite(value):
+            value = check_value(value)
+        _, _, keys, sym, raw, smoothed, level, seasonal = self._prepare(ts, value)
+        self._prepared = None
         if self._n >= self.context_warmup:
-            self.context_record.learn(self._smoothed(raw))
+            self.context_record.learn(smoothed)
         self._recent.append(raw)
         if len(self._recent) > self.smooth:
             self._recent.popleft()
@@ -229,15 +300,17 @@ class RecordFusion:
         if self.local_record is not None:
             self.local_record.learn(value)
         if self.level_smooth > 0:
-            self.level_record.learn(self._level(value))
+            self.level_record.learn(level)
             self._values.append(value)
             if len(self._values) > self.level_smooth:
                 self._values.popleft()
-        self.context.learn_one(ts, value)
+        self.context._learn_keys(value, keys, sym)
         if self.seasonal is not None:
-            for profile, rec in zip(self.seasonal.profiles, self.seasonal_records, strict=True):
-                sig = profile.signal(ts, value)
+            for profile, rec, (phase, resid, sig) in zip(self.seasonal.profiles, self.seasonal_records, seasonal,
+                                                         strict=True):
                 if sig is not None:
                     rec.learn(sig)
-            self.seasonal.learn(ts, value)
+                profile._learn_at(ts, value, phase, resid)
         self._n += 1
+
+

@@ -82,12 +82,17 @@ class SeasonalResidual:
 
     def residual(self, ts: float, value: float) -> float | None:
         """``value`` minus the median of its phase bin (None while the bin is empty)."""
+        return self._residual_at(ts, value)[1]
+
+    def _residual_at(self, ts: float, value: float) -> tuple[int, float | None]:
+        """(phase bin of ``ts`` or -1 while the interval is unknown, :meth:`residual`)."""
         if self.bins <= 0:
-            return None
-        hist = self._profile.get(self._phase(ts))
+            return -1, None
+        phase = self._phase(ts)
+        hist = self._profile.get(phase)
         if not hist:
-            return None
-        return value - _median(hist)
+            return phase, None
+        return phase, value - _median(hist)
 
     def ready(self) -> bool:
         """Whether a full period of residuals has been seen."""
@@ -102,7 +107,10 @@ class SeasonalResidual:
     def signal(self, ts: float, value: float) -> float | None:
         """Mean absolute residual over the last ``smooth`` points, this one included (None
         without a profile); does not learn."""
-        resid = self.residual(ts, check_value(value))
+        return self._smoothed(self.residual(ts, check_value(value)))
+
+    def _smoothed(self, resid: float | None) -> float | None:
+        """:meth:`signal` of a known residual."""
         if resid is None:
             return None
         a = abs(resid)
@@ -114,7 +122,12 @@ class SeasonalResidual:
     def learn(self, ts: float, value: float) -> None:
         """Update the strength statistics, the recent residuals and the phase profile."""
         value = check_value(value)
-        resid = self.residual(ts, value)
+        phase, resid = self._residual_at(ts, value)
+        self._learn_at(ts, value, phase, resid)
+
+    def _learn_at(self, ts: float, value: float, phase: int, resid: float | None) -> None:
+        """:meth:`learn` of a checked value whose :meth:`_residual_at` is already known
+        (:class:`~detectors.anomaly.records.RecordFusion` computes it once for score and learn)."""
         if resid is not None:
             self._sum_r2 += resid * resid
             self._n_r += 1
@@ -134,7 +147,8 @@ class SeasonalResidual:
                 self._gaps = []
         self._last_ts = ts
         if self.bins > 0:
-            hist = self._profile.setdefault(self._phase(ts), [])
+            # the phase was computed with the same bins unless the interval became known just now
+            hist = self._profile.setdefault(phase if phase >= 0 else self._phase(ts), [])
             hist.append(value)
             if len(hist) > self.cycles:
                 hist.pop(0)
@@ -166,14 +180,19 @@ class SeasonalGate:
 
     def active(self) -> list[SeasonalResidual]:
         """The profile to report (a list of at most one)."""
-        best: SeasonalResidual | None = None
+        i = self.best()
+        return [self.profiles[i]] if i >= 0 else []
+
+    def best(self) -> int:
+        """Index of the profile to report in :attr:`profiles`, -1 for none."""
+        best = -1
         best_ratio = self.gate
-        for p in self.profiles:
+        for i, p in enumerate(self.profiles):
             if p.ready():
                 r = p.ratio()
                 if r < best_ratio:
-                    best, best_ratio = p, r
-        return [best] if best is not None else []
+                    best, best_ratio = i, r
+        return best
 
     def learn(self, ts: float, value: float) -> None:
         """Learn the value in every profile."""
