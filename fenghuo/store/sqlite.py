@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 import time
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,29 @@ MIGRATIONS: list[str] = [
 def _ENCODE(obj: Any) -> str:  # noqa: N802 - attrs are encoded once per stored event: the fast encoder
     return orjson.dumps(obj, default=str).decode()
 _EVENT_COLS = "feed, source, ts, grid, lat, lon, metric, value, category, text, attrs, drill"
+
+# add_events: one multi-row INSERT per chunk of events (fewer statement runs than executemany of one
+# row each). A row is the Event's fields in _INSERT_COLS order, then received_at and the encoded attrs.
+_INSERT_COLS = "id, feed, source, ts, grid, lat, lon, metric, value, category, text, drill, received_at, attrs"
+_ROW_FIELDS = attrgetter("id", "feed", "source", "ts", "grid", "lat", "lon", "metric", "value", "category", "text",
+                         "drill")
+_N_COLS = 14
+_CHUNK_ROWS = 128  # a power of two: the last rows go in chunks of 64, 32, ... 1 (at most 8 distinct statements)
+_INSERT_SQL = {1 << k: f"INSERT OR IGNORE INTO events ({_INSERT_COLS}) VALUES " +
+               ",".join(["(" + ",".join("?" * _N_COLS) + ")"] * (1 << k))
+               for k in range(_CHUNK_ROWS.bit_length())}
+
+
+def _chunks(n_rows: int) -> list[int]:
+    """Row counts of the INSERTs for ``n_rows`` rows.
+
+    >>> _chunks(300)
+    [128, 128, 32, 8, 4]
+    """
+    out = [_CHUNK_ROWS] * (n_rows // _CHUNK_ROWS)
+    rest = n_rows % _CHUNK_ROWS
+    out += [size for size in sorted(_INSERT_SQL, reverse=True) if rest & size]
+    return out
 
 
 def _row_event(r: tuple[Any, ...]) -> Event:
@@ -118,14 +142,20 @@ class SqliteStore:
     def add_events(self, events: list[Event], received_at: float) -> list[Event]:
         if not events:
             return []
-        rows = [(e.id, e.feed, e.source, e.ts, e.grid, e.lat, e.lon, e.metric, e.value, e.category, e.text,
-                 _ENCODE(e.attrs) if e.attrs else None, e.drill, received_at)
-                for e in events]
+        values: list[Any] = []  # the rows one after the other, flat: the chunks' parameters
+        add, fields, encode = values.extend, _ROW_FIELDS, _ENCODE
+        for e in events:
+            add(fields(e))
+            attrs = e.attrs
+            add((received_at, encode(attrs) if attrs else None))
         with self._tx() as db:
             before = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             changes = db.total_changes
-            db.executemany(f"INSERT OR IGNORE INTO events (id, {_EVENT_COLS}, received_at) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            start = 0
+            for size in _chunks(len(events)):  # in input order: of repeated ids the first is kept
+                end = start + size * _N_COLS
+                db.execute(_INSERT_SQL[size], values[start:end])
+                start = end
             if db.total_changes - changes == len(events):
                 return events  # all new: the common case needs no read-back
             new_ids = {r[0] for r in db.execute("SELECT id FROM events WHERE seq > ?", (before,))}
