@@ -42,7 +42,10 @@ def _num(obj: dict[str, Any], key: str) -> float | None:
     if t is not float and t is not int:
         if t is bool or not isinstance(v, int | float):
             raise EventError(f"{key} must be a number, got {type(v).__name__}")
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond any float
+        raise EventError(f"{key} must be finite") from None
     if f - f != 0.0:  # inf or nan
         raise EventError(f"{key} must be finite")
     return f

@@ -126,6 +126,8 @@ def test_fast_path_takes_the_common_shapes() -> None:
     ({**SENSOR, "value": True}, "value must be a number, got bool"),
     ({**SENSOR, "lat": float("nan")}, "lat must be finite"),
     ({**SENSOR, "lat": 95.0}, "lat/lon out of range"),
+    ({**SENSOR, "value": 10**400}, "value must be finite"),  # beyond any float: rejected, not a crash
+    ({**SENSOR, "lon": -10**400}, "lon must be finite"),
     ({**SENSOR, "lon": None}, "lat and lon go together"),
     ({**SENSOR, "metric": ""}, "a sensor event needs metric and value"),
     ({**SENSOR, "ts": "soon"}, "ts is not an ISO 8601 time: 'soon'"),
