@@ -131,3 +131,22 @@ class Service:
 
     def client(self, role: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.keys[role]}"}, timeout=60)
+
+
+def district_of_eight_grids(receiver_url: str, path: str, detectors: dict[str, Any]) -> dict[str, Any]:
+    """A config: district D-1 with four streets, one community per street, two grids per community (G-1..G-8),
+    one webhook channel at ``receiver_url + path`` and a duty responder at the district."""
+    nodes: list[dict[str, Any]] = [{"id": "D-1", "name": "district-1", "kind": "district"}]
+    for k in range(1, 5):
+        nodes.append({"id": f"S-{k}", "name": f"street-{k}", "kind": "street", "parent": "D-1"})
+        nodes.append({"id": f"C-{k}", "name": f"community-{k}", "kind": "community", "parent": f"S-{k}"})
+        for i in (2 * k - 1, 2 * k):
+            nodes.append({"id": f"G-{i}", "name": f"grid-{i}", "kind": "grid", "parent": f"C-{k}",
+                          "centroid": [30.0 + i / 100, 114.0]})
+    return {
+        "nodes": nodes,
+        "channels": [{"name": "hook", "type": "webhook", "url": f"{receiver_url}{path}",
+                      "secret": "test-webhook-secret-1234", "max_attempts": 3}],
+        "responders": [{"id": "duty-district", "name": "值班-district", "node": "D-1", "channels": ["hook"]}],
+        "detectors": detectors,
+    }

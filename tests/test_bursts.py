@@ -152,14 +152,19 @@ def test_burst_spread_over_grids_is_flagged_on_the_parent() -> None:
     assert det.chain is None and det.nodes("G3") == ("G3", "C2", "D1")
 
 
-def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> None:
+def district_signals(params: BurstParams, every_s: float, n: int) -> list[Signal]:
+    """Two quiet weeks over three grids of district D1, then ``n`` complaints ``every_s`` apart spread over
+    them: the district's signals."""
     parents = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"], "G3": ["G3", "C2", "D1"]}
+    det = ComplaintBurst(params, parents.__getitem__)
+    run(det, [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)])
+    rise = [ev(1000 + i, 14 * DAY + i * every_s, grid=f"G{i % 3 + 1}") for i in range(n)]
+    return [s for s in run(det, rise) if s.grid == "D1"]
 
+
+def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> None:
     def district(scale: float) -> list[Signal]:
-        det = ComplaintBurst(BurstParams(warmup_hours=24, cusum_scale=scale), parents.__getitem__)
-        run(det, [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)])
-        rise = [ev(1000 + i, 14 * DAY + i * 1200, grid=f"G{i % 3 + 1}") for i in range(36)]  # 3/h for 12 h
-        return [s for s in run(det, rise) if s.grid == "D1"]
+        return district_signals(BurstParams(warmup_hours=24, cusum_scale=scale), 1200, 36)  # 3/h for 12 h
     plain, cusum = district(0.0), district(BurstParams().cusum_scale)
     assert any(s.kind == "clear" for s in plain) and max(s.level for s in plain if s.level) == Level.ORANGE
     assert all(s.kind == "level" for s in cusum) and cusum[-1].level == Level.RED  # held, then escalated
@@ -167,13 +172,8 @@ def test_sustained_rise_on_the_top_node_is_held_and_escalated_by_the_cusum() -> 
 
 
 def test_long_moderate_rise_on_the_top_node_is_opened_by_the_cusum() -> None:
-    parents = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"], "G3": ["G3", "C2", "D1"]}
-
     def district(raise_at: float) -> list[Signal]:
-        det = ComplaintBurst(BurstParams(warmup_hours=24, cusum_raise=raise_at), parents.__getitem__)
-        run(det, [ev(i, i * 3600.0 * 4, grid=f"G{i % 3 + 1}") for i in range(6 * 14)])
-        rise = [ev(1000 + i, 14 * DAY + i * 1800, grid=f"G{i % 3 + 1}") for i in range(32)]  # 2/h for 16 h
-        return [s for s in run(det, rise) if s.grid == "D1"]
+        return district_signals(BurstParams(warmup_hours=24, cusum_raise=raise_at), 1800, 32)  # 2/h for 16 h
     assert district(0.0) == []  # no 2 h window is surprising enough to open an alert
     opened = district(BurstParams().cusum_raise)
     assert opened and opened[0].evidence["cusum"] >= BurstParams().cusum_raise

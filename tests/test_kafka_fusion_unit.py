@@ -20,8 +20,8 @@ from fenghuo.pipeline import Pipeline
 from fenghuo.rulebook import RuleBook
 from fenghuo.settings import Settings
 from fenghuo.store import open_store
+from tests.support import district_of_eight_grids
 
-DISTRICT = "D-1"
 GRIDS = [f"G-{i}" for i in range(1, 9)]
 T0 = 1_699_920_000.0  # a midnight (UTC)
 DAY = 86400.0
@@ -34,20 +34,8 @@ DELIVERY = {"notified", "notify_retrying", "notify_failed"}
 
 def fusion_config(receiver_url: str) -> dict[str, Any]:
     """One district, four streets, one community per street, two grids per community; bursts and fusion."""
-    nodes: list[dict[str, Any]] = [{"id": DISTRICT, "name": "district-1", "kind": "district"}]
-    for k in range(1, 5):
-        nodes.append({"id": f"S-{k}", "name": f"street-{k}", "kind": "street", "parent": DISTRICT})
-        nodes.append({"id": f"C-{k}", "name": f"community-{k}", "kind": "community", "parent": f"S-{k}"})
-        for i in (2 * k - 1, 2 * k):
-            nodes.append({"id": f"G-{i}", "name": f"grid-{i}", "kind": "grid", "parent": f"C-{k}",
-                          "centroid": [30.0 + i / 100, 114.0]})
-    return {
-        "nodes": nodes,
-        "channels": [{"name": "hook", "type": "webhook", "url": f"{receiver_url}/fusion",
-                      "secret": "test-webhook-secret-1234", "max_attempts": 3}],
-        "responders": [{"id": "duty-district", "name": "值班-district", "node": DISTRICT, "channels": ["hook"]}],
-        "detectors": {"bursts": {"warmup_hours": 24, "min_count": 8}, "fusion": {"window_hours": 2}},
-    }
+    return district_of_eight_grids(receiver_url, "/fusion", {"bursts": {"warmup_hours": 24, "min_count": 8},
+                                                             "fusion": {"window_hours": 2}})
 
 
 def complaint(i: str, ts: float, grid: str, place: str) -> dict[str, Any]:

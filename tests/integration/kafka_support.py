@@ -135,3 +135,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, cluster:
         time.sleep(0.2)
     logs = "" if cluster is None else "\n".join(f"--- {n}\n{cluster.log(n)}" for n in cluster.procs)
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def deliveries_caught_up(store: Any, kafka_rx: Any, embedded_rx: Any, cluster: Cluster) -> None:
+    """Wait until the Kafka runtime's outbox is empty and its receiver got at least what the embedded one did."""
+    wait_until(lambda: store.pending_notification_count() == 0
+               and len(kafka_rx.requests) >= len(embedded_rx.requests), 60, "the deliveries", cluster)

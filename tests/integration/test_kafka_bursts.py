@@ -30,9 +30,17 @@ from fenghuo.models import Alert
 from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store import open_store
-from tests.integration.kafka_support import KAFKA, Cluster, deploy, kafka_warnings, needs_kafka, wait_until
+from tests.integration.kafka_support import (
+    KAFKA,
+    Cluster,
+    deliveries_caught_up,
+    deploy,
+    kafka_warnings,
+    needs_kafka,
+    wait_until,
+)
 from tests.integration.test_kafka_flood import story
-from tests.support import Receiver
+from tests.support import Receiver, district_of_eight_grids
 from tests.test_e2e_service import RULE
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
@@ -46,20 +54,7 @@ BURSTS = {"warmup_hours": 24, "min_count": 8, "thresholds": [4.0, 7.0, 9.15, 11.
 
 
 def district_config(receiver_url: str) -> dict[str, Any]:
-    nodes: list[dict[str, Any]] = [{"id": DISTRICT, "name": "district-1", "kind": "district"}]
-    for k in range(1, 5):
-        nodes.append({"id": f"S-{k}", "name": f"street-{k}", "kind": "street", "parent": DISTRICT})
-        nodes.append({"id": f"C-{k}", "name": f"community-{k}", "kind": "community", "parent": f"S-{k}"})
-        for i in (2 * k - 1, 2 * k):
-            nodes.append({"id": f"G-{i}", "name": f"grid-{i}", "kind": "grid", "parent": f"C-{k}",
-                          "centroid": [30.0 + i / 100, 114.0]})
-    return {
-        "nodes": nodes,
-        "channels": [{"name": "hook", "type": "webhook", "url": f"{receiver_url}/district",
-                      "secret": "test-webhook-secret-1234", "max_attempts": 3}],
-        "responders": [{"id": "duty-district", "name": "值班-district", "node": DISTRICT, "channels": ["hook"]}],
-        "detectors": {"bursts": BURSTS},
-    }
+    return district_of_eight_grids(receiver_url, "/district", {"bursts": BURSTS})
 
 
 def complaint(i: str, ts: float, grid: str, place: str) -> dict[str, Any]:
@@ -117,6 +112,16 @@ def embedded_run(tmp: Path, cfg: dict[str, Any]) -> list[Alert]:
         pipeline.stop()
 
 
+def start_stages(cluster: Cluster) -> None:
+    """Two detector workers (grid and district stages), the alert service and the store writer; back once both
+    detector workers are in a stable group."""
+    cluster.detector("detectors-1")
+    cluster.detector("detectors-2")
+    cluster.start("alerts", "alerts")
+    cluster.start("store-writer", "store-writer")
+    wait_until(lambda: detectors_ready(cluster, 2), 120, "both detector workers in the group", cluster)
+
+
 def detectors_ready(cluster: Cluster, members: int) -> bool:
     """The detector workers' group is stable with every worker in it (so no worker takes a backlog alone)."""
     from kafka.admin import KafkaAdminClient
@@ -145,11 +150,7 @@ def kafka_matches_embedded(tmp_path: Path, kill_after: str | None = None) -> Non
 
         cluster, _, store, ingest = deploy(tmp_path, district_config(kafka_rx.url), 4, RULE)
         try:
-            cluster.detector("detectors-1")
-            cluster.detector("detectors-2")
-            cluster.start("alerts", "alerts")
-            cluster.start("store-writer", "store-writer")
-            wait_until(lambda: detectors_ready(cluster, 2), 120, "both detector workers in the group", cluster)
+            start_stages(cluster)
             forwarded = Forwarded(Topics(cluster.prefix).complaints_by_district)
             try:
                 for c in complaints():
@@ -175,8 +176,7 @@ def kafka_matches_embedded(tmp_path: Path, kill_after: str | None = None) -> Non
                 print(*(f"kafka {g}: {x}" for g, st in by_node(store.all_alerts()) for x in st), sep="\n")
                 print(*(f"embedded {g}: {x}" for g, st in by_node(embedded) for x in st), sep="\n")
                 raise
-            wait_until(lambda: store.pending_notification_count() == 0
-                       and len(kafka_rx.requests) >= len(emb_rx.requests), 60, "the deliveries", cluster)
+            deliveries_caught_up(store, kafka_rx, emb_rx, cluster)
             fingerprints = [a.fingerprint for a in store.all_alerts()]
             assert len(fingerprints) == len(set(fingerprints)) == 1
         finally:

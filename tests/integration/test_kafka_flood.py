@@ -20,7 +20,7 @@ from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store import open_store
 from ingest.adapters import read_records
-from tests.integration.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
+from tests.integration.kafka_support import KAFKA, deliveries_caught_up, deploy, kafka_warnings, needs_kafka, wait_until
 from tests.support import DATA, Receiver
 from tests.test_e2e_service import RULE, STATION, TIERS, config
 
@@ -97,8 +97,7 @@ def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[s
             # both worker processes took part (each owns partitions of the event topics)
             for name in ("detectors-1", "detectors-2"):
                 assert cluster.procs[name].poll() is None, cluster.log(name)
-            wait_until(lambda: store.pending_notification_count() == 0 and len(kafka_rx.requests) >= len(
-                emb_rx.requests), 60, "the deliveries", cluster)
+            deliveries_caught_up(store, kafka_rx, emb_rx, cluster)
         finally:
             cluster.stop()
             ingest.close()

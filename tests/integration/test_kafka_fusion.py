@@ -24,8 +24,15 @@ import pytest
 
 from fenghuo.kafka_bus import Topics
 from fenghuo.models import Alert
-from tests.integration.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
-from tests.integration.test_kafka_bursts import Forwarded, detectors_ready
+from tests.integration.kafka_support import (
+    KAFKA,
+    deliveries_caught_up,
+    deploy,
+    kafka_warnings,
+    needs_kafka,
+    wait_until,
+)
+from tests.integration.test_kafka_bursts import Forwarded, start_stages
 from tests.support import Receiver
 from tests.test_kafka_fusion_unit import DELIVERY, GAS, RULE_ID, embedded_run, fusion_config, outcome, records
 
@@ -61,11 +68,7 @@ def kafka_matches_embedded(tmp_path: Path, kill_after: str | None = None) -> Non
 
         cluster, _, store, ingest = deploy(tmp_path, fusion_config(kafka_rx.url), 4, GAS)
         try:
-            cluster.detector("detectors-1")
-            cluster.detector("detectors-2")
-            cluster.start("alerts", "alerts")
-            cluster.start("store-writer", "store-writer")
-            wait_until(lambda: detectors_ready(cluster, 2), 120, "both detector workers in the group", cluster)
+            start_stages(cluster)
             forwarded = Forwarded(Topics(cluster.prefix).complaints_by_district)
             try:
                 for r in records():
@@ -94,8 +97,7 @@ def kafka_matches_embedded(tmp_path: Path, kill_after: str | None = None) -> Non
                 print(*(f"kafka: {x}" for x in settled(store.all_alerts())), sep="\n")
                 print(*(f"embedded: {x}" for x in settled(embedded)), sep="\n")
                 raise
-            wait_until(lambda: store.pending_notification_count() == 0
-                       and len(kafka_rx.requests) >= len(emb_rx.requests), 60, "the deliveries", cluster)
+            deliveries_caught_up(store, kafka_rx, emb_rx, cluster)
             fingerprints = [a.fingerprint for a in store.all_alerts()]
             assert len(fingerprints) == len(set(fingerprints))
         finally:
