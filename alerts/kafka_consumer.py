@@ -40,7 +40,14 @@ from detectors.fusion import Corroboration
 from fenghuo.clock import Clock, WallClock
 from fenghuo.config import Config
 from fenghuo.grids import GridTree
-from fenghuo.kafka_bus import SignalBatch, Topics, batch_from_wire, wait_for_topics
+from fenghuo.kafka_bus import (
+    REBALANCE_STALL_S,
+    SignalBatch,
+    Topics,
+    batch_from_wire,
+    rebalance_watch,
+    wait_for_topics,
+)
 from fenghuo.models import Signal
 from fenghuo.settings import Settings
 from fenghuo.store import Store
@@ -309,26 +316,22 @@ class AlertWorker:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         from kafka import KafkaConsumer, KafkaProducer
-        from kafka.consumer.subscription_state import ConsumerRebalanceListener
-
-        worker = self
-
-        class Reload(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                pass
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                worker.reload()
 
         bootstrap = self.settings.kafka_bootstrap
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="fenghuo-alerts", acks="all",
                                       linger_ms=5)
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=self.group, client_id="fenghuo-alerts",
-                                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
-        # the commands topic has the signals topic's partitions and keys (grids): the range assignor
-        # gives the same partition numbers of both to one instance, so a grid's alerts have one writer
-        wait_for_topics(consumer, [self.topics.signals, self.topics.commands])
-        consumer.subscribe([self.topics.signals, self.topics.commands], listener=Reload())
+
+        def connect() -> tuple[Any, Any]:
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=self.group, client_id="fenghuo-alerts",
+                                     enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
+            # the commands topic has the signals topic's partitions and keys (grids): the range assignor
+            # gives the same partition numbers of both to one instance, so a grid's alerts have one writer
+            wait_for_topics(consumer, [self.topics.signals, self.topics.commands])
+            listener = rebalance_watch(self.reload)
+            consumer.subscribe([self.topics.signals, self.topics.commands], listener=listener)
+            return consumer, listener
+
+        consumer, listener = connect()
         log.info("alert service consuming %s as group %s", self.topics.signals, self.group)
         last_tick = 0.0
         try:
@@ -346,6 +349,10 @@ class AlertWorker:
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
                     self.tick()
                     last_tick = time.monotonic()
+                if listener.stalled():
+                    log.warning("group rebalance stalled for %.0f s: rejoining with a new consumer", REBALANCE_STALL_S)
+                    consumer.close()
+                    consumer, listener = connect()
         finally:
             consumer.close()
             self.producer.close(timeout=5)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,39 @@ def create_topics(bootstrap: str, partitions: int = 8, topics: Topics | None = N
         return sorted(wanted)
     finally:
         admin.close()
+
+
+REBALANCE_STALL_S = 30.0  # a group rebalance not finished after this long is taken as stalled
+
+
+def rebalance_watch(on_assigned: Callable[[], None] | None = None) -> Any:
+    """A kafka-python rebalance listener that notes when a rebalance began (``stalled()`` tells whether it has
+    run for more than ``REBALANCE_STALL_S`` without an assignment) and calls ``on_assigned`` after each one.
+
+    kafka-python 3 was seen to hang in a rebalance (joined, the assignment never set): a consumer loop that
+    sees ``stalled()`` closes its consumer and subscribes a new one. Offsets are committed only after the
+    work is stored, so the new member repeats nothing that was lost and loses nothing.
+    """
+    import time
+
+    from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+    class Watch(ConsumerRebalanceListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.revoked_at: float | None = None
+
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            self.revoked_at = time.monotonic()
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            self.revoked_at = None
+            if on_assigned is not None:
+                on_assigned()
+
+        def stalled(self) -> bool:
+            return self.revoked_at is not None and time.monotonic() - self.revoked_at > REBALANCE_STALL_S
+
+    return Watch()
 
 
 def wait_for_topics(consumer: Any, topics: list[str], timeout_s: float = 60.0) -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from fenghuo.kafka_bus import Topics, event_from_wire, wait_for_topics
+from fenghuo.kafka_bus import REBALANCE_STALL_S, Topics, event_from_wire, rebalance_watch, wait_for_topics
 from fenghuo.models import Event
 from fenghuo.store import Store
 
@@ -32,6 +32,7 @@ class StoreWriter:
         self.stopping = threading.Event()
         self.written = 0
         self.dead = 0
+        self.watch: Any = None  # the consumer's rebalance listener (tells a stalled rebalance)
 
     def _consumer(self) -> Any:
         from kafka import KafkaConsumer
@@ -41,7 +42,8 @@ class StoreWriter:
                                  auto_offset_reset="earliest", max_poll_records=self.max_records)
         topics = [*self.topics.events, self.topics.deadletter]
         wait_for_topics(consumer, topics)
-        consumer.subscribe(topics)
+        self.watch = rebalance_watch()
+        consumer.subscribe(topics, listener=self.watch)
         return consumer
 
     def write(self, records: list[Any]) -> None:
@@ -78,6 +80,12 @@ class StoreWriter:
             while not self.stopping.is_set():
                 polled = consumer.poll(timeout_ms=500, max_records=self.max_records)
                 records = [r for batch in polled.values() for r in batch]
+                if self.watch.stalled():
+                    log.warning("group rebalance stalled for %.0f s: rejoining with a new consumer",
+                                REBALANCE_STALL_S)
+                    consumer.close()
+                    consumer = self._consumer()
+                    continue  # what it polled is uncommitted: the new member reads it again
                 if not records:
                     continue
                 self.write(records)

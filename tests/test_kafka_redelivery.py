@@ -30,3 +30,18 @@ def test_progress_of_one_grid_does_not_hide_another_grid_on_the_same_partition()
     assert len(kept) == 2  # B's events at 150 and 199 were never applied
     kept, _ = worker.fresh(batch("A", [150, 201]))
     assert len(kept) == 1 and worker.redelivered == 1  # A's 150 was applied before a crash: dropped
+
+
+def test_a_rebalance_that_never_assigns_is_seen_as_stalled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer loops rejoin with a new consumer when kafka-python hangs in a rebalance."""
+    import fenghuo.kafka_bus as bus
+
+    assigned: list[int] = []
+    watch = bus.rebalance_watch(lambda: assigned.append(1))
+    assert not watch.stalled()  # never revoked
+    watch.on_partitions_revoked(set())
+    assert not watch.stalled()  # a rebalance just began
+    monkeypatch.setattr(bus, "REBALANCE_STALL_S", -1.0)
+    assert watch.stalled()  # ... and has not finished within the limit
+    watch.on_partitions_assigned(set())
+    assert not watch.stalled() and assigned == [1]
