@@ -165,7 +165,6 @@ class AlertWorker:
         # grid's batch comes and forgotten when partitions move: another instance may have applied more since
         self.positions: dict[tuple[str, str, int], int] = {}
         self._position_grids: set[str] = set()
-        self._unsaved: set[str] = set()  # grids whose positions moved in batches that changed nothing
         raw = store.get_state(POSITIONS_KEY)
         self._legacy_positions: dict[tuple[str, str, int], int] = pickle.loads(raw) if raw else {}
         self.redelivered = 0  # signals dropped as already applied
@@ -243,10 +242,6 @@ class AlertWorker:
             raise
         self.positions.update((k, v) for k, v in positions.items() if k[0] == batch.grid)
         self._position_grids.add(batch.grid)
-        if signals:
-            self._unsaved.discard(batch.grid)
-        elif batch.positions:
-            self._unsaved.add(batch.grid)
         now = time.time()
         if changes:
             self.latencies += [now - rx for rx in rxs if rx is not None]
@@ -296,14 +291,11 @@ class AlertWorker:
 
     def save_state(self) -> None:
         self.store.put_state(CLOCKS_KEY, pickle.dumps(self.clocks.snapshot()))
-        for grid in sorted(self._unsaved):  # only grids this instance moved: never another instance's
-            self.store.put_state(GRID_POSITIONS_KEY + grid, self._dump_positions(grid, self.positions))
-        self._unsaved.clear()
 
     def reload(self) -> None:
         with self.alerts.lock:
             self.alerts.dedup.load(self.store.open_alerts())
-            self.positions, self._unsaved = {}, set()  # read again per grid: another instance may have applied more
+            self.positions = {}  # read again per grid: another instance may have applied more
             self._position_grids.clear()
             if self.fusion is not None:
                 self.fusion.forget()  # another instance may have corroborated these grids meanwhile

@@ -390,14 +390,21 @@ def run_detector(bootstrap: str, workers: Workers, topics: Topics, events: list[
             "to_first": to_first, "records": progress.records, "lag": lag, "cpu": meter}
 
 
-def throughput(args: argparse.Namespace, tmp: Path, config_path: Path, config: Config, events: list[Event],
-               broker: int | None) -> None:
+def new_run(args: argparse.Namespace, tmp: Path, config_path: Path, config: Config, name: str
+            ) -> tuple[Topics, Workers]:
+    """Fresh topics under a new prefix, a store ``<name>.db`` seeded with the config's rules, and their workers."""
     prefix = f"kb{uuid.uuid4().hex[:8]}"
     topics = Topics(prefix)
     make_topics(args.bootstrap, topics)
-    url = f"sqlite:///{tmp / 'tp.db'}"
-    seed_rules(url, tmp / "tp", config)
-    workers = Workers(tmp, args.bootstrap, prefix, config_path, url)
+    url = f"sqlite:///{tmp / f'{name}.db'}"
+    seed_rules(url, tmp / name, config)
+    return topics, Workers(tmp, args.bootstrap, prefix, config_path, url)
+
+
+def throughput(args: argparse.Namespace, tmp: Path, config_path: Path, config: Config, events: list[Event],
+               broker: int | None) -> None:
+    topics, workers = new_run(args, tmp, config_path, config, "tp")
+    prefix = topics.prefix
     feeds = Counter(e.feed for e in events)
     print(f"\n1. throughput, one detector worker (topics {prefix}.*, {PARTITIONS} partitions, "
           f"{len({e.grid for e in events})} grids)")
@@ -439,12 +446,8 @@ def paced(ingest: KafkaIngest, events: list[Event], rate: float, seconds: float,
 
 def latency(args: argparse.Namespace, tmp: Path, config_path: Path, config: Config, events: list[Event],
             broker: int | None) -> None:
-    prefix = f"kb{uuid.uuid4().hex[:8]}"
-    topics = Topics(prefix)
-    make_topics(args.bootstrap, topics)
-    url = f"sqlite:///{tmp / 'lat.db'}"
-    seed_rules(url, tmp / "lat", config)
-    workers = Workers(tmp, args.bootstrap, prefix, config_path, url)
+    topics, workers = new_run(args, tmp, config_path, config, "lat")
+    prefix = topics.prefix
     call = max(1, int(args.rate / 100))
     print(f"\n2. event->alert latency at {args.rate:,.0f} events/s (topics {prefix}.*): KafkaIngest.send "
           f"of {call} events every {call / args.rate * 1000:.0f} ms, one batched detector worker, the alert "
