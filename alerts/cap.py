@@ -4,7 +4,9 @@ An alert's messages come from its timeline: ``raised`` is the first message (msg
 each ``upgraded``/``downgraded`` an Update and ``resolved`` a Cancel; later messages reference
 all earlier ones (``sender,identifier,sent``). Each message has an ``<info>`` per language
 (zh-CN and en). Drill alerts are sent with status Exercise. Times are UTC with an explicit
-``+00:00`` offset, as the CAP schema demands.
+``+00:00`` offset, as the CAP schema demands. CAP messages are public: every text element
+(headline, description, event, area, parameters, note) and the Atom feed's titles and summaries are
+masked with :func:`fenghuo.privacy.mask_pii`, so no mobile or resident ID number is published.
 
 >>> cap_time(1579687200.5)
 '2020-01-22T10:00:00+00:00'
@@ -26,6 +28,7 @@ from alerts.cap_text import Texts, category, event_names, texts
 from fenghuo.config import Node
 from fenghuo.levels import Level
 from fenghuo.models import Alert
+from fenghuo.privacy import mask_pii
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -33,6 +36,10 @@ CAP_MIME = "application/cap+xml"
 MSG_TYPES = {"raised": "Alert", "upgraded": "Update", "downgraded": "Update", "resolved": "Cancel"}
 LANGUAGES = ("zh-CN", "en")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
+# elements whose text is an identifier, a time, a link or coordinates: never masked
+_NOT_TEXT = frozenset(f"{{{CAP_NS}}}{tag}" for tag in ("identifier", "sender", "sent", "references", "incidents",
+                                                       "polygon", "circle", "web", "valueName"))
+_VALUE = f"{{{CAP_NS}}}value"  # kept in the FENGHUO_ALERT_ID parameter
 
 
 def cap_time(ts: float) -> str:
@@ -188,6 +195,23 @@ def to_element(alert: Alert, index: int = -1, area: Area | None = None, sender: 
     for lang in LANGUAGES:
         _info(root, alert, msg, area, lang, texts(alert, msg.msg_type, msg.kind, msg.level, msg.detail, area.desc_zh
                                                   if lang == "zh-CN" else area.desc_en, lang), web)
+    return mask_element(root)
+
+
+def mask_element(root: ET.Element) -> ET.Element:
+    """Mask mobile and resident ID numbers in every text of a CAP element but ids, times, links and shapes.
+
+    >>> el = ET.Element(f"{{{CAP_NS}}}info")
+    >>> _ = _sub(el, "headline", "投诉人13812345678")
+    >>> _ = _sub(el, "web", "http://b/13812345678")
+    >>> [e.text for e in mask_element(el)]
+    ['投诉人138****5678', 'http://b/13812345678']
+    """
+    for parent in root.iter():
+        is_id = parent.findtext(f"{{{CAP_NS}}}valueName") == "FENGHUO_ALERT_ID"
+        for el in parent:
+            if el.text and el.tag not in _NOT_TEXT and not (is_id and el.tag == _VALUE):
+                el.text = mask_pii(el.text)
     return root
 
 
@@ -224,10 +248,10 @@ def atom_feed(alerts: Iterable[Alert], feed_url: str, cap_url: Callable[[Alert],
         en = texts(a, msg.msg_type, msg.kind, msg.level, msg.detail, ar.desc_en, "en")
         entry = _atom(feed, "entry")
         _atom(entry, "id", f"urn:fenghuo:cap:{msg.identifier}")
-        _atom(entry, "title", f"{zh.headline} / {en.headline}")
+        _atom(entry, "title", mask_pii(f"{zh.headline} / {en.headline}"))
         _atom(entry, "updated", cap_time(sent))
         _atom(entry, "published", cap_time(a.created_at))
         _atom(entry, "link", rel="alternate", type=CAP_MIME, href=cap_url(a))
         _atom(entry, "category", term=msg.level.cap_severity, label=f"{msg.level.name_zh} {msg.level.name_en}")
-        _atom(entry, "summary", f"{zh.description}\n{en.description}")
+        _atom(entry, "summary", mask_pii(f"{zh.description}\n{en.description}"))
     return ET.tostring(feed, encoding="UTF-8", xml_declaration=True)

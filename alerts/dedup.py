@@ -1,4 +1,10 @@
-"""Dedup: one open alert per fingerprint; signals create, upgrade, downgrade or clear it."""
+"""Dedup: one open alert per fingerprint; signals create, upgrade, downgrade or clear it.
+
+Changes are made in a step (:meth:`Dedup.begin` ... :meth:`Dedup.commit` or :meth:`Dedup.rollback`):
+the first time a step touches an open alert it works on a copy (:meth:`Dedup.own`), so until the
+store has the step's result the alerts in memory are the ones the store holds, and a failed write
+is undone by putting the originals back.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +26,62 @@ class Dedup:
         self.title = title
         self.open: dict[str, Alert] = {}
         self.expected: dict[str, Level] = {}  # fingerprint -> level a forecast expects (until withdrawn)
+        self._undo: dict[str, Alert | None] | None = None  # in a step: fingerprint -> open alert before it
+        self._undo_expected: dict[str, Level | None] = {}
 
     def load(self, alerts: list[Alert]) -> None:
         self.open = {a.fingerprint: a for a in alerts if a.is_open}
+
+    # -- steps --------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Start a step: from here on, alerts are changed on copies until :meth:`commit`."""
+        self._undo, self._undo_expected = {}, {}
+
+    def own(self, alert: Alert) -> Alert:
+        """The step's own version of ``alert``, to change: a copy of the open alert with its id the first time
+        the step touches it (the original stays aside for :meth:`rollback`), the same copy after that; an alert
+        memory does not hold open (one read from the store) as it is."""
+        undo = self._undo
+        fp = alert.fingerprint
+        held = self.open.get(fp)
+        if undo is None or held is None or held.id != alert.id:
+            return alert
+        if fp in undo:
+            return held  # already the step's: its copy, or an alert opened in this step
+        undo[fp] = held
+        mine = self.open[fp] = held.copy()
+        return mine
+
+    def _remember(self, fp: str) -> None:
+        if self._undo is not None and fp not in self._undo:
+            self._undo[fp] = self.open.get(fp)
+
+    def _set_expected(self, fp: str, level: Level | None) -> None:
+        if self._undo is not None and fp not in self._undo_expected:
+            self._undo_expected[fp] = self.expected.get(fp)
+        if level is None:
+            self.expected.pop(fp, None)
+        else:
+            self.expected[fp] = level
+
+    def commit(self) -> None:
+        """The store has the step's result: keep it."""
+        self._undo, self._undo_expected = None, {}
+
+    def rollback(self) -> None:
+        """The step's write failed: memory goes back to what it was before the step."""
+        undo, self._undo = self._undo, None
+        for fp, before in (undo or {}).items():
+            if before is None:
+                self.open.pop(fp, None)
+            else:
+                self.open[fp] = before
+        for fp, level in self._undo_expected.items():
+            if level is None:
+                self.expected.pop(fp, None)
+            else:
+                self.expected[fp] = level
+        self._undo_expected = {}
 
     def apply(self, signal: Signal, now: float) -> Change | None:
         if signal.kind == "corroboration":
@@ -30,6 +89,8 @@ class Dedup:
         signal = self._with_forecast(signal)
         fp = signal.fingerprint
         alert = self.open.get(fp)
+        if alert is not None:
+            alert = self.own(alert)
         ev = {"detector": signal.detector, "rule": signal.rule, "feed": signal.feed, "ts": signal.ts,
               "level": signal.level.name_en if signal.level else None, "score": signal.score,
               "reason": signal.reason, **signal.evidence}
@@ -43,6 +104,7 @@ class Dedup:
                           certainty=signal.certainty, title_zh=zh, title_en=en, max_level=signal.level,
                           evidence=[ev])
             alert.add(TimelineEntry(now, "raised", signal.level.name_en, signal.detector, None, signal.reason))
+            self._remember(fp)
             self.open[fp] = alert
             return Change(alert, "raised", notify=True, detail=signal.reason, step=1)
         alert.evidence.append(ev)
@@ -75,9 +137,9 @@ class Dedup:
         fp = signal.fingerprint
         if signal.kind == "forecast":
             if signal.evidence.get("withdrawn"):
-                self.expected.pop(fp, None)
+                self._set_expected(fp, None)
             elif signal.level is not None:
-                self.expected[fp] = signal.level
+                self._set_expected(fp, signal.level)
             return signal
         held = self.expected.get(fp)
         if held is not None and (signal.level is None or signal.level < held):
@@ -89,6 +151,7 @@ class Dedup:
         alert = self.open.get(signal.fingerprint)
         if alert is None:
             return None  # a corroboration never opens an alert
+        alert = self.own(alert)
         alert.evidence.append({"detector": signal.detector, "kind": "corroboration", "ts": signal.ts,
                                "certainty": str(signal.certainty), "reason": signal.reason, **signal.evidence})
         del alert.evidence[:-MAX_EVIDENCE]
@@ -104,5 +167,9 @@ class Dedup:
         return Change(alert, "corroborated", detail=signal.reason, step=len(alert.timeline))
 
     def close(self, alert: Alert) -> None:
-        self.open.pop(alert.fingerprint, None)
-        self.expected.pop(alert.fingerprint, None)
+        fp = alert.fingerprint
+        held = self.open.get(fp)
+        if held is not None and held.id == alert.id:
+            self._remember(fp)
+            del self.open[fp]
+        self._set_expected(fp, None)

@@ -7,7 +7,7 @@ their event clock, so a replay at 600x escalates at 600x).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from alerts.routing import Router
 from alerts.stages import Change, Context
@@ -40,8 +40,10 @@ class Escalate:
         a.deadline_s = self.policy.deadline(a.level)
         a.escalate_at = now + a.deadline_s
 
-    def due(self, alerts: Iterable[Alert], now_of: dict[str | None, float]) -> list[Change]:
-        """Escalate every open, unacknowledged alert whose deadline has passed on its clock."""
+    def due(self, alerts: Iterable[Alert], now_of: dict[str | None, float],
+            own: Callable[[Alert], Alert] | None = None) -> list[Change]:
+        """Escalate every open, unacknowledged alert whose deadline has passed on its clock.
+        ``own`` gives the version of an alert to change (the alert service's copy-on-write step)."""
         out = []
         for a in alerts:
             if a.status != Status.OPEN or a.escalate_at is None:
@@ -49,6 +51,8 @@ class Escalate:
             now = now_of.get(a.drill)
             if now is None or a.escalate_at > now:
                 continue
+            if own is not None:
+                a = own(a)
             while a.escalate_at is not None and a.escalate_at <= now:
                 out.append(self._step(a))
         return out

@@ -155,12 +155,15 @@ class AlertWorker:
         self.tree = GridTree(config.nodes, config.grid_match_km)
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
+        self.integrity = integrity_errors()
         self.alerts = ScopedAlertService(config, store, self.router, self.clocks.now_of,
-                                         lambda: uuid.uuid4().hex[:16], lambda s: make_title(s, names), self._publish)
+                                         lambda: uuid.uuid4().hex[:16], lambda s: make_title(s, names), self._publish,
+                                         reraise=self.integrity)
         self.alerts.clocks = self.clocks
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
-                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
+                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
+                                 outcomes=self.alerts.record_deliveries)
         # applied source offsets per (grid, topic, partition), read per grid from the store the first time a
         # grid's batch comes and forgotten when partitions move: another instance may have applied more since
         self.positions: dict[tuple[str, str, int], int] = {}
@@ -171,7 +174,6 @@ class AlertWorker:
         fusion = make_corroboration(config.detectors)
         self.fusion = None if fusion is None else StoredCorroboration(fusion, store.get_state)
         self.commands = 0
-        self.integrity = integrity_errors()
         self.stopping = threading.Event()
         self.producer: Any = None
         self.applied = 0
@@ -284,6 +286,9 @@ class AlertWorker:
             reply.update(status=409, error=str(exc))
         except ValueError as exc:
             reply.update(status=400, error=str(exc))
+        except Exception as exc:  # the store refused it: nothing changed (the step rolled back); say so
+            log.exception("the %s of alert %s could not be stored", cmd.get("op"), cmd.get("alert"))
+            reply.update(status=503, error=f"the change could not be stored ({type(exc).__name__}); nothing changed")
         self.commands += 1
         if self.producer is not None:
             self.producer.send(self.topics.alerts, key=str(cmd.get("alert", "")).encode(),

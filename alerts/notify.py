@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import hashlib
 
+from alerts.notifiers.wording import masked_payload
 from alerts.routing import Router
 from alerts.stages import Change, Context
+from fenghuo.levels import Level
 from fenghuo.store import Notification
 
 
 def notification_id(alert_id: str, kind: str, step: int, tier: int, responder: str | None, channel: str) -> str:
     raw = f"{alert_id}|{kind}|{step}|{tier}|{responder}|{channel}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def priority(level: Level, drill: bool) -> int:
+    """The outbox delivers higher priorities first, then older notifications first.
+
+    Twice the level (red 8, orange 6, yellow 4, blue 2), one less for a drill: drills keep the order of
+    levels but go behind real alerts of the same level (a drill's red still goes before a real blue).
+
+    >>> [priority(level, False) for level in Level], priority(Level.RED, True), priority(Level.BLUE, True)
+    ([2, 4, 6, 8], 7, 1)
+    """
+    return 2 * int(level) - int(drill)
 
 
 def payload(ch: Change, tier: int, node: str | None, responder: str | None, channel: str) -> dict[str, object]:
@@ -48,11 +62,12 @@ class Notify:
             tiers = self.router.tiers(a)
             node = tiers[tier] if tier < len(tiers) else None
             step = len(a.timeline) if ch.step is None else ch.step
+            rank = priority(Level.parse(ch.level) if ch.level else a.level, bool(a.drill))
             for responder, channel in self.router.recipients(a, tier):
                 nid = notification_id(a.id, ch.kind, step, tier, responder, channel)
                 ctx.notifications.append(Notification(
                     id=nid, alert_id=a.id, channel=channel, responder=responder, kind=ch.kind, tier=tier,
-                    payload={"notification_id": nid, **payload(ch, tier, node, responder, channel)},
-                    created_at=ctx.now, next_attempt_at=0.0,
+                    payload=masked_payload({"notification_id": nid, **payload(ch, tier, node, responder, channel)}),
+                    created_at=ctx.now, next_attempt_at=0.0, priority=rank,
                 ))
         return changes

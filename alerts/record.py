@@ -1,4 +1,8 @@
-"""Record: persist changed alerts and their outbox notifications in one transaction, then publish."""
+"""Record: persist changed alerts, their outbox notifications and the caller's state in one transaction.
+
+Publishing (the live board, the alerts topic) is the alert service's, after the step is kept: a
+change is announced only once the store has it.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,11 @@ Publish = Callable[[list[Change]], None]
 
 
 class Record:
-    def __init__(self, store: Store, publish: Publish) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.publish = publish
 
     def exec(self, ctx: Context, changes: list[Change]) -> list[Change]:
         alerts = list({id(c.alert): c.alert for c in changes}.values())
         if alerts or ctx.notifications or ctx.state:
             self.store.save_alerts(alerts, ctx.notifications, ctx.state)
-        if changes:
-            self.publish(changes)
         return changes

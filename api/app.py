@@ -1,4 +1,8 @@
-"""The FastAPI application: built by :func:`create_app`; the pipeline opens and closes in lifespan."""
+"""The FastAPI application: built by :func:`create_app`; the pipeline opens and closes in lifespan.
+
+Every request passes :class:`api.guard.Guard` first (key, failed sign-in limits, body size, security
+headers); the routes then check roles and bounds.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,27 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import KeyRing
-from api.routes import alerts, backtest, cap, events, health, reports, rules, series
+from api.errors import ERRORS, safe_error
+from api.guard import Guard
+from api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
 from fenghuo import __version__
 from fenghuo.kafka_bus import BusUnavailable, CommandTimeout
 from fenghuo.pipeline import Pipeline
+from fenghuo.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 
 
 def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
-               on_started: Callable[[Pipeline], None] | None = None) -> FastAPI:
+               on_started: Callable[[Pipeline], None] | None = None, settings: Settings | None = None,
+               clock: Callable[[], float] | None = None) -> FastAPI:
+    """The app. ``settings`` gives the failed sign-in limit and whether /metrics is public; ``clock``
+    (monotonic seconds) is the rate limiter's, so tests can step it."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pipeline = make_pipeline()
@@ -36,6 +47,13 @@ def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
     app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan,
                   description="Risk early warning and emergency response for grid-based community governance.")
     app.state.keyring = keyring
+    s = settings or Settings()
+    app.add_middleware(Guard, state=app.state, limit=s.auth_fail_limit, window=s.auth_fail_window_seconds,
+                       metrics_public=s.metrics_public, **({"clock": clock} if clock else {}))
+
+    @app.exception_handler(RequestValidationError)  # never echo the input: it may be huge or not valid Unicode
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [safe_error(e) for e in exc.errors()[:20]]}, status_code=422)
 
     @app.exception_handler(BusUnavailable)  # Kafka mode: nothing was accepted, send it again later
     async def bus_unavailable(request: Request, exc: BusUnavailable) -> JSONResponse:
@@ -46,9 +64,10 @@ def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
     async def command_timeout(request: Request, exc: CommandTimeout) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=504)
 
-    for r in (events.router, alerts.router, backtest.router, rules.router, reports.router, series.router, cap.router,
-              health.router):
-        app.include_router(r)
+    for r in (events.router, alerts.router, backtest.router, rules.router, reports.router, series.router, cap.router):
+        app.include_router(r, responses=ERRORS)
+    app.include_router(audit.router, responses=ERRORS)  # GET /v1/audit/verify, /v1/audit/head (admin)
+    app.include_router(health.router, responses=ERRORS)  # /healthz: 401/429 for a wrong key sent anyway
     if (STATIC / "index.html").exists():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="board")
     return app

@@ -1,4 +1,8 @@
-"""Dependency aliases for the routes: the pipeline, the caller and role checks."""
+"""Dependency aliases for the routes: the pipeline, the caller and role checks.
+
+The caller is normally settled by :class:`api.guard.Guard` before the route runs (and before the body is
+read); without the guard (an app built by hand, as some tests do) the key is checked here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from api.auth import KeyRing, Principal
+from api.auth import KeyRefused, KeyRing, Principal
 from fenghuo.pipeline import Pipeline
 
 
@@ -14,17 +18,26 @@ def get_pipeline(request: Request) -> Pipeline:
     return request.app.state.pipeline  # type: ignore[no-any-return]
 
 
+def caller(request: Request) -> Principal | None:
+    """The principal the guard admitted, or None (no key sent on a public route)."""
+    who = request.scope.get("state", {}).get("principal")
+    return who if isinstance(who, Principal) else None
+
+
 def get_principal(request: Request) -> Principal:
+    who = caller(request)
+    if who is not None:
+        return who
     keyring: KeyRing = request.app.state.keyring
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    who = keyring.find(token.strip())
-    if who is None:
-        raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
-    return who
+    try:
+        return keyring.check(token.strip())
+    except KeyRefused as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
 
 def require(role: str):  # type: ignore[no-untyped-def]
@@ -36,8 +49,14 @@ def require(role: str):  # type: ignore[no-untyped-def]
     return check
 
 
+def sees_personal_data(who: Principal) -> bool:
+    """Analysts and admins see phone and ID numbers in complaint text whole; lower roles see them masked."""
+    return who.can("analyst")
+
+
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Responder = Annotated[Principal, Depends(require("responder"))]
 Analyst = Annotated[Principal, Depends(require("analyst"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+OptionalCaller = Annotated[Principal | None, Depends(caller)]

@@ -210,8 +210,8 @@ def validated(records: list[dict[str, Any]], config: Config) -> tuple[list[Event
         except EventError:
             bad += 1
             continue
-        if e.id not in seen:
-            seen.add(e.id)
+        if (e.source, e.id) not in seen:
+            seen.add((e.source, e.id))
             out.append(e)
     return out, bad
 

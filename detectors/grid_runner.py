@@ -4,7 +4,7 @@ faust detector worker (no Kafka, no faust), so it is tested and benchmarked on i
 The state of a grid is everything the worker needs to continue after a crash: the engine's
 state for that grid's series, the Kafka offset last applied per source partition (so a
 redelivered event is skipped exactly) and a bounded set of recent event ids (so the same
-reading sent twice by a client counts once, as the embedded store's unique ids ensure).
+reading sent twice by a client counts once, as the embedded store's (source, id) keys ensure).
 
 >>> from fenghuo.config import Rule
 >>> rule = Rule.model_validate({"id": "r", "feed": "sensor", "metric": "m", "direction": "above",
@@ -114,10 +114,11 @@ class GridRunner:
                 self.skipped += 1
                 continue
             gs.offsets[tp] = off
-            if e.id in gs.ids:
+            key = f"{e.source}\x1f{e.id}"  # ids are unique per source: another source's id is another event
+            if key in gs.ids:
                 self.skipped += 1
                 continue
-            gs.ids[e.id] = None
+            gs.ids[key] = None
             fresh.append((e, rx))
             where[e.id] = (topic, part, off)
         if len(gs.ids) > self.max_ids:

@@ -1,4 +1,4 @@
-"""The command line: ``fenghuo run | replay | check-config``."""
+"""The command line: ``fenghuo run | replay | check-config | keys | ...``."""
 
 from __future__ import annotations
 
@@ -35,29 +35,55 @@ def _load(settings: Settings, demo: bool) -> Config:
     return demo_config(config) if demo else config
 
 
+def tls_problem(cert: Path | None, key: Path | None) -> str | None:
+    """Why the TLS files cannot be used, or None (both given and readable, or neither)."""
+    if (cert is None) != (key is None):
+        return "HTTPS needs both --tls-cert FILE and --tls-key FILE"
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not path.is_file():
+            return f"{flag} {path}: no such file"
+        if path is not None and not os.access(path, os.R_OK):
+            return f"{flag} {path}: not readable by this user"
+    if cert is not None and key is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            return f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate and its key ({exc})"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.auth import ensure_keys
+    from api.auth import ensure_keys, issue_demo_key
     from fenghuo.pipeline import Pipeline, build_pipeline
 
     settings = make_settings(host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
-                             demo=args.demo or None)
+                             demo=args.demo or None, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                             forwarded_allow_ips=args.forwarded_allow_ips)
+    problem = tls_problem(settings.tls_cert, settings.tls_key)
+    if problem:
+        return _fail(problem)
     try:
         config = _load(settings, settings.demo)
         keyring, created = ensure_keys(settings)
+        demo_key = issue_demo_key(settings) if settings.demo and not created else None
     except ConfigError as exc:
         return _fail(f"{exc}\nfix the configuration and try again (fenghuo check-config FILE lists every error)")
     except ValueError as exc:
         return _fail(str(exc))
-    url = f"http://{settings.host}:{settings.port}"
+    scheme = "https" if settings.tls_cert else "http"
+    url = f"{scheme}://{settings.host}:{settings.port}"
     print(f"fenghuo 烽火 serving on {url}  (API docs: {url}/docs)", flush=True)
     print(f"data directory: {settings.data_dir.resolve()}", flush=True)
-    if created or settings.demo:
-        key = created or next((k for k, r in keyring.keys.items() if r == "admin"), "")
-        print(f"admin API key: {key}" + ("  (created now; kept in the data directory's api-keys file)"
-                                         if created else ""), flush=True)
+    if created:
+        print(f"admin API key: {created}  (created now, named admin; only its hash is kept, in "
+              f"{settings.key_file_path}: note it now)", flush=True)
+    elif demo_key:
+        print(f"admin API key: {demo_key}  (the demo's key, named demo: a new one at every demo start)", flush=True)
 
     def started(pipeline: Pipeline) -> None:
         if settings.demo:
@@ -69,9 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from fenghuo.kafka_front import build_kafka_front
 
         make = lambda: build_kafka_front(settings, config)  # noqa: E731
-    app = create_app(make, keyring, started)
+    from fenghuo.store import check_store
+
+    check_store(settings.store_url, settings.data_dir)  # refuse a damaged or vanished database before serving
+    app = create_app(make, keyring, started, settings)
+    tls: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} \
+        if settings.tls_cert else {}
+    proxy: dict[str, Any] = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips} \
+        if settings.forwarded_allow_ips else {"proxy_headers": False}
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, server_header=False, **tls, **proxy)
     return 0
 
 
@@ -173,6 +206,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path)
     run.add_argument("--demo", action="store_true", help="replay bundled real data as a drill")
     run.add_argument("--demo-speed", type=float, default=6000.0, help="demo replay speed (x real time)")
+    run.add_argument("--tls-cert", type=Path, help="serve HTTPS: the certificate chain (PEM)")
+    run.add_argument("--tls-key", type=Path, help="serve HTTPS: the private key (PEM)")
+    run.add_argument("--forwarded-allow-ips", help="a reverse proxy's address(es), comma-separated: trust its "
+                                                   "X-Forwarded-For/-Proto (see docs/security.md)")
     run.set_defaults(fn=cmd_run)
     rp = sub.add_parser("replay", help="stream a file in event-time order into a service or in-process")
     rp.add_argument("file")
@@ -197,10 +234,16 @@ def parser() -> argparse.ArgumentParser:
     gs.add_argument("--pg-url", help="PostgreSQL URL for the datasource (default: FENGHUO_STORE_URL)")
     gs.add_argument("--dashboards", type=Path, help="folder of dashboard JSON (default: deploy/grafana/dashboards)")
     gs.set_defaults(fn=cmd_grafana_sync)
+    from fenghuo.admin_cli import add_subcommands as add_admin
     from fenghuo.backtest_cli import add_subcommand as add_backtest
     from fenghuo.distributed_cli import add_subcommands
+    from fenghuo.keys_cli import add_subcommand as add_keys
+    from fenghuo.purge_cli import add_subcommand as add_purge
 
     add_backtest(sub)
+    add_keys(sub)  # keys add|list|revoke|rotate
+    add_purge(sub)  # purge --data-dir DIR [--dry-run]
+    add_admin(sub)  # audit verify|head, backup
     add_subcommands(sub)  # kafka create-topics, worker detectors|alerts|store-writer
     return p
 
@@ -215,7 +258,12 @@ def main(argv: list[str] | None = None) -> int:
             float(args.speed)
         except ValueError:
             return _fail(f"--speed takes a number or max, not {args.speed!r}")
-    return int(args.fn(args))
+    from fenghuo.store import StoreIntegrityError
+
+    try:
+        return int(args.fn(args))
+    except StoreIntegrityError as exc:  # a damaged, missing or emptied database: say what to do, no traceback
+        return _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -161,6 +161,53 @@ class Drills(Strict):
     channels: list[str] = Field(default_factory=list)
 
 
+class Privacy(Strict):
+    """Personal data: how long complaint and opinion texts are kept (see docs/privacy.md)."""
+
+    # days after receipt; 0 or null: kept forever. A whole number, not a string or a fraction.
+    text_retention_days: Annotated[int, Field(strict=True, ge=0, le=36500)] | None = 365
+
+    @property
+    def retention_seconds(self) -> float | None:
+        """The retention period in seconds, or None to keep texts forever."""
+        return self.text_retention_days * 86400.0 if self.text_retention_days else None
+
+
+# metrics with a known plausible range (a reading outside is a sensor fault, never an alert); limits.metrics adds more
+DEFAULT_METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "water_level_m": (-20.0, 60.0),  # a river or tide gauge's level against its own datum, metres
+    "gas_ppm": (0.0, 1_000_000.0),  # parts per million cannot exceed a million
+    "pm25": (0.0, 2_000.0),  # µg/m³; the worst haze on record is under 2,000
+    "temperature_c": (-90.0, 70.0),  # air temperature records: -89 °C .. 57 °C
+}
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Limits(Strict):
+    """Bounds on every field of an ingested event (docs/limits.md has the table)."""
+
+    max_id_chars: int = Field(default=128, ge=16, le=1024)
+    max_name_chars: int = Field(default=256, ge=16, le=4096)  # source, grid, metric, category, drill
+    max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000)
+    max_attrs_keys: int = Field(default=64, ge=0, le=10_000)  # per object in attrs
+    max_attrs_depth: int = Field(default=8, ge=1, le=64)  # attrs itself is depth 1
+    max_attrs_bytes: int = Field(default=16_384, ge=2, le=1_048_576)  # attrs encoded as JSON (UTF-8)
+    max_future_seconds: float = Field(default=86_400.0, ge=0, le=365 * 86_400.0, allow_inf_nan=False)
+    max_age_days: float = Field(default=7_305.0, gt=0, le=36_500.0, allow_inf_nan=False)  # real events; drills: 1970
+    max_abs_value: float = Field(default=1e9, gt=0, le=1e300, allow_inf_nan=False)  # metrics without a range
+    metrics: dict[str, tuple[_Finite, _Finite]] = Field(default_factory=lambda: dict(DEFAULT_METRIC_RANGES))
+
+    @field_validator("metrics")
+    @classmethod
+    def _ranges(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (lo, hi) in value.items():
+            if not name:
+                raise ValueError("a metric name cannot be empty")
+            if not lo < hi:
+                raise ValueError(f"the range of {name!r} must be [low, high] with low < high, got [{lo}, {hi}]")
+        return {**DEFAULT_METRIC_RANGES, **value}
+
+
 class Config(Strict):
     nodes: list[Node] = Field(default_factory=list)
     responders: list[Responder] = Field(default_factory=list)
@@ -169,6 +216,8 @@ class Config(Strict):
     rules: list[Rule] = Field(default_factory=list)
     drills: Drills = Field(default_factory=Drills)
     detectors: Detectors = Field(default_factory=Detectors)
+    limits: Limits = Field(default_factory=Limits)
+    privacy: Privacy = Field(default_factory=Privacy)
     grid_match_km: float = Field(default=5.0, gt=0)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from alerts.service import AlertConflict, AlertNotFound
 from fenghuo.broadcast import Broadcaster
+from fenghuo.chain import DailyHeadExport
 from fenghuo.clock import WallClock
 from fenghuo.clocks import Clocks
 from fenghuo.config import Config, Rule
@@ -33,6 +34,7 @@ from fenghuo.grids import GridTree
 from fenghuo.kafka_bus import BusUnavailable, CommandTimeout
 from fenghuo.models import Alert, Event
 from fenghuo.pipeline import IngestResult, Stats
+from fenghuo.retention import PurgeJob
 from fenghuo.rulebook import RuleBook
 from fenghuo.settings import Settings
 from fenghuo.store import Store, open_store
@@ -108,6 +110,8 @@ class KafkaFront:
         self.resolve = make_resolver(self.tree)
         self.broadcaster = Broadcaster()
         self.stats = Stats()
+        self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)
+        self.heads = DailyHeadExport(settings.data_dir)
         self.lock = threading.RLock()
         self.rulebook = RuleBook(store, self.tree)
         self.rulebook.seed(config, self.clocks.wall_now())
@@ -117,11 +121,12 @@ class KafkaFront:
         self._thread: threading.Thread | None = None
 
     # -- what the routes call -------------------------------------------------------------------
-    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[tuple[int, str, Any]]]:
-        return self.kafka.parse(records, drill)
+    def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
+              ) -> tuple[list[Event], list[tuple[int, str, Any]]]:
+        return self.kafka.parse(records, drill, may_drill=may_drill)
 
-    def ingest(self, records: list[Any], drill: str | None = None) -> IngestResult:
-        result = self.kafka.ingest(records, drill)  # BusUnavailable: nothing accepted (503)
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
+        result = self.kafka.ingest(records, drill, may_drill=may_drill)  # BusUnavailable: nothing accepted (503)
         self.stats.events += result.accepted
         self.stats.duplicates += result.duplicates
         self.stats.rejected += len(result.rejected)
@@ -158,6 +163,7 @@ class KafkaFront:
                     for batch in consumer.poll(timeout_ms=200).values():
                         for r in batch:
                             self._on_alert_record(r.value)
+                    self._daily()
             except Exception:  # the broker is away: answer 503 meanwhile, connect again
                 self.listening.clear()
                 log.warning("alerts topic listener: Kafka unavailable; retrying", exc_info=True)
@@ -165,6 +171,14 @@ class KafkaFront:
             finally:
                 if consumer is not None:
                     consumer.close()
+
+    def _daily(self) -> None:
+        """The retention purge (on a thread of its own) and the chain heads' export, once a day each."""
+        try:
+            self.purge.tick()
+            self.heads.maybe(self.store, self.clocks.wall_now())
+        except Exception:
+            log.exception("daily purge or chain-head export failed; tried again later")
 
     def _on_alert_record(self, raw: bytes) -> None:
         doc = json.loads(raw)
@@ -183,6 +197,7 @@ class KafkaFront:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+        self.purge.wait(30)
         self.kafka.close()
         self.store.close()
 

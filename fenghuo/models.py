@@ -5,7 +5,7 @@ Times are float seconds since the epoch (UTC) inside the service and ISO 8601 on
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -181,6 +181,11 @@ class Alert:
     def add(self, entry: TimelineEntry) -> None:
         self.timeline.append(entry)
         self.updated_at = max(self.updated_at, entry.ts)
+
+    def copy(self) -> Alert:
+        """A copy that can change without changing this one (timeline entries and evidence items are
+        never changed in place, only appended, so the lists are copied and their items shared)."""
+        return replace(self, timeline=list(self.timeline), evidence=list(self.evidence))
 
     def to_json(self, full: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {

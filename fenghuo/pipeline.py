@@ -27,12 +27,15 @@ from alerts.stages import Change
 from detectors.engine import DetectorEngine
 from detectors.models import add_models
 from fenghuo.broadcast import Broadcaster
+from fenghuo.chain import DailyHeadExport
 from fenghuo.clock import Clock, WallClock
 from fenghuo.clocks import Clocks
 from fenghuo.config import Config
 from fenghuo.events import Rejected, make_resolver, parse_records
 from fenghuo.grids import GridTree
 from fenghuo.models import Event, Signal
+from fenghuo.privacy import private_dir, private_tree
+from fenghuo.retention import PurgeJob
 from fenghuo.rulebook import RuleBook
 from fenghuo.settings import Settings
 from fenghuo.store import Store, open_store
@@ -40,6 +43,7 @@ from fenghuo.titles import make_title
 
 log = logging.getLogger("fenghuo.pipeline")
 SNAPSHOT_EVERY = 10.0
+MAX_UNAPPLIED = 100_000
 
 
 @dataclass(slots=True)
@@ -97,18 +101,24 @@ class Pipeline:
         self.rulebook = RuleBook(store, self.tree)
         self.rulebook.seed(config, self.clocks.wall_now())
         self.engine = DetectorEngine(self.rulebook.current(), self._chain)
-        add_models(self.engine, config.detectors, settings.data_dir / "models")
+        models = private_dir(private_dir(settings.data_dir) / "models")  # 0700: personal data inside
+        add_models(self.engine, config.detectors, models)
+        private_tree(models)  # model caches 0600 whatever the umask
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
         self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,
                                    lambda s: make_title(s, names), self._publish)
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
-                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers)
+                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
+                                 outcomes=self.alerts.record_deliveries)
         self.cursor = int(store.get_state("cursor") or 0)
+        self.unapplied: list[Signal] = []  # signals whose alert changes the store has not taken yet
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = 0.0
+        self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)  # daily
+        self.heads = DailyHeadExport(settings.data_dir)  # the hash chains' heads, once a day
 
     def _chain(self, grid: str) -> list[str]:
         return [n.id for n in self.tree.chain(grid)] or [grid]
@@ -119,12 +129,16 @@ class Pipeline:
             self.broadcaster.publish({"type": ch.kind, "alert": ch.alert.to_json(full=False)})
 
     # -- ingest -------------------------------------------------------------------------------------
-    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[Rejected]]:
-        return parse_records(records, self.resolve, drill)
+    def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
+              ) -> tuple[list[Event], list[Rejected]]:
+        """Validate against the config's ``limits`` and a time window around the wall clock's now."""
+        return parse_records(records, self.resolve, drill, now=self.clocks.wall_now(), limits=self.config.limits,
+                             may_drill=may_drill)
 
-    def ingest(self, records: list[Any], drill: str | None = None) -> IngestResult:
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
+        """Store and process the valid records; ``may_drill`` False refuses every record marked as a drill."""
         received = time.perf_counter()
-        events, bad = self.parse(records, drill)
+        events, bad = self.parse(records, drill, may_drill=may_drill)
         now = self.clocks.wall_now()
         self.store.add_dead_letters(bad, now)
         with self.lock:
@@ -145,13 +159,26 @@ class Pipeline:
         if not apply:
             return
         self.stats.signals += len(signals)
-        self.alerts.apply(signals, state={"cursor": str(self.cursor).encode()})
+        self._apply_signals(signals)
         for e in events:
             self.clocks.now_of(e.drill, e.ts)
         drills = {e.drill for e in events}
         self.alerts.tick([d for d in drills])
         if signals and received is not None:
             self.stats.observe_latency(time.perf_counter() - received)
+
+    def _apply_signals(self, signals: list[Signal]) -> None:
+        """Signals to the alert service with the cursor. When the store refuses the write, they wait (with any
+        earlier ones still waiting) for the next ingest or tick, and detector snapshots wait too, so a restart
+        in between re-runs those events from the last applied cursor: nothing is lost. The events are stored
+        already, so the ingest that brought them still succeeds."""
+        batch, self.unapplied = self.unapplied + signals, []
+        try:
+            self.alerts.apply(batch, state={"cursor": str(self.cursor).encode()})
+        except Exception:
+            self.unapplied = batch[-MAX_UNAPPLIED:]  # beyond that, the restart's re-run still has them
+            log.exception("the store refused the alert changes of %d signal(s): they wait for the next try",
+                          len(batch))
 
     # -- rules --------------------------------------------------------------------------------------
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
@@ -198,16 +225,22 @@ class Pipeline:
 
     def snapshot(self) -> None:
         with self.lock:
+            if self.unapplied:  # the detectors are ahead of the stored alerts: keep the older snapshot
+                return
             data = {"engine": self.engine.snapshot(), "clocks": self.clocks.snapshot(), "cursor": self.cursor}
             self.store.put_state("snapshot", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
         self._last_snapshot = time.monotonic()
 
     def tick(self) -> None:
         with self.lock:
+            if self.unapplied:
+                self._apply_signals([])
             self.alerts.tick(self.clocks.domains())
         self.delivery.run_due()
         if time.monotonic() - self._last_snapshot > SNAPSHOT_EVERY:
             self.snapshot()
+        self.purge.tick()  # old complaint and opinion texts, once a day on a thread of its own
+        self.heads.maybe(self.store, self.clocks.wall_now())  # to DATA_DIR/chain-heads.jsonl
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):
@@ -232,6 +265,7 @@ class Pipeline:
             if hasattr(model, "close"):
                 model.close()
         self.delivery.close()
+        self.purge.wait(30)
         self.store.close()
 
 

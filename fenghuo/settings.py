@@ -5,6 +5,7 @@ Environment variables ``FENGHUO_*`` set every field; CLI flags override them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("viewer", "responder", "analyst", "admin")
+NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a key's name: the actor of what it changes
 
 
 class Settings(BaseSettings):
@@ -21,7 +23,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     config: Path | None = None
-    api_keys: str = ""  # comma-separated role:key
+    api_keys: str = ""  # comma-separated role:key or role:name:key
+    keys_file: Path | None = None  # hashed named keys (fenghuo keys ...); default <data_dir>/api-keys
+    metrics_public: bool = False  # /metrics without a key (e.g. a scraper on a private network)
+    auth_fail_limit: int = Field(default=20, ge=1)  # failed sign-ins per address (or key prefix) ...
+    auth_fail_window_seconds: float = Field(default=60.0, gt=0)  # ... within this window, then 429
+    tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM) ...
+    tls_key: Path | None = None  # ... and this private key
+    forwarded_allow_ips: str = ""  # a reverse proxy's address(es): trust its X-Forwarded-For/-Proto
     clock: Literal["wall", "event"] = "wall"
     store_url: str = ""  # empty: SQLite in data_dir; postgresql://... for PostgreSQL
     bus: Literal["memory", "kafka"] = "memory"
@@ -32,18 +41,33 @@ class Settings(BaseSettings):
     demo: bool = False
     log_level: str = "INFO"
 
+    @property
+    def key_file_path(self) -> Path:
+        return self.keys_file or self.data_dir / "api-keys"
+
+    def named_keys(self) -> list[tuple[str, str | None, str]]:
+        """``(role, name or None, key)`` from ``api_keys`` (``role:key`` or ``role:name:key``);
+        raises ValueError on a malformed entry.
+
+        >>> Settings(api_keys="viewer:abcdefghijklmnop, admin:ops:0123456789abcdef").named_keys()
+        [('viewer', None, 'abcdefghijklmnop'), ('admin', 'ops', '0123456789abcdef')]
+        """
+        out: list[tuple[str, str | None, str]] = []
+        for item in filter(None, (p.strip() for p in self.api_keys.split(","))):
+            parts = item.split(":", 2)
+            role, name, key = (parts[0], None, parts[1]) if len(parts) == 2 else (parts + ["", ""])[:3]
+            if len(parts) < 2 or role not in ROLES or len(key) < 16 or (name is not None and not NAME.fullmatch(name)):
+                raise ValueError(
+                    "FENGHUO_API_KEYS entries are role:key or role:name:key with a role of "
+                    f"{', '.join(ROLES)}, a name of letters, digits, '.', '_' or '-' (64 at most) "
+                    "and a key of 16+ characters"
+                )
+            out.append((role, name, key))
+        return out
+
     def parsed_keys(self) -> dict[str, str]:
         """key -> role, from ``api_keys``; raises ValueError on a malformed entry."""
-        keys: dict[str, str] = {}
-        for item in filter(None, (p.strip() for p in self.api_keys.split(","))):
-            role, sep, key = item.partition(":")
-            if not sep or role not in ROLES or len(key) < 16:
-                raise ValueError(
-                    "FENGHUO_API_KEYS entries are role:key with a role of "
-                    f"{', '.join(ROLES)} and a key of 16+ characters"
-                )
-            keys[key] = role
-        return keys
+        return {key: role for role, _, key in self.named_keys()}
 
 
 def make_settings(**overrides: object) -> Settings:

@@ -15,7 +15,8 @@ import threading
 import time
 from typing import Any
 
-from fenghuo.config import Config
+from fenghuo.clock import Clock, WallClock
+from fenghuo.config import Config, Limits
 from fenghuo.events import GridResolver, Rejected, make_resolver, parse_records
 from fenghuo.grids import GridTree
 from fenghuo.kafka_bus import BusUnavailable, Topics, event_to_wire, topic_prefix
@@ -28,9 +29,12 @@ log = logging.getLogger("fenghuo.ingest.kafka")
 
 class KafkaIngest:
     def __init__(self, bootstrap: str, resolve: GridResolver, topics: Topics | None = None,
-                 timeout_s: float = 10.0, linger_ms: int = 5) -> None:
+                 timeout_s: float = 10.0, linger_ms: int = 5, limits: Limits | None = None,
+                 clock: Clock | None = None) -> None:
         self.bootstrap = bootstrap
         self.resolve = resolve
+        self.limits = limits  # None: the defaults
+        self.clock = clock or WallClock()  # places the window of accepted event times
         self.topics = topics or Topics(topic_prefix())
         self.timeout_s = timeout_s
         self.linger_ms = linger_ms
@@ -63,16 +67,19 @@ class KafkaIngest:
             self._producer = None
 
     # -- ingest ----------------------------------------------------------------------------------
-    def parse(self, records: list[Any], drill: str | None = None) -> tuple[list[Event], list[Rejected]]:
-        return parse_records(records, self.resolve, drill)
+    def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
+              ) -> tuple[list[Event], list[Rejected]]:
+        return parse_records(records, self.resolve, drill, now=self.clock.now(), limits=self.limits,
+                             may_drill=may_drill)
 
-    def ingest(self, records: list[Any], drill: str | None = None) -> IngestResult:
-        events, bad = self.parse(records, drill)
-        seen: set[str] = set()
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
+        events, bad = self.parse(records, drill, may_drill=may_drill)
+        seen: set[tuple[str, str]] = set()  # ids are unique per source
         unique = []
         for e in events:
-            if e.id not in seen:
-                seen.add(e.id)
+            key = (e.source, e.id)
+            if key not in seen:
+                seen.add(key)
                 unique.append(e)
         self.send(unique, bad)
         return IngestResult(len(unique), len(events) - len(unique), [{"index": i, "error": e} for i, e, _ in bad])
@@ -129,4 +136,4 @@ def make_kafka_ingest(settings: Settings, config: Config, timeout_s: float = 5.0
     """The ingest the API uses when ``FENGHUO_BUS=kafka``: same grid resolver as the embedded pipeline."""
     tree = GridTree(config.nodes, config.grid_match_km)
     return KafkaIngest(settings.kafka_bootstrap, make_resolver(tree), Topics(settings.topic_prefix),
-                       timeout_s=timeout_s)
+                       timeout_s=timeout_s, limits=config.limits)

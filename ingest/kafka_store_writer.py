@@ -1,8 +1,8 @@
 """The store writer: events and dead letters from Kafka into the store, offsets committed after.
 
 A kafka-python group consumer (group ``<prefix>-store``) polls the event topics and the
-dead-letter topic, writes each poll's events in one ``add_events`` call (ids make a redelivery
-harmless) and commits the offsets only once the store has them. When the store fails (a
+dead-letter topic, writes each poll's events in one ``add_events`` call (ids, unique per source,
+make a redelivery harmless) and commits the offsets only once the store has them. When the store fails (a
 database restart) the same batch is retried until it lands: nothing Kafka accepted is skipped.
 """
 

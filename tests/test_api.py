@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,7 +121,8 @@ def test_docs_health_metrics_and_grids(svc: Service) -> None:
     paths = httpx.get(svc.url + "/openapi.json").json()["paths"]
     assert {"/v1/events", "/v1/alerts", "/v1/alerts/{alert_id}/ack", "/v1/rules/thresholds/{rule_id}",
             "/v1/reports/response-times"} <= set(paths)
-    metrics = httpx.get(svc.url + "/metrics").text
+    assert httpx.get(svc.url + "/metrics").status_code == 401  # a viewer key at least
+    metrics = svc.client("viewer").get("/metrics").text
     assert "# TYPE fenghuo_events_total counter" in metrics and 'fenghuo_open_alerts{level="red"}' in metrics
     nodes = svc.client("viewer").get("/v1/grids").json()["nodes"]
     assert {n["id"] for n in nodes} == {"D", "S", "C", "G1"}
@@ -138,8 +141,10 @@ def test_without_configured_keys_an_admin_key_is_made_and_printed_once(tmp_path:
     s.start()
     s.stop()
     first = s.log.read_text()
-    key = (tmp_path / "api-keys").read_text().strip().split(":", 1)[1]
-    assert f"admin API key: {key}" in first
+    key = re.search(r"admin API key: (\S+)", first).group(1)  # type: ignore[union-attr]
+    stored = (tmp_path / "api-keys").read_text()
+    assert key not in stored and hashlib.sha256(key.encode()).hexdigest() in stored  # kept hashed
+    assert json.loads(stored)["keys"][0]["name"] == "admin"
     assert oct((tmp_path / "api-keys").stat().st_mode)[-3:] == "600"
     s.start()
     try:

@@ -62,6 +62,26 @@ def test_a_good_config_parses() -> None:
     ({"drills": {"channels": ["x"]}}, "drills.channels: unknown channel 'x'"),
     ({"channels": [{"name": "h", "type": "webhook", "url": "http://x", "secret": "${FENGHUO_NOT_SET_X}"}]},
      "channels[0].secret: environment variable FENGHUO_NOT_SET_X is not set"),
+    ({"limits": {"max_id_length": 64}}, "limits.max_id_length: Extra inputs are not permitted"),
+    ({"limits": {"max_id_chars": 8}}, "limits.max_id_chars: Input should be greater than or equal to 16"),
+    ({"limits": {"max_name_chars": "long"}}, "limits.max_name_chars: Input should be a valid integer"),
+    ({"limits": {"max_text_chars": 0}}, "limits.max_text_chars: Input should be greater than or equal to 1"),
+    ({"limits": {"max_attrs_keys": -1}}, "limits.max_attrs_keys: Input should be greater than or equal to 0"),
+    ({"limits": {"max_attrs_depth": 65}}, "limits.max_attrs_depth: Input should be less than or equal to 64"),
+    ({"limits": {"max_attrs_bytes": 1}}, "limits.max_attrs_bytes: Input should be greater than or equal to 2"),
+    ({"limits": {"max_future_seconds": -1}}, "limits.max_future_seconds: Input should be greater than or equal"),
+    ({"limits": {"max_future_seconds": float("inf")}}, "limits.max_future_seconds: Input should be a finite number"),
+    ({"limits": {"max_age_days": 0}}, "limits.max_age_days: Input should be greater than 0"),
+    ({"limits": {"max_age_days": 40_000}}, "limits.max_age_days: Input should be less than or equal to 36500"),
+    ({"limits": {"max_abs_value": float("nan")}}, "limits.max_abs_value: Input should be a finite number"),
+    ({"limits": {"max_abs_value": 0}}, "limits.max_abs_value: Input should be greater than 0"),
+    ({"limits": {"metrics": {"water_level_m": [60, -20]}}},
+     "limits.metrics: Value error, the range of 'water_level_m' must be [low, high] with low < high"),
+    ({"limits": {"metrics": {"gas_ppm": [0]}}}, "limits.metrics.gas_ppm[1]: Field required"),
+    ({"limits": {"metrics": {"gas_ppm": [0, "lots"]}}}, "limits.metrics.gas_ppm[1]: Input should be a valid number"),
+    ({"limits": {"metrics": {"gas_ppm": [0, float("inf")]}}}, "limits.metrics.gas_ppm[1]: Input should be a finite"),
+    ({"limits": {"metrics": {"": [0, 1]}}}, "limits.metrics: Value error, a metric name cannot be empty"),
+    ({"limits": [1]}, "limits: Input should be a valid dictionary"),
 ])
 def test_each_error_is_reported_with_its_place(doc: dict[str, object], expected: str) -> None:
     errors = errors_of(doc)
@@ -90,6 +110,23 @@ def test_check_config_cli_lists_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["check-config", str(p)]) == 1
     err = capsys.readouterr().err
     assert "rules[0].levels" in err and "rules[1].id: duplicate" in err and "rules[1].metric" in err
+
+
+def test_limits_default_and_merge() -> None:
+    limits = parse_config({"limits": {"max_age_days": 36500, "metrics": {"flow_m3s": [0, 50000]}}}).limits
+    assert limits.max_age_days == 36500 and limits.max_future_seconds == 86400 and limits.max_id_chars == 128
+    assert limits.metrics["flow_m3s"] == (0, 50000) and limits.metrics["water_level_m"] == (-20, 60)
+    assert parse_config({}).limits.metrics["water_level_m"] == (-20, 60)
+
+
+def test_check_config_cli_reports_limits_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fenghuo.cli import main
+
+    p = tmp_path / "c.yaml"
+    p.write_text("limits:\n  max_future_seconds: -5\n  metrics: {water_level_m: [60, -20]}\n  max_attrs: 3\n")
+    assert main(["check-config", str(p)]) == 1
+    err = capsys.readouterr().err
+    assert "limits.max_future_seconds" in err and "limits.metrics" in err and "limits.max_attrs: Extra" in err
 
 
 def test_environment_overrides_settings(monkeypatch: pytest.MonkeyPatch) -> None:

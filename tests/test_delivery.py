@@ -158,3 +158,66 @@ def test_a_newer_notification_never_overtakes_one_still_being_sent(tmp_path: Pat
         time.sleep(0.02)
     d.close()
     assert sent == ["n1", "n2"]
+
+
+def test_a_channel_reuses_its_connections_and_closes_them_on_shutdown(tmp_path: Path) -> None:
+    """Many deliveries to one channel go over a few kept-alive connections (at most one per worker),
+    not one connection each; stopping delivery closes them. A bad url fails without retries."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    peers: list[int] = []
+    drop = threading.Event()  # close the connection after answering, without saying so
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            close = drop.is_set()
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            peers.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = close
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        hook = WebhookNotifier("hook", url, SECRET, connections=4)
+        store = SqliteStore(tmp_path / "db")
+        d = Delivery(store, {"hook": hook}, {"hook": 3}, lambda n, *_: store.update_notification(n), now=time.time,
+                     workers=4)
+        store.save_alerts([], [Notification(id=f"n{i}", alert_id=f"a{i}", channel="hook", responder=None,
+                                            kind="raised", tier=0, payload={"i": i}, created_at=float(i))
+                               for i in range(60)])
+        deadline = time.monotonic() + 10
+        while store.pending_notification_count() and time.monotonic() < deadline:
+            d.run_due()
+            time.sleep(0.02)
+        d.close()
+        assert len(peers) == 60 and len(set(peers)) <= 4
+        assert hook.pool is not None and hook.pool.opened <= 4
+        assert hook.pool.closed and not hook.pool.idle
+        # a receiver that closes kept-alive connections meanwhile costs nothing but a new connection
+        hook = WebhookNotifier("hook", url, SECRET, connections=1)
+        drop.set()
+        hook.send("k1", {"i": 1})
+        drop.clear()
+        assert hook.send("k2", {"i": 2}) == "HTTP 200"
+        assert hook.pool is not None and hook.pool.opened == 2
+        hook.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    from alerts.notifiers.base import DeliveryError
+
+    try:
+        WebhookNotifier("bad", "ftp://example.org/x", SECRET).send("k", {})
+    except DeliveryError as exc:
+        assert not exc.retryable and "http:// or https://" in str(exc)
+    else:
+        raise AssertionError("an ftp url must fail")

@@ -116,7 +116,7 @@ def test_flood_raises_escalates_acks_and_survives_restart(tmp_path: Path, receiv
         assert red["mtta_median_s"] > 0 and red["mttr_median_s"] >= red["mtta_median_s"]
         assert red["on_time_rate"] == 0.0  # acknowledged only after escalating
         by_responder = admin.get("/v1/reports/response-times", params={"group_by": "responder"}).json()
-        assert by_responder["groups"][0]["key"] == "张伟"
+        assert by_responder["groups"][0]["key"].startswith("responder-")  # the key's identity, not the "by"
 
         # 100 events, 3 malformed: 97 accepted, 3 rejected with reasons, 3 in the dead-letter store
         batch: list[Any] = [

@@ -30,3 +30,16 @@ def test_sqlite_chunked_insert_keeps_order_and_idempotence(tmp_path: Path, size:
     assert [e for _, e in stored] == first + new
     store.close()
 
+
+
+@pytest.mark.parametrize("size", [1, 128, 129, 300])
+def test_sqlite_ids_are_unique_per_source_across_chunks(tmp_path: Path, size: int) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    ours = [_event(i) for i in range(size)]
+    theirs = [Event(feed="sensor", source="other", ts=float(i), grid="G1", id=f"e{i}", metric="m", value=0.0)
+              for i in range(size)]  # the same ids from another source: not duplicates
+    assert store.add_events(theirs, 1.0) == theirs
+    assert store.add_events(ours + theirs[:1], 2.0) == ours
+    assert store.add_events(theirs + ours, 3.0) == []
+    assert store.event_count() == 2 * size
+    store.close()

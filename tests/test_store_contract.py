@@ -466,3 +466,30 @@ def test_postgres_partitions_and_minute_view(pg_database: str) -> None:
     finally:
         conn.close()
         s.close()
+
+
+# -- retention: purge_texts (fenghuo/retention.py) ---------------------------------------------------------
+def test_purge_texts_removes_old_complaint_and_opinion_texts_only(store: Store) -> None:
+    old, new = T0, T0 + 86400 * 30
+    complaint = {"feed": "complaint", "metric": None, "value": None, "category": "噪音"}
+    store.add_events([ev("c-old", old - 3600, **complaint, text="张三 13812345678 楼上装修太吵"),
+                      ev("o-old", old, feed="opinion", metric=None, value=None, category="拆迁", text="强拆！"),
+                      ev("s-old", old)], received_at=old)
+    store.add_events([ev("c-new", old, **complaint, text="新的投诉")], received_at=new)
+    store.add_dead_letters([(0, "ts: bad", {"feed": "complaint", "text": "李四 13912345678", "ts": "x"}),
+                            (1, "not JSON", '{"feed": "complaint", "text": "半行'),
+                            (2, "feed: unknown", {"feed": "weather", "value": 3})], old)
+    store.add_dead_letters([(0, "ts: bad", {"feed": "complaint", "text": "新的", "ts": "x"})], new)
+    cutoff = old + 86400
+    assert store.purge_texts(cutoff, ("complaint", "opinion"), dry_run=True) == {"events": 2, "dead_letters": 2}
+    assert {e.id: e.text for _, e in store.events_after(0, 10)}["c-old"] is not None  # a dry run changes nothing
+    assert store.purge_texts(cutoff, ("complaint", "opinion")) == {"events": 2, "dead_letters": 2}
+    events = {e.id: e for _, e in store.events_after(0, 10)}
+    assert {i: e.text for i, e in events.items()} == {"c-old": None, "o-old": None, "s-old": None, "c-new": "新的投诉"}
+    assert (events["c-old"].category, events["c-old"].grid, events["c-old"].ts) == ("噪音", "G-1", old - 3600)
+    assert len(store.series(feed="complaint", grid="G-1", source=None, metric=None, category="噪音",
+                            start=0, end=new)) == 2  # counts still work
+    records = [d["record"] for d in sorted(store.dead_letters(10), key=lambda d: d["id"])]
+    assert records == [{"feed": "complaint", "text": "[purged]", "ts": "x"}, "[purged]",
+                       {"feed": "weather", "value": 3}, {"feed": "complaint", "text": "新的", "ts": "x"}]
+    assert store.purge_texts(cutoff, ("complaint", "opinion")) == {"events": 0, "dead_letters": 0}  # idempotent

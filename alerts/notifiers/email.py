@@ -10,6 +10,8 @@ The channel's ``url`` says where and how to connect::
 The ``Message-ID`` is derived from the notification id, so a resend after a crash carries the
 same id and mail systems (and people) can tell it is a repeat. Failures that may pass (no
 connection, a timeout, a 4xx reply) are retryable; 5xx permanent rejections are not.
+Subject and body come from :class:`~alerts.notifiers.wording.Wording`, whose free text is masked
+(mobile and resident ID numbers never reach a mailbox whole).
 
 >>> cfg = parse_smtp_url("smtp+starttls://ops%40example.org@mail.example.org:587?from=warn@example.org")
 >>> cfg.host, cfg.port, cfg.starttls, cfg.user, cfg.sender

@@ -5,7 +5,9 @@ The channel's ``template`` is the request body with placeholders: a JSON documen
 ``{to}`` (the channel's numbers, comma-separated), ``{text}`` (the short message, at most 70
 characters: one UCS-2 SMS segment), ``{level}``, ``{level_zh}``, ``{alert_id}``, ``{grid}``,
 ``{event}``, ``{notification_id}``, ``{secret}`` (the channel's secret, for gateways that want a
-key in the body). Values are escaped for the format; other braces are left alone.
+key in the body). Values are escaped for the format; other braces are left alone. ``{text}`` and
+``{grid}`` come from :class:`~alerts.notifiers.wording.Wording`, masked: mobile and resident ID numbers in
+titles never reach the gateway whole (``{to}``, the channel's own numbers, of course are sent as configured).
 The request also carries ``Idempotency-Key: <notification id>``. A network error, 408, 429 or
 5xx is retried; other 4xx replies are not.
 
@@ -29,6 +31,7 @@ import httpx
 
 from alerts.notifiers.base import DeliveryError, check_http
 from alerts.notifiers.wording import Wording
+from fenghuo.privacy import mask_pii
 
 MAX_CHARS = 70
 DEFAULT_TEMPLATE = '{"to": "{to}", "text": "{text}"}'
@@ -105,8 +108,8 @@ class SmsNotifier:
             r = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"SMS gateway unreachable: {type(exc).__name__}: {exc}") from None
-        receipt = check_http(r.status_code, "SMS gateway HTTP",
-                             f"{r.text[:200]!r}; check the channel's template, numbers and secret")
+        receipt = check_http(r.status_code, "SMS gateway HTTP",  # the reply goes to logs: a gateway may echo
+                             f"{mask_pii(r.text[:200])!r}; check the channel's template, numbers and secret")
         return f"{receipt} for {len(self.to)} number(s)"
 
     def close(self) -> None:

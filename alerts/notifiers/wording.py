@@ -1,10 +1,21 @@
 """Shared wording of notifications in Chinese and English: levels, change kinds, links.
 
+Every free-text part (titles, grid, drill name, detail) is masked with :func:`fenghuo.privacy.mask_pii`:
+mobile numbers and resident ID numbers never leave in a notification. :func:`masked_payload` does the
+same for the JSON payload a webhook sends.
+
 >>> w = Wording.of({"event": "upgraded", "tier": 1, "drill": None,
 ...                 "alert": {"id": "a1", "level": "red", "grid": "G1", "title": {"zh-CN": "一号网格 水位预警",
 ...                           "en": "Grid 1: water level warning"}}}, "http://board.example")
 >>> w.level_zh, w.kind_zh, w.kind_en, w.link
 ('红色', '升级', 'upgraded', 'http://board.example/#/alerts/a1')
+>>> Wording.of({"event": "raised", "detail": "count: 5 complaints (13812345678)",
+...             "alert": {"id": "a1", "title": {"zh-CN": "一号网格 身份证110101199003071234 投诉激增"}}}).title_zh
+'一号网格 身份证110101********1234 投诉激增'
+>>> p = masked_payload({"notification_id": "n1", "detail": "tel 13812345678",
+...                     "alert": {"id": "13912345678", "acknowledged_by": "已联系13912345678"}})
+>>> p["notification_id"], p["detail"], p["alert"]
+('n1', 'tel 138****5678', {'id': '13912345678', 'acknowledged_by': '已联系139****5678'})
 """
 
 from __future__ import annotations
@@ -13,6 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fenghuo.levels import Level
+from fenghuo.privacy import mask_doc, mask_pii
+
+# payload keys copied unmasked: ids receivers match on (the idempotency key, the alert's id)
+PAYLOAD_IDS = frozenset({"notification_id", "id"})
 
 KINDS: dict[str, tuple[str, str]] = {
     "raised": ("发布", "raised"),
@@ -24,6 +39,12 @@ KINDS: dict[str, tuple[str, str]] = {
     "acknowledged": ("已确认", "acknowledged"),
     "resolved": ("已解除", "resolved"),
 }
+
+
+def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A notification payload (see :mod:`alerts.notify`) with every string but its ids masked."""
+    out: dict[str, Any] = mask_doc(payload, PAYLOAD_IDS)
+    return out
 
 
 def alert_link(public_url: str | None, alert_id: str) -> str | None:
@@ -65,8 +86,10 @@ class Wording:
         kind_zh, kind_en = KINDS.get(kind, (kind, kind))
         title = a.get("title") or {}
         level = Level.parse(a.get("level") or "blue")
+        drill = payload.get("drill")
         return cls(alert_id=str(a["id"]), level=level, kind=kind, kind_zh=kind_zh, kind_en=kind_en,
-                   title_zh=str(title.get("zh-CN") or a.get("grid") or ""),
-                   title_en=str(title.get("en") or a.get("grid") or ""),
-                   grid=str(a.get("grid") or ""), tier=int(payload.get("tier") or 0), drill=payload.get("drill"),
-                   link=alert_link(public_url, str(a["id"])), detail=str(payload.get("detail") or ""))
+                   title_zh=mask_pii(str(title.get("zh-CN") or a.get("grid") or "")),
+                   title_en=mask_pii(str(title.get("en") or a.get("grid") or "")),
+                   grid=mask_pii(str(a.get("grid") or "")), tier=int(payload.get("tier") or 0),
+                   drill=mask_pii(str(drill)) if drill else None,
+                   link=alert_link(public_url, str(a["id"])), detail=mask_pii(str(payload.get("detail") or "")))

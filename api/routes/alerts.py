@@ -1,40 +1,71 @@
-"""Alerts: list, one with its timeline and notifications, ack, resolve, and the live stream."""
+"""Alerts: list, one with its timeline and notifications, ack, resolve, and the live stream.
+
+Roles below analyst see phone and ID numbers in alert texts masked (:mod:`api.masking`). Ack and
+resolve are done as the key's name (its identity); a ``by`` in the body is kept as a note in the
+timeline, never as the actor. Both go to the audit log.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from alerts.service import AlertConflict, AlertNotFound
-from api.deps import PipelineDep, Responder, Viewer
-from fenghuo.models import iso
+from api.auth import Principal
+from api.bounds import MAX_INT_OFFSET, CleanStr
+from api.deps import PipelineDep, Responder, Viewer, sees_personal_data
+from api.errors import CONFLICT, NOT_FOUND
+from api.masking import mask_alert, mask_message
+from fenghuo.models import Status, iso
+from fenghuo.pipeline import Pipeline
 from fenghuo.store import AlertQuery
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 HEARTBEAT = 15.0
+log = logging.getLogger("fenghuo.api.alerts")
+
+
+class ActBody(BaseModel):
+    """The body of ack and resolve (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: CleanStr = Field("", max_length=2000, description="a note for the timeline")
+    by: CleanStr | None = Field(None, max_length=100,
+                                description="who acted, kept as a note: the actor is the key's name")
 
 
 @router.get("", summary="Alerts, open and most severe first")
-def list_alerts(pipeline: PipelineDep, who: Viewer, status: str | None = None, level: str | None = None,
-                grid: str | None = None, feed: str | None = None, risk: str | None = None,
-                drill: str | None = Query(None, description="true: drills only; false: real only; or a drill name"),
-                limit: int = Query(200, le=5000), offset: int = 0) -> dict[str, Any]:
+def list_alerts(pipeline: PipelineDep, who: Viewer,
+                status: str | None = Query(None, max_length=20, description="|".join(Status)),
+                level: str | None = Query(None, max_length=20, description="blue|yellow|orange|red"),
+                grid: str | None = Query(None, max_length=200), feed: str | None = Query(None, max_length=20),
+                risk: str | None = Query(None, max_length=50),
+                drill: str | None = Query(None, max_length=200,
+                                          description="true: drills only; false: real only; or a drill name"),
+                limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0, le=MAX_INT_OFFSET)
+                ) -> dict[str, Any]:
     try:
         alerts = pipeline.store.list_alerts(AlertQuery(status, level, grid, feed, risk, drill, limit, offset))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    return {"alerts": [a.to_json(full=False) for a in alerts]}
+    docs = [a.to_json(full=False) for a in alerts]
+    return {"alerts": docs if sees_personal_data(who) else [mask_alert(d) for d in docs]}
 
 
-@router.get("/stream", summary="Server-sent events of alert changes")
+@router.get("/stream", summary="Server-sent events of alert changes", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "a stream: 'event: <kind>' and 'data: {\"type\", \"alert\"}' blocks"}})
 async def stream(request: Request, pipeline: PipelineDep, who: Viewer) -> StreamingResponse:
     q = pipeline.broadcaster.subscribe()
+    whole = sees_personal_data(who)
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -45,8 +76,8 @@ async def stream(request: Request, pipeline: PipelineDep, who: Viewer) -> Stream
                 except TimeoutError:
                     yield b": heartbeat\n\n"
                     continue
-                data = json.dumps(msg, ensure_ascii=False)
-                yield f"event: {msg['type']}\ndata: {data}\n\n".encode()
+                data = json.dumps(msg if whole else mask_message(msg), ensure_ascii=False)
+                yield f"event: {msg.get('type', 'message')}\ndata: {data}\n\n".encode()
         finally:
             pipeline.broadcaster.unsubscribe(q)
 
@@ -54,8 +85,8 @@ async def stream(request: Request, pipeline: PipelineDep, who: Viewer) -> Stream
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{alert_id}", summary="One alert with its timeline, evidence and notifications")
-def get_alert(alert_id: str, pipeline: PipelineDep, who: Viewer) -> dict[str, Any]:
+@router.get("/{alert_id}", summary="One alert with its timeline, evidence and notifications", responses=NOT_FOUND)
+def get_alert(pipeline: PipelineDep, who: Viewer, alert_id: str = Path(..., max_length=200)) -> dict[str, Any]:
     a = pipeline.store.get_alert(alert_id)
     if a is None:
         raise HTTPException(404, f"no alert {alert_id}")
@@ -65,28 +96,51 @@ def get_alert(alert_id: str, pipeline: PipelineDep, who: Viewer) -> dict[str, An
          "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "delivered_at": iso(n.delivered_at)}
         for n in pipeline.store.notifications_for(alert_id)
     ]
-    return out
+    return out if sees_personal_data(who) else mask_alert(out)
 
 
-def _act(fn: Any, alert_id: str, actor: str, comment: str) -> dict[str, Any]:
+def note_of(body: ActBody | None) -> str:
+    """The timeline note: the comment, with the free-text ``by`` kept in front of it.
+
+    >>> note_of(ActBody(comment="on site", by="张伟")), note_of(ActBody()), note_of(None)
+    ('by 张伟: on site', '', '')
+    """
+    if body is None:
+        return ""
+    if body.by and body.by.strip():
+        return f"by {body.by.strip()}: {body.comment}" if body.comment else f"by {body.by.strip()}"
+    return body.comment
+
+
+def _act(pipeline: Pipeline, op: str, alert_id: str, who: Principal, note: str) -> dict[str, Any]:
+    fn = pipeline.alerts.ack if op == "ack" else pipeline.alerts.resolve
     try:
-        return fn(alert_id, actor, comment).to_json()  # type: ignore[no-any-return]
+        alert = fn(alert_id, who.name, note)
     except AlertNotFound:
         raise HTTPException(404, f"no alert {alert_id}") from None
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
+    try:
+        pipeline.store.audit(pipeline.clocks.wall_now(), who.name, f"alert.{op}", alert_id,
+                             json.dumps({"level": alert.level.name_en, "drill": alert.drill, "note": note[:500]},
+                                        ensure_ascii=False))
+    except Exception:  # the change is made and kept; a missing audit row is an error in the log
+        log.exception("the %s of alert %s by %s is done but could not be written to the audit log", op, alert_id,
+                      who.name)
+    return alert.to_json()
 
 
-@router.post("/{alert_id}/ack", summary="Acknowledge: stops escalation")
-async def ack(alert_id: str, pipeline: PipelineDep, who: Responder,
-              body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
-    actor = str((body or {}).get("by") or who.name)
-    return await run_in_threadpool(_act, pipeline.alerts.ack, alert_id, actor, str((body or {}).get("comment", "")))
+@router.post("/{alert_id}/ack", summary="Acknowledge: stops escalation (the actor is the key's name)",
+             responses={**NOT_FOUND, **CONFLICT})
+async def ack(pipeline: PipelineDep, who: Responder, alert_id: str = Path(..., max_length=200),
+              body: ActBody | None = Body(None)) -> dict[str, Any]:
+    out = await run_in_threadpool(_act, pipeline, "ack", alert_id, who, note_of(body))
+    return out if sees_personal_data(who) else mask_alert(out)
 
 
-@router.post("/{alert_id}/resolve", summary="Resolve")
-async def resolve(alert_id: str, pipeline: PipelineDep, who: Responder,
-                  body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
-    actor = str((body or {}).get("by") or who.name)
-    return await run_in_threadpool(_act, pipeline.alerts.resolve, alert_id, actor,
-                                   str((body or {}).get("comment", "")))
+@router.post("/{alert_id}/resolve", summary="Resolve (the actor is the key's name)",
+             responses={**NOT_FOUND, **CONFLICT})
+async def resolve(pipeline: PipelineDep, who: Responder, alert_id: str = Path(..., max_length=200),
+                  body: ActBody | None = Body(None)) -> dict[str, Any]:
+    out = await run_in_threadpool(_act, pipeline, "resolve", alert_id, who, note_of(body))
+    return out if sees_personal_data(who) else mask_alert(out)

@@ -10,19 +10,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
+from api.bounds import Clean, CleanStr, check_json, when
 from api.deps import Analyst, PipelineDep
 from detectors.backtest import OBSERVED, Backtest, Episode, SeriesRun, paused_gc, simulate
 from detectors.level_state import LevelParams
 from detectors.rules import params_for
 from fenghuo.config import Rule
 from fenghuo.levels import LEVEL_NAMES, Level
-from fenghuo.models import iso, parse_ts
+from fenghuo.models import iso
 from fenghuo.pipeline import Pipeline
 from fenghuo.rulebook import RuleError, validate_rule
 
@@ -30,28 +31,26 @@ router = APIRouter(prefix="/v1/rules/thresholds", tags=["rules"])
 MAX_EPISODES = 5000
 MAX_SERIES = 500
 CHART_POINTS = 1000
+MAX_RANGE_DAYS = 366  # the rows of a longer range may not fit a request's memory budget
+
+
+TimeText = Annotated[str, StringConstraints(max_length=64), Clean]
 
 
 class BacktestRequest(BaseModel):
-    rule: Any = Field(..., description="the proposed rule, as for PUT /v1/rules/thresholds/{id}")
-    start: str | float = Field(..., description="ISO 8601 time or epoch seconds")
-    end: str | float = Field(..., description="ISO 8601 time or epoch seconds")
-    grid: str | None = Field(None, description="only series in this node of the grid tree")
-    source: str | None = Field(None, description="only events of this source")
-    series: str | None = Field(None, description="only this series (e.g. 'hubeau:Y063402001/water_level_m')")
+    rule: dict[str, Any] = Field(..., description="the proposed rule, as for PUT /v1/rules/thresholds/{id}")
+    start: TimeText | float = Field(..., description="ISO 8601 time or epoch seconds (1970..2100)")
+    end: TimeText | float = Field(..., description="ISO 8601 time or epoch seconds (1970..2100)")
+    grid: CleanStr | None = Field(None, max_length=200, description="only series in this node of the grid tree")
+    source: CleanStr | None = Field(None, max_length=200, description="only events of this source")
+    series: CleanStr | None = Field(None, max_length=400,
+                                    description="only this series (e.g. 'hubeau:Y063402001/water_level_m')")
     charts: int = Field(1, ge=0, le=20, description="series to return values for (most alerts first)")
 
 
 def chain(pipeline: Pipeline) -> Callable[[str], list[str]]:
     """The grid chain (bottom up) as the engine sees it."""
     return lambda grid: [n.id for n in pipeline.tree.chain(grid)] or [grid]
-
-
-def _when(value: str | float, name: str) -> float:
-    try:
-        return parse_ts(value)
-    except ValueError:
-        raise HTTPException(422, f"{name} must be an ISO 8601 time or epoch seconds, got {value!r}") from None
 
 
 def downsample(ts: np.ndarray, v: np.ndarray, limit: int = CHART_POINTS) -> list[int]:
@@ -161,13 +160,16 @@ def _recorded(pipeline: Pipeline, rule_id: str, req: BacktestRequest, t0: float,
 
 @router.post("/backtest", summary="What a proposed rule would have raised on stored history, beside the current rule")
 def backtest(req: BacktestRequest, pipeline: PipelineDep, who: Analyst) -> dict[str, Any]:
+    check_json(req.rule, "rule")
     try:
         rule = validate_rule(req.rule, pipeline.tree)
     except RuleError as exc:
         raise HTTPException(422, {"message": "the proposed rule is not valid", "errors": exc.errors}) from None
-    t0, t1 = _when(req.start, "start"), _when(req.end, "end")
+    t0, t1 = when(req.start, "start"), when(req.end, "end")
     if t1 <= t0:
         raise HTTPException(422, "end must be after start")
+    if t1 - t0 > MAX_RANGE_DAYS * 86400:
+        raise HTTPException(422, f"a backtest covers at most {MAX_RANGE_DAYS} days: narrow start and end")
     now = {r.id: r for r in pipeline.rulebook.current()}.get(rule.id)
     clock = time.perf_counter()
     with paused_gc():

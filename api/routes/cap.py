@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from alerts.cap import CAP_MIME, Area, area_of, atom_feed, messages, to_xml
 from alerts.notifiers.wording import alert_link
 from api.deps import PipelineDep, Viewer
+from api.errors import NOT_FOUND
 from fenghuo.models import Alert
 from fenghuo.pipeline import Pipeline
 from fenghuo.store import AlertQuery
@@ -39,9 +40,9 @@ def _area(pipeline: Pipeline, alert: Alert) -> Area:
 
 
 @router.get("/alerts/{alert_id}.xml", summary="An alert as a CAP 1.2 message (the latest, or ?seq=N)",
-            response_class=Response, responses={200: {"content": {CAP_MIME: {}}}})
+            response_class=Response, responses={200: {"content": {CAP_MIME: {}}}, **NOT_FOUND})
 def cap_alert(alert_id: str, request: Request, pipeline: PipelineDep, who: Viewer,
-              seq: int | None = Query(None, ge=1, description="1-based message number; default the latest")
+              seq: int | None = Query(None, ge=1, le=100_000, description="1-based message number; default the latest")
               ) -> Response:
     alert = pipeline.store.get_alert(alert_id)
     if alert is None:
@@ -57,7 +58,8 @@ def cap_alert(alert_id: str, request: Request, pipeline: PipelineDep, who: Viewe
 @router.get("/feed.atom", summary="Atom feed of current alerts, each linking to its CAP message",
             response_class=Response, responses={200: {"content": {"application/atom+xml": {}}}})
 def cap_feed(request: Request, pipeline: PipelineDep, who: Viewer,
-             drill: str = Query("false", description="false: real alerts; true: drills; or a drill name")
+             drill: str = Query("false", max_length=200,
+                                description="false: real alerts; true: drills; or a drill name")
              ) -> Response:
     now = pipeline.clocks.wall_now()
     alerts = [a for a in pipeline.store.list_alerts(AlertQuery(drill=drill, limit=FEED_LIMIT))

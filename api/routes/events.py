@@ -1,4 +1,10 @@
-"""POST /v1/events (JSON array, one object, or NDJSON) and the dead-letter store."""
+"""POST /v1/events (JSON array, one object, or NDJSON) and the dead-letter store.
+
+The body is at most 64 MiB (enforced while it streams, by :class:`api.guard.Guard`) and at most
+:data:`MAX_ITEMS` records; its shape is documented in the OpenAPI schema from
+``fenghuo.events.event_json_schema()``. Marking events as a drill (``?drill=NAME``) needs a key that may
+run drills; records that carry their own ``drill`` field are refused by the pipeline unless the key may.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,14 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.bounds import MAX_INT_OFFSET
 from api.deps import Analyst, PipelineDep, Responder
+from fenghuo.pipeline import IngestResult
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_BODY = 64 * 1024 * 1024
+MAX_ITEMS = 100_000
+NDJSON = "application/x-ndjson"
 
 
 def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
@@ -48,18 +58,45 @@ def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
     return records, bad
 
 
-@router.post("/events", summary="Ingest events (JSON array or NDJSON)")
+def _event_schema() -> dict[str, Any]:
+    try:
+        from fenghuo.events import event_json_schema
+    except ImportError:  # older kernels: an object, described in words
+        return {"type": "object", "description": "one v1 event: feed, source, ts, grid | lat+lon, "
+                                                 "metric+value | category+text, id, attrs"}
+    return {k: v for k, v in event_json_schema().items() if k != "$schema"}  # OpenAPI 3.1 has its own dialect
+
+
+def body_doc() -> dict[str, Any]:
+    """The request body of POST /v1/events for the OpenAPI schema."""
+    event = _event_schema()
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"oneOf": [event, {"type": "array", "items": event, "maxItems": MAX_ITEMS}]}},
+        NDJSON: {"schema": {"type": "string", "maxLength": MAX_BODY,
+                            "description": "one JSON event per line (each line as the application/json object)"}},
+    }}}
+
+
+@router.post("/events", summary="Ingest events (one JSON object, a JSON array, or NDJSON)", openapi_extra=body_doc(),
+             responses={403: {"description": "the key's role is below responder, or it may not mark drills"},
+                        413: {"description": f"larger than {MAX_BODY // 2**20} MiB or {MAX_ITEMS} records"}})
 async def post_events(request: Request, pipeline: PipelineDep, who: Responder,
-                      drill: str | None = Query(None, description="stamp every event as part of this drill")
+                      drill: str | None = Query(None, min_length=1, max_length=256,
+                                                description="stamp every event as part of this drill "
+                                                            "(needs a key that may run drills)")
                       ) -> dict[str, Any]:
+    if drill is not None and not who.can_drill:
+        raise HTTPException(403, f"the key {who.name} may not mark events as a drill")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise HTTPException(413, f"body larger than {MAX_BODY // 2**20} MiB: send smaller batches")
     records, bad = split_body(raw)
+    if len(records) > MAX_ITEMS:
+        raise HTTPException(413, f"{len(records)} records; at most {MAX_ITEMS} a call: send smaller batches")
     unparsable = {i for i, _, _ in bad}
     good = [r for i, r in enumerate(records) if i not in unparsable]
     index = [i for i in range(len(records)) if i not in unparsable]
-    result = await run_in_threadpool(pipeline.ingest, good, drill)
+    result: IngestResult = await run_in_threadpool(lambda: pipeline.ingest(good, drill, may_drill=who.can_drill))
     rejected = [{"index": index[r["index"]], "error": r["error"]} for r in result.rejected]
     if bad:
         pipeline.store.add_dead_letters(bad, pipeline.clocks.wall_now())
@@ -70,7 +107,7 @@ async def post_events(request: Request, pipeline: PipelineDep, who: Responder,
 
 
 @router.get("/deadletters", summary="Rejected records with their reasons")
-def dead_letters(pipeline: PipelineDep, who: Analyst, limit: int = Query(100, le=1000),
-                 offset: int = 0) -> dict[str, Any]:
+def dead_letters(pipeline: PipelineDep, who: Analyst, limit: int = Query(100, ge=1, le=1000),
+                 offset: int = Query(0, ge=0, le=MAX_INT_OFFSET)) -> dict[str, Any]:
     return {"total": pipeline.store.dead_letter_count(),
             "items": pipeline.store.dead_letters(limit, offset)}

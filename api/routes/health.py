@@ -1,20 +1,26 @@
-"""/healthz, /metrics (Prometheus text format) and /v1/grids."""
+"""/healthz, /metrics (Prometheus text format) and /v1/grids.
+
+``/healthz`` is liveness for anyone (no counts); with a valid key it adds the counts. ``/metrics`` needs a
+viewer key unless the settings say ``metrics_public``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from api.deps import PipelineDep, Viewer
+from api.deps import OptionalCaller, PipelineDep, Viewer, get_principal
 from fenghuo.pipeline import Pipeline
 
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["health"])
-def healthz(pipeline: PipelineDep) -> dict[str, Any]:
+@router.get("/healthz", tags=["health"], summary="Liveness (no key needed); with a key, also counts")
+def healthz(pipeline: PipelineDep, who: OptionalCaller) -> dict[str, Any]:
+    if who is None:
+        return {"status": "ok"}
     return {"status": "ok", "events_stored": pipeline.store.event_count(),
             "open_alerts": len(pipeline.alerts.dedup.open),
             "outbox_pending": pipeline.store.pending_notification_count()}
@@ -43,15 +49,18 @@ def render_metrics(p: Pipeline) -> str:
         f"fenghuo_signals_total {s.signals}",
         "# HELP fenghuo_alert_changes_total Alert changes published.",
         "# TYPE fenghuo_alert_changes_total counter", f"fenghuo_alert_changes_total {s.alerts_changed}",
-        "# HELP fenghuo_notifications_total Notification outcomes.", "# TYPE fenghuo_notifications_total counter",
-        f'fenghuo_notifications_total{{outcome="delivered"}} {p.delivery.delivered}',
-        f'fenghuo_notifications_total{{outcome="failed"}} {p.delivery.failed}',
         "# HELP fenghuo_outbox_pending Notifications waiting in the outbox.", "# TYPE fenghuo_outbox_pending gauge",
         f"fenghuo_outbox_pending {p.store.pending_notification_count()}",
         "# HELP fenghuo_open_alerts Open alerts by level.", "# TYPE fenghuo_open_alerts gauge",
     ]
     lines += [f'fenghuo_open_alerts{{level="{lv}"}} {open_by_level.get(lv, 0)}'
               for lv in ("blue", "yellow", "orange", "red")]
+    delivery = getattr(p, "delivery", None)  # Kafka mode: the alert service delivers, not the API
+    if delivery is not None:
+        lines += ["# HELP fenghuo_notifications_total Notification outcomes.",
+                  "# TYPE fenghuo_notifications_total counter",
+                  f'fenghuo_notifications_total{{outcome="delivered"}} {delivery.delivered}',
+                  f'fenghuo_notifications_total{{outcome="failed"}} {delivery.failed}']
     lines += ["# HELP fenghuo_event_to_alert_seconds Receipt to alert persisted (recent).",
               "# TYPE fenghuo_event_to_alert_seconds summary"]
     for q in (0.5, 0.9, 0.99):
@@ -60,8 +69,14 @@ def render_metrics(p: Pipeline) -> str:
     return "\n".join(lines) + "\n"
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-def metrics(pipeline: PipelineDep) -> str:
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse,
+            summary="Prometheus metrics (a viewer key unless metrics_public)",
+            responses={401: {"description": "no key, an unknown key, or an expired key"}})
+def metrics(request: Request, pipeline: PipelineDep) -> str:
+    if not getattr(pipeline.settings, "metrics_public", False):
+        who = get_principal(request)  # 401 without a valid key
+        if not who.can("viewer"):
+            raise HTTPException(403, "this needs the viewer role")
     return render_metrics(pipeline)
 
 

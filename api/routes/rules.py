@@ -1,15 +1,22 @@
-"""Threshold rules: list, read with history, create or replace, delete. Changes take effect at once."""
+"""Threshold rules: list, read with history, create or replace, delete. Changes take effect at once.
+
+A change is made as the key's name (the actor of the version and of the audit row). A rule body is a
+JSON object of at most 1 MiB (:class:`api.guard.Guard`) whose strings are valid Unicode (:func:`check_json`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Path
 
+from api.bounds import check_json
 from api.deps import Analyst, PipelineDep, Viewer
+from api.errors import NOT_FOUND
 from fenghuo.rulebook import RuleError
 
 router = APIRouter(prefix="/v1/rules/thresholds", tags=["rules"])
+RuleId = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 @router.get("", summary="Current rules")
@@ -17,8 +24,8 @@ def list_rules(pipeline: PipelineDep, who: Viewer) -> dict[str, Any]:
     return {"rules": pipeline.rulebook.listing()}
 
 
-@router.get("/{rule_id}", summary="One rule with its version history")
-def get_rule(rule_id: str, pipeline: PipelineDep, who: Viewer) -> dict[str, Any]:
+@router.get("/{rule_id}", summary="One rule with its version history", responses=NOT_FOUND)
+def get_rule(pipeline: PipelineDep, who: Viewer, rule_id: RuleId) -> dict[str, Any]:
     current = next((r for r in pipeline.rulebook.listing() if r["id"] == rule_id), None)
     if current is None:
         raise HTTPException(404, f"no rule {rule_id}")
@@ -26,7 +33,10 @@ def get_rule(rule_id: str, pipeline: PipelineDep, who: Viewer) -> dict[str, Any]
 
 
 @router.put("/{rule_id}", summary="Create or replace a rule (versioned, audited)")
-def put_rule(rule_id: str, pipeline: PipelineDep, who: Analyst, body: Any = Body(...)) -> dict[str, Any]:
+def put_rule(pipeline: PipelineDep, who: Analyst, rule_id: RuleId,
+             body: dict[str, Any] = Body(..., description="the rule: feed, metric or category, levels, ...")
+             ) -> dict[str, Any]:
+    check_json(body)
     try:
         rule, version = pipeline.put_rule(rule_id, body, who.name)
     except RuleError as exc:
@@ -34,8 +44,8 @@ def put_rule(rule_id: str, pipeline: PipelineDep, who: Analyst, body: Any = Body
     return {**rule, "version": version, "changed_by": who.name}
 
 
-@router.delete("/{rule_id}", summary="Delete a rule (its history is kept)")
-def delete_rule(rule_id: str, pipeline: PipelineDep, who: Analyst) -> dict[str, Any]:
+@router.delete("/{rule_id}", summary="Delete a rule (its history is kept)", responses=NOT_FOUND)
+def delete_rule(pipeline: PipelineDep, who: Analyst, rule_id: RuleId) -> dict[str, Any]:
     try:
         version = pipeline.delete_rule(rule_id, who.name)
     except KeyError:

@@ -2,11 +2,12 @@
 
 ``add_events`` in one transaction, under an advisory lock (so ``seq`` commits in order):
 
-1. claim the batch's distinct ids in ``event_ids``. Optimistically by a plain COPY into
+1. claim the batch's distinct (source, id) keys in ``event_ids`` (ids are unique per source, so
+   another source cannot squat a gauge's ids). Optimistically by a plain COPY into
    ``event_ids`` (under a savepoint): when every id is new, as in a normal stream, that is all.
    When one id is already there the COPY fails as a whole; after rolling back to the savepoint the
-   ids are COPYed into a temp staging table and ``INSERT INTO event_ids SELECT id FROM staging
-   ON CONFLICT DO NOTHING RETURNING id`` says which were new (concurrent writers wait on the
+   keys are COPYed into a temp staging table and ``INSERT INTO event_ids SELECT ... FROM staging
+   ON CONFLICT DO NOTHING RETURNING source, id`` says which were new (concurrent writers wait on the
    advisory lock, so no id is claimed twice);
 2. COPY only the claimed rows, in input order, into ``events`` (the same COPY a raw loader would
    do); ``seq`` is left to its default, ``nextval('event_seq')``.
@@ -124,22 +125,25 @@ def ensure_partitions(cur: Cursor, months: set[int], known: set[int]) -> None:
 # -- ingest ----------------------------------------------------------------------------------------
 def add_events(cur: Cursor, events: list[Event], received_at: float, *, timescale: bool,
                known_months: set[int]) -> list[Event]:
-    """Store the events never seen before (by id; the first of repeats within the batch wins) and
-    return them in input order. Runs inside the caller's transaction."""
-    first: dict[str, int] = {}
+    """Store the events never seen before (by source and id: ids are unique per source; the first of
+    repeats within the batch wins) and return them in input order. Runs inside the caller's transaction."""
+    first: dict[tuple[str, str], int] = {}
     for i, e in enumerate(events):
-        first.setdefault(e.id, i)
+        first.setdefault((e.source, e.id), i)
     cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_EVENTS))
     if not timescale:
         ensure_partitions(cur, months_of(events), known_months)
-    ids = ("\n".join(map(_t, first)) if _SPECIAL.search("".join(first)) else "\n".join(first)) + "\n"
-    new = _claim(cur, ids)
+    if _SPECIAL.search("".join([source + eid for source, eid in first])):  # rare: escape field by field
+        lines = [f"{_t(source)}\t{_t(eid)}" for source, eid in first]
+    else:
+        lines = [f"{source}\t{eid}" for source, eid in first]
+    new = _claim(cur, "\n".join(lines) + "\n")
     if new is None:
         out = [events[i] for i in first.values()]
     elif not new:
         return []
     else:
-        out = [e for i, e in enumerate(events) if e.id in new and first[e.id] == i]
+        out = [e for i, e in enumerate(events) if (key := (e.source, e.id)) in new and first[key] == i]
     received = repr(float(received_at))
     # no seq column: its default (nextval) numbers the rows in the order COPY reads them, i.e. input order
     buf = io.StringIO("".join([copy_line(e, received, timescale) + "\n" for e in out]))
@@ -147,20 +151,22 @@ def add_events(cur: Cursor, events: list[Event], received_at: float, *, timescal
     return events if len(out) == len(events) else out
 
 
-def _claim(cur: Cursor, ids: str) -> set[str] | None:
-    """Claim the ids (COPY text, one a line, distinct) in ``event_ids``; return those that were new,
-    or None when all were. Optimistic first: a plain COPY into ``event_ids``, which fails as a whole
-    on the first id already there; then (after rolling that back) COPY into a staging table and
-    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``."""
+def _claim(cur: Cursor, keys: str) -> set[tuple[str, str]] | None:
+    """Claim the keys (COPY text, ``source<TAB>id`` a line, distinct) in ``event_ids``; return those that
+    were new, or None when all were. Optimistic first: a plain COPY into ``event_ids``, which fails as a
+    whole on the first key already there; then (after rolling that back) COPY into a staging table and
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``."""
     cur.execute("SAVEPOINT fh_claim")
     try:
-        cur.copy_expert("COPY event_ids (id) FROM STDIN", io.StringIO(ids))
+        cur.copy_expert("COPY event_ids (source, id) FROM STDIN", io.StringIO(keys))
     except psycopg2.errors.UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT fh_claim")
     else:
         cur.execute("RELEASE SAVEPOINT fh_claim")
         return None
-    cur.execute('CREATE TEMP TABLE IF NOT EXISTS fh_stage_ids (id text COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS')
-    cur.copy_expert("COPY fh_stage_ids (id) FROM STDIN", io.StringIO(ids))
-    cur.execute("INSERT INTO event_ids (id) SELECT id FROM fh_stage_ids ON CONFLICT (id) DO NOTHING RETURNING id")
-    return {r[0] for r in cur.fetchall()}
+    cur.execute('CREATE TEMP TABLE IF NOT EXISTS fh_stage_keys (source text COLLATE "C" NOT NULL, '
+                'id text COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS')
+    cur.copy_expert("COPY fh_stage_keys (source, id) FROM STDIN", io.StringIO(keys))
+    cur.execute("INSERT INTO event_ids (source, id) SELECT source, id FROM fh_stage_keys "
+                "ON CONFLICT (source, id) DO NOTHING RETURNING source, id")
+    return {(r[0], r[1]) for r in cur.fetchall()}

@@ -113,10 +113,47 @@ def _events(timescale: bool) -> str:
     return EVENTS_TIMESCALE if timescale else EVENTS_PARTITIONED
 
 
+# alerts.notify.priority: 2 x level, one less for a drill; pending rows get their alert's. The partial index
+# serves due_notifications' order (priority desc, created_at, ord) and the pending count.
+OUTBOX_PRIORITY = """
+ALTER TABLE outbox ADD COLUMN priority integer NOT NULL DEFAULT 0;
+UPDATE outbox o SET priority = 2 * a.level - (a.drill IS NOT NULL)::int FROM alerts a
+WHERE a.id = o.alert_id AND o.status = 'pending';
+DROP INDEX outbox_due;
+CREATE INDEX outbox_next ON outbox (priority DESC, created_at, ord) WHERE status = 'pending';
+"""
+
+def chain_tables(timescale: bool) -> str:
+    """The hash chains' tables (fenghuo/chain.py): the same DDL as SQLite's."""
+    from fenghuo.store.chain_sql import TABLES_DDL
+
+    return ";\n".join(TABLES_DDL) + ";"
+
+
+# Ids are unique per source, so another source cannot squat a gauge's ids: event_ids is keyed by (source, id).
+# Claimed ids get their event's source (old rows stay duplicates of themselves); ids whose events are gone
+# (retention) are dropped with them.
+EVENT_IDS_PER_SOURCE = """
+ALTER TABLE event_ids ADD COLUMN source text COLLATE "C";
+UPDATE event_ids k SET source = e.source FROM events e WHERE e.id = k.id;
+DELETE FROM event_ids WHERE source IS NULL;
+ALTER TABLE event_ids ALTER COLUMN source SET NOT NULL;
+ALTER TABLE event_ids DROP CONSTRAINT event_ids_pkey;
+ALTER TABLE event_ids ADD PRIMARY KEY (source, id);
+"""
+
+
+def event_ids_per_source(timescale: bool) -> str:
+    return EVENT_IDS_PER_SOURCE
+
+
 # version n is MIGRATIONS[n - 1]; each takes "is TimescaleDB available" and returns its SQL script
 MIGRATIONS: list[Callable[[bool], str]] = [
     lambda timescale: CORE,  # 1: everything but events
     _events,  # 2: events, in the flavour this server supports
+    lambda timescale: OUTBOX_PRIORITY,  # 3: the outbox delivers by priority, then age
+    chain_tables,  # 4: hash chains (the store chains the rows already there in the same transaction)
+    event_ids_per_source,  # 5: an event id is unique per source
 ]
 
 SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "

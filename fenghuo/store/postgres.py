@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
 from psycopg2.extensions import cursor as Cursor
-from psycopg2.extras import execute_values
+from psycopg2.extras import execute_batch, execute_values
 from psycopg2.pool import ThreadedConnectionPool
 
 from fenghuo.models import Alert, Event
-from fenghuo.store import AlertQuery, Notification
+from fenghuo.retention import purge_record
+from fenghuo.store import AlertQuery, Notification, raised_priorities
+from fenghuo.store import chain_sql as chains
 from fenghuo.store import pg_events as ev
 from fenghuo.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 from fenghuo.store.pg_migrations import (
@@ -32,16 +34,26 @@ from fenghuo.store.pg_migrations import (
     MIGRATIONS,
     SCHEMA_MIGRATIONS,
     TIMESCALE_AVAILABLE,
+    chain_tables,
 )
 
 _NOTIFY_COLS = ("id, alert_id, channel, responder, kind, tier, payload, created_at, status, attempts, "
-                "next_attempt_at, last_error, delivered_at")
+                "next_attempt_at, last_error, delivered_at, priority")
 
 
 def _row_notification(r: tuple[Any, ...]) -> Notification:
     return Notification(id=r[0], alert_id=r[1], channel=r[2], responder=r[3], kind=r[4], tier=r[5],
                         payload=json.loads(r[6]), created_at=r[7], status=r[8], attempts=r[9],
-                        next_attempt_at=r[10], last_error=r[11], delivered_at=r[12])
+                        next_attempt_at=r[10], last_error=r[11], delivered_at=r[12], priority=r[13])
+
+
+_ALERT_UPSERT = f"INSERT INTO alerts ({chains.ALERT_COLS}) VALUES ".encode()
+_ALERT_ON_CONFLICT = (b" ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, "
+                      b"level = excluded.level, risk = excluded.risk, feed = excluded.feed, grid = excluded.grid, "
+                      b"drill = excluded.drill, created_at = excluded.created_at, updated_at = excluded.updated_at, "
+                      b"doc = excluded.doc")
+_ALERT_ROW = "(" + ", ".join(["%s"] * 11) + ")"
+_LOG_ROW = "(" + ", ".join(["%s"] * 6) + ")"
 
 
 class PostgresStore:
@@ -105,6 +117,9 @@ class PostgresStore:
                 if cur.fetchone():
                     continue
                 cur.execute(script(timescale))
+                if script is chain_tables:  # chain the rows already there, in the migration's transaction
+                    chains.backfill(cur, "%s", time.time(), many=lambda c, sql, rows: execute_batch(c, sql, rows,
+                                                                                                    page_size=500))
                 flavour = ("timescaledb" if timescale else "partitioned") if version == 2 else ""
                 cur.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, time.time(), flavour))
 
@@ -183,26 +198,51 @@ class PostgresStore:
     def dead_letter_count(self) -> int:
         return int(self._one("SELECT count(*) FROM dead_letters"))
 
+    # -- retention (fenghuo/retention.py) -----------------------------------------------------------
+    def purge_texts(self, before: float, feeds: tuple[str, ...], dry_run: bool = False) -> dict[str, int]:
+        where = "feed = ANY(%s) AND text IS NOT NULL AND received_at < %s"
+        rows = self._all("SELECT id, record FROM dead_letters WHERE received_at < %s AND "
+                         "(record LIKE '%%\"text\"%%' OR left(record, 1) IN ('\"', '['))", (before,))
+        letters = [(json.dumps(new, ensure_ascii=False), i) for i, rec in rows
+                   if (new := purge_record(json.loads(rec))) is not None]
+        if dry_run:
+            return {"events": int(self._one(f"SELECT count(*) FROM events WHERE {where}", (list(feeds), before))),
+                    "dead_letters": len(letters)}
+        with self._tx() as cur:  # row locks only: ingest goes on (old row versions go at the next VACUUM)
+            cur.execute(f"UPDATE events SET text = NULL WHERE {where}", (list(feeds), before))
+            n = cur.rowcount
+            cur.executemany("UPDATE dead_letters SET record = %s WHERE id = %s", letters)
+        return {"events": n, "dead_letters": len(letters)}
+
     # -- alerts and the outbox ----------------------------------------------------------------------
     def save_alerts(self, alerts: list[Alert], notifications: list[Notification],
                     state: dict[str, bytes] | None = None) -> None:
         # one row per id (the last wins, as with SQLite's row-by-row upsert): a multi-row
         # ON CONFLICT DO UPDATE may not touch the same row twice
         latest = {a.id: a for a in alerts}
-        rows = [(a.id, a.fingerprint, str(a.status), int(a.level), str(a.risk), a.feed, a.grid, a.drill,
-                 a.created_at, a.updated_at, alert_to_doc(a)) for a in latest.values()]
+        rows = [chains.normal_alert_row((a.id, a.fingerprint, str(a.status), a.level, str(a.risk), a.feed, a.grid,
+                                         a.drill, a.created_at, a.updated_at, alert_to_doc(a)))
+                for a in latest.values()]
         nrows = [(n.id, n.alert_id, n.channel, n.responder, n.kind, n.tier,
                   json.dumps(n.payload, ensure_ascii=False), n.created_at, n.status, n.attempts,
-                  n.next_attempt_at, n.last_error, n.delivered_at) for n in notifications]
+                  n.next_attempt_at, n.last_error, n.delivered_at, n.priority) for n in notifications]
         with self._tx() as cur:
             if rows:
-                execute_values(cur, "INSERT INTO alerts (id, fingerprint, status, level, risk, feed, grid, drill, "
-                               "created_at, updated_at, doc) VALUES %s ON CONFLICT (id) DO UPDATE SET "
-                               "status = excluded.status, level = excluded.level, updated_at = excluded.updated_at, "
-                               "doc = excluded.doc", rows, page_size=1000)
+                # the alert journal's head row first (FOR UPDATE): concurrent savers (two alert services)
+                # queue here, so their links follow one another and nothing else in here can deadlock
+                log, head = chains.alert_links(cur, "%s", True, rows)
+                # then the rows, their links and the new head in one round trip (one multi-statement query)
+                cur.execute(b"; ".join((
+                    _ALERT_UPSERT + b",".join(cur.mogrify(_ALERT_ROW, r) for r in rows) + _ALERT_ON_CONFLICT,
+                    chains.ALERT_LOG_INSERT.encode() + b",".join(cur.mogrify(_LOG_ROW, r) for r in log),
+                    cur.mogrify(chains.SET_HEAD.format(m="%s"), (*head, rows[-1][9], "alerts")))))
             if nrows:
                 execute_values(cur, f"INSERT INTO outbox ({_NOTIFY_COLS}) VALUES %s ON CONFLICT (id) DO NOTHING",
                                nrows, page_size=1000)
+                # an alert's earlier pending notifications rise to its newest one's priority (as in SQLite)
+                execute_values(cur, "UPDATE outbox o SET priority = v.p FROM (VALUES %s) AS v (alert_id, p) "
+                               "WHERE o.alert_id = v.alert_id AND o.status = 'pending' AND o.priority < v.p",
+                               list(raised_priorities(notifications).items()), page_size=1000)
             for key, value in (state or {}).items():
                 cur.execute("INSERT INTO state VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
                             "value = excluded.value", (key, value))
@@ -226,19 +266,27 @@ class PostgresStore:
             sql += " WHERE drill IS NULL"
         return [alert_from_doc(r[0]) for r in self._all(sql)]
 
-    def due_notifications(self, now: float, limit: int) -> list[Notification]:
+    def due_notifications(self, now: float, limit: int, exclude: Collection[str] = ()) -> list[Notification]:
         rows = self._all(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= %s "
-                         "ORDER BY created_at, ord LIMIT %s", (now, limit))
-        return [_row_notification(r) for r in rows]
+                         "ORDER BY priority DESC, created_at, ord LIMIT %s", (now, limit + len(exclude)))
+        return [_row_notification(r) for r in rows if r[0] not in exclude][:limit]
 
     def pending_notification_count(self) -> int:
         return int(self._one("SELECT count(*) FROM outbox WHERE status = 'pending'"))
 
     def update_notification(self, n: Notification) -> None:
+        self.update_notifications([n])
+
+    def update_notifications(self, items: list[Notification]) -> None:
+        """Delivery outcomes, in one transaction."""
         with self._tx() as cur:
-            cur.execute("UPDATE outbox SET status = %s, attempts = %s, next_attempt_at = %s, last_error = %s, "
-                        "delivered_at = %s WHERE id = %s",
-                        (n.status, n.attempts, n.next_attempt_at, n.last_error, n.delivered_at, n.id))
+            execute_values(cur, "UPDATE outbox o SET status = v.status, attempts = v.attempts, "
+                           "next_attempt_at = v.next_attempt_at, last_error = v.last_error, "
+                           "delivered_at = v.delivered_at FROM (VALUES %s) AS v (id, status, attempts, "
+                           "next_attempt_at, last_error, delivered_at) WHERE o.id = v.id",
+                           [(n.id, n.status, n.attempts, float(n.next_attempt_at), n.last_error,
+                             None if n.delivered_at is None else float(n.delivered_at)) for n in items],
+                           template="(%s, %s, %s::integer, %s::float8, %s::text, %s::float8)", page_size=1000)
 
     def notifications_for(self, alert_id: str) -> list[Notification]:
         rows = self._all(f"SELECT {_NOTIFY_COLS} FROM outbox WHERE alert_id = %s ORDER BY created_at, ord",
@@ -265,18 +313,29 @@ class PostgresStore:
             cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_RULES, rule_id))
             cur.execute("SELECT coalesce(max(version), 0) + 1 FROM rules WHERE id = %s", (rule_id,))
             v = int(cur.fetchone()[0])
-            cur.execute("INSERT INTO rules VALUES (%s, %s, %s, %s, %s)",
-                        (rule_id, v, json.dumps(body, ensure_ascii=False) if body is not None else None, actor, ts))
+            chains.rule_row(cur, "%s", True, rule_id, v,
+                            json.dumps(body, ensure_ascii=False) if body is not None else None, actor, ts)
         return v
 
     def audit(self, ts: float, actor: str, action: str, target: str, detail: str) -> None:
-        with self._tx() as cur:
-            cur.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s)",
-                        (ts, actor, action, target, detail))
+        with self._tx() as cur:  # the chain's head row is locked (FOR UPDATE) until commit: appends queue
+            chains.audit_row(cur, "%s", True, ts, actor, action, target, detail)
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._all("SELECT ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT %s", (limit,))
         return [{"ts": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": r[4]} for r in rows]
+
+    # -- hash chains (fenghuo/chain.py) -------------------------------------------------------------
+    def chain_heads(self) -> dict[str, dict[str, Any]]:
+        with self._tx() as cur:
+            return chains.heads(cur)
+
+    @contextmanager
+    def chain_snapshot(self) -> Iterator[chains.Reader]:
+        """One REPEATABLE READ, READ ONLY transaction: one snapshot for the whole walk."""
+        with self._tx() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield chains.Reader(cur, "%s")
 
     # -- pipeline state -----------------------------------------------------------------------------
     def get_state(self, key: str) -> bytes | None:

@@ -10,6 +10,7 @@ grid map and the drills view. Screenshots go to tests/artifacts/board/.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,8 @@ def test_board_live_alert_ack_reports_map_drills(service: Service, browser: Any)
     expect(page.locator(".action-msg")).to_have_text("Alert acknowledged.")
     ack = page.locator(".timeline li[data-kind='acknowledged']")
     expect(ack).to_have_count(1)
-    expect(ack.locator(".tl-actor")).to_have_text("张伟")
+    expect(ack.locator(".tl-actor")).to_have_text(re.compile(r"^responder-"))  # the key's identity
+    expect(ack.locator(".tl-detail")).to_contain_text("张伟")  # the "by" rides along as a note
     expect(page.locator(".alert-head .status")).to_have_attribute("data-status", "acknowledged")
     expect(page.locator("#ack")).to_have_count(0)
     assert page.evaluate("window.__sameDocument") is True
@@ -179,7 +181,7 @@ def test_board_live_alert_ack_reports_map_drills(service: Service, browser: Any)
     expect(page.locator("g.cell[data-grid='G-201'] circle")).to_have_count(1)
 
     # a drill: listed under its name, apart from the real alerts
-    post(responder, readings("G-102", "gauge:drill", RISING[:9]), drill="flood-drill-1")
+    post(service.client("analyst"), readings("G-102", "gauge:drill", RISING[:9]), drill="flood-drill-1")
     page.click("#nav a[data-nav='drills']")
     drill = page.locator("section.drill[data-drill='flood-drill-1']")
     expect(drill.locator("tr.alert-row")).to_have_count(1, timeout=15000)
