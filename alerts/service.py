@@ -113,12 +113,15 @@ class AlertService:
         out: list[Change] = []
         refused: list[tuple[int, Signal, Exception]] = []
         for i, s in enumerate(signals):
-            try:
-                out += self._step(Context(now=0.0), lambda ctx, s=s: self._changes_of([s], ctx))
-            except self.reraise:
-                raise
-            except Exception as exc:
-                refused.append((i, s, exc))
+            for attempt in (1, 2):  # a second try at once: a passing fault (a lock, a lost connection) goes by
+                try:
+                    out += self._step(Context(now=0.0), lambda ctx, s=s: self._changes_of([s], ctx))
+                    break
+                except self.reraise:
+                    raise
+                except Exception as exc:
+                    if attempt == 2:
+                        refused.append((i, s, exc))
         probe = dict(state or {})
         if refused:
             self.set_aside += len(refused)

@@ -26,11 +26,7 @@ from typing import Any
 
 import httpx
 
-from alerts.delivery import Outcome
-from alerts.service import AlertNotFound, AlertService
-from alerts.stages import Change, Context
 from fenghuo.config import parse_config
-from fenghuo.models import TimelineEntry
 from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store.sqlite import SqliteStore
@@ -125,43 +121,11 @@ def config(url: str) -> dict[str, Any]:
     }
 
 
-def record_deliveries(service: AlertService, outcomes: list[Outcome]) -> None:
-    """PROPOSED ``AlertService.record_deliveries`` (a batch of ``record_delivery``), here until the alert
-    service has it: the outbox rows in one transaction, then every timeline entry in one step."""
-    with service.lock:
-        service.store.update_notifications([n for n, *_ in outcomes])
-        noted = []
-        open_by_id = {a.id: a for a in service.dedup.open.values()}  # once per batch, not a scan per outcome
-        for n, ok, detail, final in outcomes:
-            if ok or final or n.attempts == 1:
-                try:
-                    noted.append((open_by_id.get(n.alert_id) or service._get(n.alert_id), n, ok, detail, final))
-                except AlertNotFound:
-                    pass
-
-        def work(ctx: Context) -> list[Change]:
-            changed: dict[str, Change] = {}
-            for a, n, ok, detail, final in noted:
-                mine = service.dedup.own(a)
-                kind = "notified" if ok else ("notify_failed" if final else "notify_retrying")
-                mine.add(TimelineEntry(service.now_of(a.drill, None), kind, mine.level.name_en, n.responder,
-                                       n.channel, f"{n.kind} tier {n.tier}: {detail} (attempt {n.attempts})"))
-                changed[mine.id] = Change(mine, "updated")
-            return list(changed.values())
-
-        if noted:
-            service._step(Context(now=service.now_of(None, None)), work)
-        for a, n, ok, detail, final in noted:
-            if a.feed != "system" and (ok or final):
-                service._channel_health(n.channel, ok, detail)
-
-
 def make_pipeline(tmp: Path, url: str, workers: int, batch: bool) -> Pipeline:
     settings = Settings(data_dir=tmp, delivery_workers=workers)
     p = Pipeline(settings, parse_config(config(url)), SqliteStore(tmp / "bench.db"))
-    # the alert service's own batch method once it has one; one by one: record_delivery for each outcome
-    own = getattr(p.alerts, "record_deliveries", None)
-    p.delivery.outcomes = (own or (lambda outcomes: record_deliveries(p.alerts, outcomes))) if batch else None
+    # in batches: AlertService.record_deliveries (as wired); one by one: record_delivery for each outcome
+    p.delivery.outcomes = p.alerts.record_deliveries if batch else None
     return p
 
 
@@ -239,14 +203,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=Settings().delivery_workers)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per phase at most")
     ap.add_argument("--record", choices=("one", "batch", "both"), default="both",
-                    help="outcomes recorded one by one (AlertService.record_delivery, as wired now), in batches "
-                         "(the proposed record_deliveries), or both")
+                    help="outcomes recorded one by one (AlertService.record_delivery), in batches "
+                         "(record_deliveries, as the service is wired), or both")
     args = ap.parse_args()
     if args.serve:
         asyncio.run(_serve(0))
         return
     for batch in {"one": (False,), "batch": (True,), "both": (False, True)}[args.record]:
-        how = "outcomes recorded in batches (proposed)" if batch else "outcomes recorded one by one"
+        how = "outcomes recorded in batches (as wired)" if batch else "outcomes recorded one by one"
         print(f"-- {how}")
         rates = []
         for _ in range(args.rounds):

@@ -67,8 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = tls_problem(settings.tls_cert, settings.tls_key)
     if problem:
         return _fail(problem)
+    from fenghuo.store import check_store
+
     try:
         config = _load(settings, settings.demo)
+        check_store(settings.store_url, settings.data_dir)  # a damaged or vanished database: refused before all
         keyring, created = ensure_keys(settings)
         demo_key = issue_demo_key(settings) if settings.demo and not created else None
     except ConfigError as exc:
@@ -95,9 +98,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         from fenghuo.kafka_front import build_kafka_front
 
         make = lambda: build_kafka_front(settings, config)  # noqa: E731
-    from fenghuo.store import check_store
-
-    check_store(settings.store_url, settings.data_dir)  # refuse a damaged or vanished database before serving
     app = create_app(make, keyring, started, settings)
     tls: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} \
         if settings.tls_cert else {}

@@ -32,7 +32,9 @@ def free_port() -> int:
 class Receiver:
     """A real HTTP server that records every POST (path, headers, JSON body); can be told to fail."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, keep_alive: bool = False) -> None:
+        """``keep_alive``: HTTP/1.1 with kept-alive connections and a deep accept queue, so the order of arrival is
+        the sender's order, not connection set-up luck."""
         self.requests: list[dict[str, Any]] = []
         self.fail_paths: set[str] = set()  # answer 503 there
         self.status_for: dict[str, int] = {}  # or any other status
@@ -40,22 +42,29 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.path in outer.fail_paths or self.path in outer.status_for:
                     self.send_response(outer.status_for.get(self.path, 503))
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
                                            "raw": body, "json": json.loads(body)})
                 self.send_response(200)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256 if keep_alive else 5
+
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -23,7 +23,7 @@ from tests import test_store_contract as contract
 from tests.test_store_contract import T0, Opener, alert
 
 # the contract suite's fixtures: every case runs on SQLite and on PostgreSQL (FENGHUO_TEST_PG_DSN)
-kind, open_store, store, pg_database = contract.kind, contract.open_store, contract.store, contract.pg_database
+kind, open_store, store = contract.kind, contract.open_store, contract.store
 
 Raw = Callable[..., list[tuple[Any, ...]]]
 

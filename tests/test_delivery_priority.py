@@ -5,13 +5,10 @@ with an index that serves it."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from fenghuo.pipeline import Pipeline
 from fenghuo.settings import Settings
 from fenghuo.store import Notification, Store
 from fenghuo.store.sqlite import SqliteStore
+from tests.support import Receiver
 
 PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
 T0 = 1_700_000_000.0
@@ -38,24 +36,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    import psycopg2
-    from psycopg2.extensions import make_dsn
-
     from fenghuo.store.postgres import PostgresStore
 
-    name = f"fh_prio_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(PG_DSN, connect_timeout=10)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        s = PostgresStore(make_dsn(PG_DSN, dbname=name))
-        yield s
-        s.close()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    s = PostgresStore(request.getfixturevalue("pg_database"))
+    yield s
+    s.close()
 
 
 def note(nid: str, alert_id: str, priority: int, created: float, channel: str = "hook", **kw: Any) -> Notification:
@@ -108,59 +93,14 @@ def test_an_index_serves_the_due_order(store: Store) -> None:
 
 
 # -- a red behind a backlog of blues ---------------------------------------------------------------
-class ArrivalRecorder:
-    """A webhook receiver on 127.0.0.1 that records the JSON bodies in the order they arrive: HTTP/1.1 with
-    keep-alive and a deep accept queue, so arrival order is the sender's order, not connection set-up luck."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with outer.lock:
-                    outer.requests.append({"path": self.path, "json": json.loads(body)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, predicate: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                got = list(self.requests)
-            if predicate(got):
-                return got
-            time.sleep(0.01)
-        raise AssertionError(f"timed out; received {len(self.requests)} requests")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def recorder() -> Iterator[ArrivalRecorder]:
-    r = ArrivalRecorder()
+def recorder() -> Iterator[Receiver]:
+    r = Receiver(keep_alive=True)
     yield r
     r.close()
 
 
-def backlog_pipeline(tmp: Path, receiver: ArrivalRecorder) -> Pipeline:
+def backlog_pipeline(tmp: Path, receiver: Receiver) -> Pipeline:
     nodes: list[dict[str, Any]] = [{"id": "D", "name": "区", "kind": "district"}]
     nodes += [{"id": f"G{i}", "name": f"网格{i}", "kind": "grid", "parent": "D", "centroid": [30 + i / 100, 114]}
               for i in range(GRIDS)]
@@ -180,19 +120,19 @@ def reading(source: str, value: float, grid: str = "G0") -> dict[str, Any]:
 
 
 def test_a_red_behind_ten_thousand_blues_arrives_in_the_first_window(tmp_path: Path,
-                                                                    recorder: ArrivalRecorder) -> None:
+                                                                    recorder: Receiver) -> None:
     p, receiver = backlog_pipeline(tmp_path, recorder), recorder
     # 5,000 blue alerts, then alert X (blue too: its two notifications are the newest of the 10,002)
     p.ingest([reading(f"s{i}", 2.0, grid=f"G{i % GRIDS}") for i in range(5000)])
     p.ingest([reading("x", 2.0)])
     assert p.store.pending_notification_count() == 10_002
     p.delivery.run_due()  # the backlog is being delivered ...
-    receiver.wait_for(lambda got: len(got) >= 10)
+    receiver.wait_for(lambda got: len(got) >= 10, timeout=60)
     p.ingest([reading("r", 20.0)])  # ... when a red alert is raised, and X goes red
     p.ingest([reading("x", 20.0)])
     with receiver.lock:
         seen = len(receiver.requests)
-    got = receiver.wait_for(lambda got: sum(g["json"]["alert"]["level"] == "red" for g in got) >= 4)
+    got = receiver.wait_for(lambda got: sum(g["json"]["alert"]["level"] == "red" for g in got) >= 4, timeout=60)
     p.delivery.close()
     reds = [i for i, g in enumerate(got) if g["json"]["alert"]["level"] == "red"]
     # all four red notifications came within the first window after they were decided: a few dozen

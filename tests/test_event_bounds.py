@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,25 +234,6 @@ def test_kafka_ingest_applies_the_same_bounds_and_keys(tmp_path: Path) -> None:
 PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
 
 
-@pytest.fixture
-def pg_dsn() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
-    import psycopg2
-    from psycopg2.extensions import make_dsn
-
-    name = f"fh_bounds_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(PG_DSN, connect_timeout=10)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield make_dsn(PG_DSN, dbname=name)
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
     not PG_DSN, reason="FENGHUO_TEST_PG_DSN is not set"))])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
@@ -262,7 +242,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     else:
         from fenghuo.store.postgres import PostgresStore
 
-        s = PostgresStore(request.getfixturevalue("pg_dsn"))
+        s = PostgresStore(request.getfixturevalue("pg_database"))
     yield s
     s.close()
 
@@ -305,14 +285,14 @@ def test_an_upgraded_sqlite_store_keeps_old_rows_duplicates_of_themselves(tmp_pa
 
 
 @pytest.mark.skipif(not PG_DSN, reason="FENGHUO_TEST_PG_DSN is not set")
-def test_an_upgraded_postgres_store_keeps_old_rows_duplicates_of_themselves(pg_dsn: str,
+def test_an_upgraded_postgres_store_keeps_old_rows_duplicates_of_themselves(pg_database: str,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from fenghuo.store import pg_migrations, postgres
 
     before = pg_migrations.MIGRATIONS[:pg_migrations.MIGRATIONS.index(pg_migrations.event_ids_per_source)]
     with monkeypatch.context() as m:
         m.setattr(postgres, "MIGRATIONS", before)
-        old = postgres.PostgresStore(pg_dsn)
+        old = postgres.PostgresStore(pg_database)
     with old._tx() as cur:  # rows as the version before wrote them: ids claimed alone
         for source, eid in (("gauge-1", "a"), ("gauge-2", "b\tc")):
             cur.execute("INSERT INTO event_ids (id) VALUES (%s)", (eid,))
@@ -320,7 +300,7 @@ def test_an_upgraded_postgres_store_keeps_old_rows_duplicates_of_themselves(pg_d
                         "VALUES (%s, 'sensor', %s, %s, 'G1', 'water_level_m', 1.0, %s)", (eid, source, NOW, NOW))
         cur.execute("INSERT INTO event_ids (id) VALUES ('gone')")  # its event was deleted (retention)
     old.close()
-    upgraded = postgres.PostgresStore(pg_dsn)
+    upgraded = postgres.PostgresStore(pg_database)
     assert upgraded.add_events([_ev("gauge-2", "b\tc"), _ev("gauge-1", "a")], NOW) == []  # still duplicates
     fresh = [_ev("forger", "a"), _ev("gauge-1", "d")]
     assert upgraded.add_events(fresh, NOW) == fresh

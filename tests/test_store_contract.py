@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,24 +35,6 @@ def _integrity_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         pass
     return tuple(errors)
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    import psycopg2
-    from psycopg2.extensions import make_dsn
-
-    name = f"fh_contract_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(PG_DSN, connect_timeout=10)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield make_dsn(PG_DSN, dbname=name)
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not PG_DSN, reason=PG_SKIP))])
