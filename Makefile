@@ -35,4 +35,4 @@ bench-nab: install
 	$(BIN)/python -m benchmarks.nab.run_nab
 
 clean:
-	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache
+	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache .hypothesis
