@@ -26,6 +26,40 @@ def _params(cls: Any, name: str, values: dict[str, Any]) -> Any:
     return cls(**clean)
 
 
+PARAMS = {  # detectors.<name> -> (module, parameter class): what run builds, and check-config checks
+    "bursts": ("detectors.bursts", "BurstParams"),
+    "forecast": ("detectors.forecast_model", "ForecastParams"),
+    "anomaly": ("detectors.anomaly_extra", "AnomalyParams"),
+    "text": ("detectors.text.detector", "TextParams"),
+    "fusion": ("detectors.fusion", "FusionParams"),
+}
+
+
+def check_models(cfg: Detectors) -> list[str]:
+    """Every error in the model detectors' parameters, checked by the same classes ``add_models`` builds
+    (without training or loading anything), so ``fenghuo check-config`` refuses what ``run`` would.
+
+    >>> check_models(Detectors(forecast={"wrong_param": 3}))  # doctest: +ELLIPSIS
+    ['detectors.forecast: unknown parameter(s) wrong_param; known: ...']
+    >>> check_models(Detectors(fusion={}))
+    []
+    """
+    import importlib
+
+    errors: list[str] = []
+    for name, (module, cls_name) in PARAMS.items():
+        values = getattr(cfg, name)
+        if values is None:
+            continue
+        try:
+            _params(getattr(importlib.import_module(module), cls_name), name, values)
+        except ConfigError as exc:
+            errors += exc.errors
+        except (TypeError, ValueError) as exc:
+            errors.append(f"detectors.{name}: {exc}")
+    return errors
+
+
 def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None) -> None:
     """Add the configured model detectors to the engine (the rules are already there)."""
     if cfg.bursts is not None:

@@ -168,8 +168,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from detectors.models import check_models
+
     try:
         config = load_config(args.file)
+        model_errors = check_models(config.detectors)  # the same parameter classes run builds
+        if model_errors:
+            raise ConfigError(model_errors, str(args.file))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1

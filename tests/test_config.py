@@ -112,6 +112,18 @@ def test_check_config_cli_lists_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert "rules[0].levels" in err and "rules[1].id: duplicate" in err and "rules[1].metric" in err
 
 
+def test_check_config_cli_refuses_what_run_would_refuse_in_detectors(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from fenghuo.cli import main
+
+    p = tmp_path / "c.yaml"
+    p.write_text("detectors:\n  forecast: {wrong_param: 3}\n  fusion: {}\n")
+    assert main(["check-config", str(p)]) == 1
+    assert "detectors.forecast: unknown parameter(s) wrong_param" in capsys.readouterr().err
+    p.write_text("detectors:\n  fusion: {}\n")
+    assert main(["check-config", str(p)]) == 0
+
+
 def test_limits_default_and_merge() -> None:
     limits = parse_config({"limits": {"max_age_days": 36500, "metrics": {"flow_m3s": [0, 50000]}}}).limits
     assert limits.max_age_days == 36500 and limits.max_future_seconds == 86400 and limits.max_id_chars == 128
