@@ -11,7 +11,6 @@ the same batch); the refused one is set aside, logged and kept in the dead-lette
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -137,12 +136,13 @@ class AlertService:
 
     def _keep_set_aside(self, index: int, s: Signal, exc: Exception) -> None:
         record = {"signal": {"detector": s.detector, "rule": s.rule, "risk": str(s.risk), "feed": s.feed,
-                             "grid": s.grid, "series": s.series, "source": s.source, "ts": s.ts, "drill": s.drill,
-                             "level": s.level.name_en if s.level else None, "score": s.score}}
+                             "grid": s.grid, "series": s.series, "source": s.source, "ts": float(s.ts),
+                             "drill": s.drill, "level": s.level.name_en if s.level else None,
+                             "score": float(s.score)}}
         try:
             self.store.add_dead_letters(
                 [(index, f"alert change could not be stored: {type(exc).__name__}: {mask_pii(str(exc)[:200])}",
-                  json.loads(json.dumps(record, default=str)))], self.now_of(None, None))
+                  record)], self.now_of(None, None))
         except Exception:
             log.exception("could not keep the set-aside signal in the dead-letter store")
 

@@ -21,7 +21,7 @@ from api.guard import Guard
 from api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
 from fenghuo import __version__
 from fenghuo.kafka_bus import BusUnavailable, CommandTimeout
-from fenghuo.pipeline import Pipeline
+from fenghuo.pipeline import AlertsBehind, Pipeline
 from fenghuo.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -59,6 +59,10 @@ def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
     async def bus_unavailable(request: Request, exc: BusUnavailable) -> JSONResponse:
         return JSONResponse({"detail": f"the event bus is unavailable: {exc}"}, status_code=503,
                             headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(AlertsBehind)  # embedded: the store refuses alert changes; nothing was accepted
+    async def alerts_behind(request: Request, exc: AlertsBehind) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(CommandTimeout)  # Kafka mode: queued, the alert service has not confirmed it yet
     async def command_timeout(request: Request, exc: CommandTimeout) -> JSONResponse:

@@ -46,6 +46,13 @@ SNAPSHOT_EVERY = 10.0
 MAX_UNAPPLIED = 100_000
 
 
+class AlertsBehind(RuntimeError):
+    """The store has refused alert changes for a while (``MAX_UNAPPLIED`` signals wait): new events are not
+    taken (503) until it takes them, so no signal is ever dropped to bound the wait."""
+
+    retry_after = 5
+
+
 @dataclass(slots=True)
 class IngestResult:
     accepted: int = 0
@@ -137,6 +144,9 @@ class Pipeline:
 
     def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
         """Store and process the valid records; ``may_drill`` False refuses every record marked as a drill."""
+        if len(self.unapplied) >= MAX_UNAPPLIED:
+            raise AlertsBehind(f"{len(self.unapplied)} detector signals wait for the store to take their alert "
+                               "changes; nothing of this request was stored: send it again later")
         received = time.perf_counter()
         events, bad = self.parse(records, drill, may_drill=may_drill)
         now = self.clocks.wall_now()
@@ -176,7 +186,7 @@ class Pipeline:
         try:
             self.alerts.apply(batch, state={"cursor": str(self.cursor).encode()})
         except Exception:
-            self.unapplied = batch[-MAX_UNAPPLIED:]  # beyond that, the restart's re-run still has them
+            self.unapplied = batch  # all of them: past MAX_UNAPPLIED, ingest refuses new events instead
             log.exception("the store refused the alert changes of %d signal(s): they wait for the next try",
                           len(batch))
 

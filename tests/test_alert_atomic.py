@@ -241,3 +241,21 @@ def test_the_distributed_alert_service_answers_a_refused_ack_and_changes_nothing
     w.apply_command(json.dumps({"id": "c2", "op": "ack", "alert": alert.id, "grid": "G1", "actor": "r"}).encode())
     assert replies[-1]["ok"] is True
     assert w.store.get_alert(alert.id).status == Status.ACKNOWLEDGED  # type: ignore[union-attr]
+
+
+def test_past_the_bound_of_waiting_signals_new_events_are_refused_not_signals_dropped(
+        svc: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fenghuo import pipeline
+
+    monkeypatch.setattr(pipeline, "MAX_UNAPPLIED", 1)
+    svc.store.fail = lambda alerts: True
+    assert svc.reading(6.5, 0)["accepted"] == 1  # stored; its red signal waits
+    before = svc.store.event_count()
+    with pytest.raises(pipeline.AlertsBehind):
+        svc.reading(3.5, 60, grid="G2")
+    assert svc.store.event_count() == before  # refused whole: nothing of it stored
+    svc.store.fail = None
+    svc.clock.set(T0 + 120)
+    svc.p.tick()  # the waiting signal is applied: nothing was dropped
+    assert [(a.grid, a.level) for a in svc.p.alerts.dedup.open.values()] == [("G1", Level.RED)]
+    assert svc.reading(3.5, 180, grid="G2")["accepted"] == 1
