@@ -6,7 +6,7 @@ all earlier ones (``sender,identifier,sent``). Each message has an ``<info>`` pe
 (zh-CN and en). Drill alerts are sent with status Exercise. Times are UTC with an explicit
 ``+00:00`` offset, as the CAP schema demands. CAP messages are public: every text element
 (headline, description, event, area, parameters, note) and the Atom feed's titles and summaries are
-masked with :func:`fenghuo.privacy.mask_pii`, so no mobile or resident ID number is published.
+masked with :func:`fenghuo.core.privacy.mask_pii`, so no mobile or resident ID number is published.
 
 >>> cap_time(1579687200.5)
 '2020-01-22T10:00:00+00:00'
@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alerts.cap_text import Texts, category, event_names, texts
-from fenghuo.config import Node
-from fenghuo.levels import Level
-from fenghuo.models import Alert
-from fenghuo.privacy import mask_pii
+from fenghuo.alerts.cap_text import Texts, category, event_names, texts
+
+from fenghuo.core.config import Node
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Alert
+from fenghuo.core.privacy import mask_pii
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"

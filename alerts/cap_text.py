@@ -1,6 +1,6 @@
 """The words of CAP messages in Chinese and English: category, event, headline, description, instruction.
 
->>> from fenghuo.models import Alert, Risk, Status
+>>> from fenghuo.core.models import Alert, Risk, Status
 >>> a = Alert("A1", "fp", Risk.SAFETY, "sensor", "G1", "st/water_level_m", "st/water_level_m", "river",
 ...           Level.RED, Status.OPEN, None, 0.0, 0.0, title_zh="一号网格 水位预警", title_en="Grid 1")
 >>> category(a), event_names(a)
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fenghuo.levels import Level
-from fenghuo.models import Alert
-from fenghuo.titles import METRICS
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Alert
+from fenghuo.core.titles import METRICS
 
 # keyword in a metric or complaint category -> CAP category; first match wins
 CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from alerts.stages import Change
-from fenghuo.levels import Level
-from fenghuo.models import Alert, Certainty, Signal, Status, TimelineEntry
+from fenghuo.alerts.stages import Change
+
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Alert, Certainty, Signal, Status, TimelineEntry
 
 MAX_EVIDENCE = 50
 TitleFn = Callable[[Signal], tuple[str, str]]

@@ -3,7 +3,7 @@ so a slow or failing receiver does not hold up the others. Failures are retried 
 backoff until the channel's ``max_attempts``; every outcome is recorded.
 
 Order. The store hands out due notifications by priority (red first, see
-:func:`alerts.notify.priority`), then age. Delivery holds only a small window of them at a time
+:func:`fenghuo.alerts.notify.priority`), then age. Delivery holds only a small window of them at a time
 (``window``: a few per worker, fetched and not yet sent) and never gives the pool (a
 first-in-first-out queue) more than that, so a red notification decided behind thousands of blue ones
 waits for that window, not for the backlog. The window refills itself as deliveries finish (and on
@@ -28,8 +28,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from alerts.notifiers.base import DeliveryError, Notifier
-from fenghuo.store import Notification, Store
+from fenghuo.alerts.notifiers.base import DeliveryError, Notifier
+
+from fenghuo.core.store import Notification, Store
 
 log = logging.getLogger("fenghuo.delivery")
 IN_HAND = 8  # notifications sent and waiting for their outcome to be recorded: at most this many windows

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from alerts.routing import Router
-from alerts.stages import Change, Context
-from fenghuo.config import Escalation
-from fenghuo.models import Alert, Status, TimelineEntry
+from fenghuo.alerts.routing import Router
+from fenghuo.alerts.stages import Change, Context
+
+from fenghuo.core.config import Escalation
+from fenghuo.core.models import Alert, Status, TimelineEntry
 
 
 class Escalate:

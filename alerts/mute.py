@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from alerts.stages import Change, Context
-from fenghuo.models import Alert, TimelineEntry
+from fenghuo.alerts.stages import Change, Context
+
+from fenghuo.core.models import Alert, TimelineEntry
 
 
 class Muter(Protocol):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
-from alerts.notifiers.wording import masked_payload
-from alerts.routing import Router
-from alerts.stages import Change, Context
-from fenghuo.levels import Level
-from fenghuo.store import Notification
+from fenghuo.alerts.notifiers.wording import masked_payload
+from fenghuo.alerts.routing import Router
+from fenghuo.alerts.stages import Change, Context
+
+from fenghuo.core.levels import Level
+from fenghuo.core.store import Notification
 
 
 def notification_id(alert_id: str, kind: str, step: int, tier: int, responder: str | None, channel: str) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from alerts.stages import Change, Context
-from fenghuo.store import Store
+from fenghuo.alerts.stages import Change, Context
+
+from fenghuo.core.store import Store
 
 Publish = Callable[[list[Change]], None]
 

@@ -4,8 +4,8 @@ Pure: alerts in, figures out. MTTA is raised -> acknowledged; MTTR raised -> res
 on time when it was acknowledged (or resolved) before its first escalation, that is within its
 level's deadline.
 
->>> from fenghuo.models import Alert, Risk, Status, TimelineEntry
->>> from fenghuo.levels import Level
+>>> from fenghuo.core.models import Alert, Risk, Status, TimelineEntry
+>>> from fenghuo.core.levels import Level
 >>> a = Alert("a1", "f", Risk.SAFETY, "sensor", "G1", "s", "s/m", "r", Level.RED, Status.RESOLVED, None,
 ...           0.0, 0.0, acked_at=60.0, acked_by="wang", resolved_at=600.0,
 ...           timeline=[TimelineEntry(0.0, "raised"), TimelineEntry(60.0, "acknowledged")])
@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from fenghuo.models import Alert, Status
+from fenghuo.core.models import Alert, Status
 
 GROUPS = ("level", "grid", "responder", "rule", "risk")
 

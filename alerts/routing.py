@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fenghuo.config import Config
-from fenghuo.models import Alert
+from fenghuo.core.config import Config
+from fenghuo.core.models import Alert
 
 Recipient = tuple[str | None, str]  # (responder id, channel name)
 

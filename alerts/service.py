@@ -15,18 +15,19 @@ import logging
 import threading
 from collections.abc import Callable
 
-from alerts.dedup import Dedup, IdFn, TitleFn
-from alerts.escalate import Escalate
-from alerts.mute import Muter, MuteStage
-from alerts.notify import Notify
-from alerts.record import Publish, Record
-from alerts.routing import Router
-from alerts.stages import Change, Context, MultiStage
-from fenghuo.config import Config
-from fenghuo.levels import Level
-from fenghuo.models import Alert, Risk, Signal, Status, TimelineEntry
-from fenghuo.privacy import mask_pii
-from fenghuo.store import Notification, Store
+from fenghuo.alerts.dedup import Dedup, IdFn, TitleFn
+from fenghuo.alerts.escalate import Escalate
+from fenghuo.alerts.mute import Muter, MuteStage
+from fenghuo.alerts.notify import Notify
+from fenghuo.alerts.record import Publish, Record
+from fenghuo.alerts.routing import Router
+from fenghuo.alerts.stages import Change, Context, MultiStage
+
+from fenghuo.core.config import Config
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Alert, Risk, Signal, Status, TimelineEntry
+from fenghuo.core.privacy import mask_pii
+from fenghuo.core.store import Notification, Store
 
 NowOf = Callable[[str | None, float | None], float]  # (drill, event time) -> now
 log = logging.getLogger("fenghuo.alerts")

@@ -2,7 +2,7 @@
 
 Each stage takes the context and the alert changes of one step and returns the changes that go
 on; :class:`MultiStage` runs stages in order. The stages of the alert service are dedup (signals
-to changes, in :mod:`alerts.dedup`), mute, escalate, notify and record.
+to changes, in :mod:`fenghuo.alerts.dedup`), mute, escalate, notify and record.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fenghuo.models import Alert
-from fenghuo.store import Notification
+from fenghuo.core.models import Alert
+from fenghuo.core.store import Notification
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """The FastAPI application: built by :func:`create_app`; the pipeline opens and closes in lifespan.
 
-Every request passes :class:`api.guard.Guard` first (key, failed sign-in limits, body size, security
+Every request passes :class:`fenghuo.api.guard.Guard` first (key, failed sign-in limits, body size, security
 headers); the routes then check roles and bounds.
 """
 
@@ -14,15 +14,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fenghuo.api.auth import KeyRing
+from fenghuo.api.errors import ERRORS, safe_error
+from fenghuo.api.guard import Guard
+from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
 
-from api.auth import KeyRing
-from api.errors import ERRORS, safe_error
-from api.guard import Guard
-from api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
 from fenghuo import __version__
-from fenghuo.kafka_bus import BusUnavailable, CommandTimeout
-from fenghuo.pipeline import AlertsBehind, Pipeline
-from fenghuo.settings import Settings
+from fenghuo.core.settings import Settings
+from fenghuo.runtime.embedded import AlertsBehind, Pipeline
+from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
 
 STATIC = Path(__file__).parent / "static"
 

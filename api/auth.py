@@ -1,7 +1,7 @@
 """Bearer keys with names and roles: viewer < responder < analyst < admin.
 
 Keys come from settings (``FENGHUO_API_KEYS`` = ``role:name:key`` or ``role:key``, whose name is then
-``role-<8 hex digits of its hash>``) and from the keys file (:mod:`api.keyfile`, managed by
+``role-<8 hex digits of its hash>``) and from the keys file (:mod:`fenghuo.api.keyfile`, managed by
 ``fenghuo keys``), which the key ring re-reads when it changes, so a revoked or rotated key stops working
 within a second. With no key anywhere, :func:`ensure_keys` creates an admin key in the keys file and
 returns it once to print. The caller's name is the actor of every change it makes.
@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api.keyfile import KeyEntry, KeyFile, KeyFileError, digest, new_key
-from fenghuo.settings import ROLES, Settings
+from fenghuo.api.keyfile import KeyEntry, KeyFile, KeyFileError, digest, new_key
+
+from fenghuo.core.settings import ROLES, Settings
 
 RANK = {role: i for i, role in enumerate(ROLES)}
 KEY_FILE = "api-keys"

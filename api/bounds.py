@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException
 from pydantic import AfterValidator
 
-from fenghuo.models import parse_ts
+from fenghuo.core.models import parse_ts
 
 MAX_DEPTH = 32
 MAX_STRING = 10_000

@@ -1,6 +1,6 @@
 """Dependency aliases for the routes: the pipeline, the caller and role checks.
 
-The caller is normally settled by :class:`api.guard.Guard` before the route runs (and before the body is
+The caller is normally settled by :class:`fenghuo.api.guard.Guard` before the route runs (and before the body is
 read); without the guard (an app built by hand, as some tests do) the key is checked here.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fenghuo.api.auth import KeyRefused, KeyRing, Principal
 
-from api.auth import KeyRefused, KeyRing, Principal
-from fenghuo.pipeline import Pipeline
+from fenghuo.runtime.embedded import Pipeline
 
 
 def get_pipeline(request: Request) -> Pipeline:

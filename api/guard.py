@@ -5,13 +5,13 @@ For each HTTP request, before any route code runs and before one byte of the bod
 1. the route's policy (:data:`POLICIES`): the role it needs (None: public) and its largest body;
 2. a client address or key prefix over its failed sign-in limit gets 429 + Retry-After;
 3. a missing key (on a route that needs one) gets 401; an unknown or expired key gets 401 and counts as a
-   failed sign-in (for the limit, and for the audit log: see :class:`api.ratelimit.FailureAudit`);
+   failed sign-in (for the limit, and for the audit log: see :class:`fenghuo.api.ratelimit.FailureAudit`);
    a key whose role is too low for a route with a body gets 403;
 4. a body larger than the route allows gets 413: at once when Content-Length says so, else while it
    streams (chunked bodies too) — the bytes are counted as the route reads them;
 5. every response gets the security headers (:func:`security_headers`).
 
-The caller (:class:`api.auth.Principal`) is left in ``scope["state"]["principal"]`` for the routes.
+The caller (:class:`fenghuo.api.auth.Principal`) is left in ``scope["state"]["principal"]`` for the routes.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fenghuo.api.auth import KeyRefused, KeyRing, Principal
+from fenghuo.api.ratelimit import FailureAudit, FailureLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from api.auth import KeyRefused, KeyRing, Principal
-from api.ratelimit import FailureAudit, FailureLimiter
 
 log = logging.getLogger("fenghuo.guard")
 KiB, MiB = 1024, 1024 * 1024

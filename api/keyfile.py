@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fenghuo.models import iso, parse_ts
-from fenghuo.privacy import private_dir
-from fenghuo.settings import NAME, ROLES
+from fenghuo.core.models import iso, parse_ts
+from fenghuo.core.privacy import private_dir
+from fenghuo.core.settings import NAME, ROLES
 
 FORMAT = "fenghuo-api-keys/1"
 DRILL_ROLES = ("analyst", "admin")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fenghuo.privacy import mask_doc
+from fenghuo.core.privacy import mask_doc
 
 TEXT_PARTS = ("evidence", "timeline", "title", "notifications")
 # a complaint's category (and a caller's line as its source) end up in these: masked for text feeds

@@ -5,7 +5,7 @@
 * synthetic: ``series x days`` of 10-minute water levels (a per-gauge datum, a slow random walk, a
   daily tide, noise, and a few flood pulses per month), stored in a fresh SQLite store through
   ``add_events``; then the fetch (``Store.history_rows``), the vectorised run of a rule with
-  hysteresis and ``for_seconds`` (:func:`detectors.backtest.simulate`), and, for scale, the streaming
+  hysteresis and ``for_seconds`` (:func:`fenghuo.detectors.backtest.simulate`), and, for scale, the streaming
   detector point by point on a tenth of the series;
 * real: the 47 Hub'Eau stations of Storm Gloria (185k readings) under the example config's
   ``river-level`` rule (per-station levels), vectorised and streamed, with the episode counts equal.
@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fenghuo.detectors.backtest import paused_gc, simulate
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.ingest.events import make_resolver, parse_event
 
-from detectors.backtest import paused_gc, simulate
-from detectors.engine import DetectorEngine
-from fenghuo.config import Rule, load_config
-from fenghuo.events import make_resolver, parse_event
-from fenghuo.grids import GridTree
-from fenghuo.models import Event
-from fenghuo.store.sqlite import SqliteStore
+from fenghuo.core.config import Rule, load_config
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Event
+from fenghuo.core.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 HUBEAU = ROOT.parent / "shared" / "data" / "hubeau-river-levels-2020" / \
@@ -109,8 +109,8 @@ def bench_synthetic(series: int, days: int, use_store: bool) -> None:
 
 def bench_hubeau() -> None:
     os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "benchmark-only-secret")  # the example config's channels
-    config = load_config(ROOT / "deploy" / "fenghuo.example.yaml")
-    from ingest.adapters import read_records
+    config = load_config(ROOT / "fenghuo" / "demo" / "fenghuo.example.yaml")
+    from fenghuo.ingest.adapters import read_records
 
     tree = GridTree(config.nodes, config.grid_match_km)
     resolve = make_resolver(tree)

@@ -29,12 +29,13 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from detectors.bursts import BurstParams, ComplaintBurst
-from fenghuo.events import EventError, make_resolver, parse_event
-from fenghuo.grids import GridTree
-from fenghuo.levels import Level
-from fenghuo.models import Event, Signal
-from ingest.adapters import read_records
+from fenghuo.detectors.bursts import BurstParams, ComplaintBurst
+from fenghuo.ingest.adapters import read_records
+from fenghuo.ingest.events import EventError, make_resolver, parse_event
+
+from fenghuo.core.grids import GridTree
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Event, Signal
 
 DATA = "/work/shared/data/boston311-2015/boston_311_2015.csv.gz"
 TZ = ZoneInfo("America/New_York")
@@ -55,9 +56,9 @@ def is_snow(category: str | None) -> bool:
 def grid_tree() -> GridTree:
     """The example config's grid tree (Boston: 23 grids, 4 communities, 2 streets, 1 district)."""
     os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "benchmark")
-    from fenghuo.config import load_config
+    from fenghuo.core.config import load_config
 
-    config = load_config("deploy/fenghuo.example.yaml")
+    config = load_config("fenghuo/demo/fenghuo.example.yaml")
     return GridTree(config.nodes, config.grid_match_km)
 
 

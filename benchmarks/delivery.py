@@ -2,7 +2,7 @@
 notification takes to arrive when 10,000 blue ones are pending ahead of it.
 
 The whole embedded path: readings go through ``Pipeline.ingest`` (alerts raised, outbox rows written
-with their priority), the pipeline's own tick loop and :class:`alerts.delivery.Delivery` send them to
+with their priority), the pipeline's own tick loop and :class:`fenghuo.alerts.delivery.Delivery` send them to
 two webhook channels (signed JSON POSTs over kept-alive connections), and every outcome is recorded
 (outbox row + the alert's timeline). The receiver is a minimal HTTP/1.1 server on asyncio in its own
 process (started and stopped here), far faster than the delivery path, so it is not the bottleneck.
@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 
-from fenghuo.config import parse_config
-from fenghuo.pipeline import Pipeline
-from fenghuo.settings import Settings
-from fenghuo.store.sqlite import SqliteStore
+from fenghuo.core.config import parse_config
+from fenghuo.core.settings import Settings
+from fenghuo.core.store.sqlite import SqliteStore
+from fenghuo.runtime.embedded import Pipeline
 
 GRIDS = 50
 CHANNELS = ("hook-a", "hook-b")  # every responder has both: two notifications per alert and change

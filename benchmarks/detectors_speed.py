@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fenghuo.detectors.anomaly import DETECTORS, make_detector
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.registry import add_models
+from fenghuo.ingest.events import make_resolver, parse_event
+
 from benchmarks.embedded import DATA, load_records
-from detectors.anomaly import DETECTORS, make_detector
-from detectors.engine import DetectorEngine
-from detectors.models import add_models
-from fenghuo.cli import EXAMPLE_CONFIG, demo_config
-from fenghuo.config import Detectors, load_config
-from fenghuo.events import make_resolver, parse_event
-from fenghuo.grids import GridTree
-from fenghuo.models import Event
+from fenghuo.cli.main import EXAMPLE_CONFIG, demo_config
+from fenghuo.core.config import Detectors, load_config
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Event
 
 
 def events(limit: int | None) -> tuple[list[Event], list[Event], Any]:

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenghuo.cli import EXAMPLE_CONFIG, demo_config
-from fenghuo.config import Detectors, load_config
-from fenghuo.pipeline import Pipeline
-from fenghuo.settings import Settings
-from fenghuo.store.sqlite import SqliteStore
-from ingest.adapters import read_records
+from fenghuo.ingest.adapters import read_records
+
+from fenghuo.cli.main import EXAMPLE_CONFIG, demo_config
+from fenghuo.core.config import Detectors, load_config
+from fenghuo.core.settings import Settings
+from fenghuo.core.store.sqlite import SqliteStore
+from fenghuo.runtime.embedded import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FENGHUO_SHARED", ROOT.parent / "shared")) / "data"

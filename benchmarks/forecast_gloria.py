@@ -1,6 +1,6 @@
 """Lead time of forecast early warnings on Storm Gloria (Hub'Eau river levels, January 2020).
 
-Replays the real month in time order through :class:`detectors.forecast.ForecastWarner` with the
+Replays the real month in time order through :class:`fenghuo.detectors.forecast.ForecastWarner` with the
 example config's ``river-level`` rule (per-station levels), refitting inline (deterministic; the
 background mode gives the same signals when drained). For every station and level the rule
 actually entered (same state machine: ``for_seconds``, hysteresis) it reports when, when fenghuo
@@ -27,16 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detectors.forecast import ForecastParams, ForecastWarner
-from detectors.level_state import LevelParams, LevelState
-from detectors.rules import params_for
-from fenghuo.config import Rule, load_config
-from fenghuo.models import Event, parse_ts
-from ingest.adapters import read_records
+from fenghuo.detectors.forecast import ForecastParams, ForecastWarner
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+from fenghuo.detectors.rules import params_for
+from fenghuo.ingest.adapters import read_records
+
+from fenghuo.core.config import Rule, load_config
+from fenghuo.core.models import Event, parse_ts
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared/data/hubeau-river-levels-2020/hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
-CONFIG = ROOT / "deploy/fenghuo.example.yaml"
+CONFIG = ROOT / "fenghuo/demo/fenghuo.example.yaml"
 NAMES = {1: "blue", 2: "yellow", 3: "orange", 4: "red"}
 Reading = tuple[float, str, float]
 QUIET_END = "2020-01-20T00:00:00Z"  # before Gloria's rain: the quiet part of the month

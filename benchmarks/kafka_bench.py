@@ -2,7 +2,7 @@
 
 Real Hub'Eau river levels (Storm Gloria) and Boston 311 complaints, merged in event-time order and
 validated with the example configuration's grid resolver (as ``benchmarks/embedded.py`` does),
-through real worker processes (``python -m fenghuo.distributed_cli worker ...``) on a real broker.
+through real worker processes (``python -m fenghuo.cli.distributed worker ...``) on a real broker.
 Every run uses fresh topics under its own prefix (``kb<random>``), so fresh consumer groups too.
 
 1. Throughput: N events are pre-loaded into the event topics with a fast producer; then ONE
@@ -48,17 +48,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fenghuo.ingest.events import EventError, make_resolver, parse_event
 
 from benchmarks.embedded import ROOT, load_records, pct
-from fenghuo.cli import EXAMPLE_CONFIG
-from fenghuo.config import Config, load_config
-from fenghuo.events import EventError, make_resolver, parse_event
-from fenghuo.grids import GridTree
-from fenghuo.kafka_bus import Topics, create_topics, event_to_wire, signal_from_dict
-from fenghuo.models import Event
-from fenghuo.rulebook import RuleBook
-from fenghuo.store import open_store
-from ingest.kafka_ingest import KafkaIngest
+from fenghuo.cli.main import EXAMPLE_CONFIG
+from fenghuo.core.config import Config, load_config
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Event
+from fenghuo.core.rulebook import RuleBook
+from fenghuo.core.store import open_store
+from fenghuo.runtime.kafka.bus import Topics, create_topics, event_to_wire, signal_from_dict
+from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
 
 PARTITIONS = 8
 SIGNAL_KINDS = {"raised", "upgraded", "downgraded", "recurred", "cleared"}  # made by a signal only
@@ -136,7 +136,7 @@ class CpuMeter:
                 f"{r['machine'] * 100:.0f}% of {(os.cpu_count() or 1) * 100}%")
 
 
-# -- the workers as subprocesses (as tests/integration/kafka_support.py starts them) -------------------
+# -- the workers as subprocesses (as tests/integration/kafka/kafka_support.py starts them) -------------------
 class Workers:
     def __init__(self, tmp: Path, bootstrap: str, prefix: str, config_path: Path, store_url: str) -> None:
         self.tmp = tmp
@@ -148,7 +148,7 @@ class Workers:
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         with open(self.tmp / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "fenghuo.distributed_cli", "worker", *args],
+            proc = subprocess.Popen([sys.executable, "-m", "fenghuo.cli.distributed", "worker", *args],
                                     cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
@@ -492,7 +492,7 @@ def latency(args: argparse.Namespace, tmp: Path, config_path: Path, config: Conf
 
 
 class Replay:
-    """alerts.dedup's decision for one fingerprint, replayed from its signals: which change each makes."""
+    """fenghuo.alerts.dedup's decision for one fingerprint, replayed from its signals: which change each makes."""
 
     def __init__(self) -> None:
         self.open, self.cleared, self.level = False, False, 0

@@ -32,10 +32,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from fenghuo.models import Event
-from fenghuo.store.pg_events import copy_columns, copy_line
-from fenghuo.store.postgres import PostgresStore
-from fenghuo.store.sqlite import SqliteStore
+from fenghuo.core.models import Event
+from fenghuo.core.store.pg_events import copy_columns, copy_line
+from fenghuo.core.store.postgres import PostgresStore
+from fenghuo.core.store.sqlite import SqliteStore
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hubeau-river-levels-2020"
 

@@ -1,8 +1,8 @@
-"""Build deploy/fenghuo.example.yaml from the real data in ../shared/data.
+"""Build fenghuo/demo/fenghuo.example.yaml from the real data in ../shared/data.
 
 Run: ``.venv/bin/python deploy/make_example_config.py [--check-only]``. Grids, their polygons and
 the data-derived rule levels all come from the Boston 311 and Hub'Eau files through the same
-adapters the service ingests them with; the result is validated with ``fenghuo.config``.
+adapters the service ingests them with; the result is validated with ``fenghuo.core.config``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
+from fenghuo.ingest.adapters.boston311 import PLACEHOLDER, TZ, grid_id, read_boston311, slug  # noqa: E402
+from fenghuo.ingest.adapters.hubeau import read_hubeau  # noqa: E402
+from fenghuo.ingest.events import make_resolver  # noqa: E402
 
-from fenghuo.config import load_config  # noqa: E402
-from fenghuo.events import make_resolver  # noqa: E402
-from fenghuo.grids import GridTree  # noqa: E402
-from ingest.adapters.boston311 import PLACEHOLDER, TZ, grid_id, read_boston311, slug  # noqa: E402
-from ingest.adapters.hubeau import read_hubeau  # noqa: E402
+from fenghuo.core.config import load_config  # noqa: E402
+from fenghuo.core.grids import GridTree  # noqa: E402
 
-OUT = ROOT / "deploy" / "fenghuo.example.yaml"
+OUT = ROOT / "fenghuo" / "demo" / "fenghuo.example.yaml"
 BOS_ZH = {
     "Dorchester": "多切斯特", "Roxbury": "罗克斯伯里", "Allston / Brighton": "奥尔斯顿/布莱顿",
     "Jamaica Plain": "牙买加平原", "Downtown / Financial District": "市中心/金融区", "East Boston": "东波士顿",

@@ -1,15 +1,15 @@
 """Backtests: what a rule would have raised on stored history, vectorised, exactly as the engine.
 
 :func:`simulate` takes a rule and the real events of its feed (columns, sorted by time) and returns
-the episodes the :class:`~detectors.engine.DetectorEngine` would have produced fed the same events in
+the episodes the :class:`~fenghuo.detectors.engine.DetectorEngine` would have produced fed the same events in
 time order: raised when a series leaves level 0, every level change, cleared when it returns to 0.
 Series, parameters (grid overrides, per-source levels), values (``value or 0.0`` for sensors, 1 for
 text feeds), the rate of change (half-window rule) and the sliding count all follow
-:mod:`detectors.rules`; the level state machine is :mod:`detectors.level_vector`. A series whose
+:mod:`fenghuo.detectors.rules`; the level state machine is :mod:`fenghuo.detectors.hysteresis_vector`. A series whose
 parameters change along the way (its events move between grids with different overrides) is run
 through the streaming detector instead, which is exact and rare.
 
->>> from fenghuo.config import Rule
+>>> from fenghuo.core.config import Rule
 >>> rule = Rule(id="r", metric="m", levels={"blue": 1.0, "red": 2.0})
 >>> rows = [("s", "G", None, float(t), v) for t, v in enumerate([0.5, 1.5, 2.5, 0.2])]
 >>> [(e.raised_at, e.cleared_at, e.max_level, e.changes) for e in simulate(rule, rows).episodes]
@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fenghuo.detectors.hysteresis import LevelParams
+from fenghuo.detectors.hysteresis_vector import level_changes_many
+from fenghuo.detectors.rules import make_rule_detector, params_for
 
-from detectors.level_state import LevelParams
-from detectors.level_vector import level_changes_many
-from detectors.rules import make_rule_detector, params_for
-from fenghuo.config import Rule
+from fenghuo.core.config import Rule
 
 Chain = Callable[[str], list[str]]
 Row = tuple[Any, ...]  # (source, grid, category, ts, value), as Store.history_rows returns them

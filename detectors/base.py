@@ -3,7 +3,7 @@
 A series detector sees one univariate stream in time order. ``score_one`` never learns (no
 look-ahead: score first, then learn), scores are in [0, 1] (1 = surely anomalous), and the
 object pickles (faust tables and the embedded snapshot store it). Thresholding a score into a
-warning level wraps a detector (:class:`detectors.levels.ScoreLevels`); it is never inside one.
+warning level wraps a detector (:class:`fenghuo.detectors.levels.ScoreLevels`); it is never inside one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seasonal baseline and the surprise tests behind :mod:`detectors.bursts`.
+"""The seasonal baseline and the surprise tests behind :mod:`fenghuo.detectors.bursts`.
 
 The baseline is learned online, hour by hour, with exponential decay (``half_life_days``):
 
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from scipy.special import betainc, gammainc
 
 if TYPE_CHECKING:
-    from detectors.bursts import BurstParams
+    from fenghuo.detectors.bursts import BurstParams
 
 _RESCALE = 30.0  # rescale decayed sums when their weights exceed e^30
 

@@ -3,12 +3,12 @@
 Each complaint counts towards its grid and, with ``chain``, every ancestor of the grid
 (community, street, district): a burst spread thin across a whole district is flagged on the
 district. The window is ``window_hours`` at the grid and shorter above (``tier_window_hours``):
-a node with more traffic needs less time to be sure. The baseline (:mod:`detectors.burst_baseline`)
+a node with more traffic needs less time to be sure. The baseline (:mod:`fenghuo.detectors.burst_baseline`)
 is seasonal (hour of day, day of week) and learned hour by hour, slowly (``half_life_days``).
 
 The test: the count in the window against the expected count, ``surprise = -log10 P(X >= count)``
 with X negative binomial (dispersion learned per category), mapped to levels with hysteresis
-(:class:`detectors.level_state.LevelState`). The surprise is 0 unless the count is at least
+(:class:`fenghuo.detectors.hysteresis.LevelState`). The surprise is 0 unless the count is at least
 ``min_count`` and ``min_ratio`` times the expected count (half of it once in alert).
 
 What counts is independent reports. A complaint from the same place, of the same category, within
@@ -34,7 +34,7 @@ at Boston's 23 grids against its one district), and with ``cover`` a key raises 
 only above what another node of its chain (an ancestor or descendant) already shows for the same
 category: one burst is one alert, not one per tier.
 
->>> from fenghuo.models import Event
+>>> from fenghuo.core.models import Event
 >>> det = ComplaintBurst(BurstParams(warmup_hours=24))
 >>> ev = lambda i, t: Event("complaint", "hotline", t, "G1", f"e{i}", category="noise", text="x")
 >>> [s for i in range(6 * 14) for s in det.process(ev(i, i * 14400.0))]  # one every 4 h: quiet
@@ -54,10 +54,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
-from detectors.level_state import LevelParams, LevelState
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 __all__ = ["BurstExtra", "BurstParams", "ComplaintBurst", "make_burst_extra", "poisson_surprise", "risk_for"]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from detectors.rules import CountDetector, RateDetector, ThresholdDetector, make_rule_detector, params_for
-from fenghuo.config import Rule
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.rules import CountDetector, RateDetector, ThresholdDetector, make_rule_detector, params_for
+
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 ChainFn = Callable[[str], list[str]]
 Extra = Callable[[Event], list[Signal]]  # a model detector fed every event

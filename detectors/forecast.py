@@ -35,8 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
-
-from detectors.forecast_model import (
+from fenghuo.detectors.forecast_model import (
     ANOMALY,
     ForecastGrid,
     ForecastParams,
@@ -48,11 +47,12 @@ from detectors.forecast_model import (
     reached,
     withdraw_signal,
 )
-from detectors.level_state import LevelParams, LevelState
-from detectors.rules import params_for
-from fenghuo.config import Rule
-from fenghuo.levels import Level
-from fenghuo.models import Event, Signal
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+from fenghuo.detectors.rules import params_for
+
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Event, Signal
 
 _process_pool: cf.ProcessPoolExecutor | None = None
 _process_lock = threading.Lock()
@@ -292,7 +292,7 @@ class ForecastExtra:
     ``rules_provider()`` returns the current rules (only enabled sensor threshold rules are used);
     it is called again once event time passes ``refresh_s`` beyond the last load (or on
     :meth:`refresh`: call it when rules change). The effective levels per (grid, source) come
-    from :func:`detectors.rules.params_for` over ``chain(grid)``. A drill gets its own warner
+    from :func:`fenghuo.detectors.rules.params_for` over ``chain(grid)``. A drill gets its own warner
     (fresh history), as live state never sees it.
     """
 

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from fenghuo.detectors.hysteresis import LevelParams
 
-from detectors.level_state import LevelParams
-from fenghuo.config import Rule
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Event, Risk, Signal
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 Z80 = 1.2816  # the half-width of an 80 % normal interval, in sigmas (Prophet's default width)
 # forecast-anomaly levels on |reading - forecast| / (anomaly_k x half-width): blue 1, yellow 2, orange 4
@@ -42,7 +42,7 @@ ANOMALY = LevelParams(((1, 1.0), (2, 2.0), (3, 4.0)), above=True, for_seconds=0.
 
 @dataclass(frozen=True, slots=True)
 class ForecastParams:
-    """Settings of :class:`detectors.forecast.ForecastWarner` (times in seconds of event time)."""
+    """Settings of :class:`fenghuo.detectors.forecast.ForecastWarner` (times in seconds of event time)."""
 
     model: Literal["prophet", "fallback"] = "prophet"
     refit_mode: Literal["inline", "background", "process"] = "process"

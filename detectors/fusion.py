@@ -17,8 +17,8 @@ fingerprint). The alert service must not open an alert for it: it raises the cer
 open alert with that fingerprint (never lowers it), raises its level to the proposed one when
 higher, and appends the evidence; with no open alert it is ignored.
 
->>> from fenghuo.levels import Level
->>> from fenghuo.models import Certainty, Risk, Signal
+>>> from fenghuo.core.levels import Level
+>>> from fenghuo.core.models import Certainty, Risk, Signal
 >>> def sig(feed, detector, ts, level=Level.YELLOW):
 ...     return Signal(detector, f"{feed}-rule", Risk.SAFETY, feed, "G1", f"G1/{feed}", "src", ts, level, 1.0, "")
 >>> fusion = Corroboration()
@@ -37,8 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Signal
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Signal
 
 _RANK = {Certainty.POSSIBLE: 0, Certainty.LIKELY: 1, Certainty.OBSERVED: 2}
 

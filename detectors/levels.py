@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from detectors.base import SeriesDetector, check_value
-from fenghuo.levels import Level
+from fenghuo.detectors.base import SeriesDetector, check_value
+
+from fenghuo.core.levels import Level
 
 DEFAULT_THRESHOLDS: dict[Level, float] = {Level.BLUE: 0.5, Level.YELLOW: 0.7, Level.ORANGE: 0.85, Level.RED: 0.95}
 
@@ -20,14 +21,14 @@ class ScoreLevels:
     Parameters
     ----------
     detector
-        The wrapped :class:`~detectors.base.SeriesDetector`.
+        The wrapped :class:`~fenghuo.detectors.base.SeriesDetector`.
     thresholds
-        Minimum score of each level, keyed by :class:`~fenghuo.levels.Level` or any name
+        Minimum score of each level, keyed by :class:`~fenghuo.core.levels.Level` or any name
         ``Level.parse`` accepts; must rise with the level. Levels left out are skipped.
 
     Examples
     --------
-    >>> from detectors.anomaly import RobustZScore
+    >>> from fenghuo.detectors.anomaly import RobustZScore
     >>> import random
     >>> rng = random.Random(0)
     >>> sl = ScoreLevels(RobustZScore(window=200, warmup=10), {"blue": 0.5, "yellow": 0.7, "red": 0.9})

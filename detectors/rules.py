@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from detectors.level_state import LevelParams, LevelState
-from fenghuo.config import Rule
-from fenghuo.levels import Level
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import Level
 
 
 def params_for(rule: Rule, chain: list[str], source: str | None = None) -> LevelParams | None:

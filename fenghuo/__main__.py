@@ -1,5 +1,5 @@
 import sys
 
-from fenghuo.cli import main
+from fenghuo.cli.main import main
 
 sys.exit(main())

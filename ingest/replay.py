@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from fenghuo.models import parse_ts
+from fenghuo.core.models import parse_ts
 
 Sink = Callable[[list[dict[str, Any]]], dict[str, Any]]
 MAX_ERRORS_KEPT = 100

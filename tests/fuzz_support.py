@@ -1,4 +1,4 @@
-"""Support for the fuzz pass over the HTTP API (tests/test_fuzz_api.py).
+"""Support for the fuzz pass over the HTTP API (tests/acceptance/test_fuzz_api.py).
 
 The service under test is ``fenghuo run`` (a real subprocess on 127.0.0.1, :class:`tests.support.Service`)
 with the example configuration, its webhook channels pointed at a local receiver; it holds a few events
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.support import ROOT, Service
 
-EXAMPLE = ROOT / "deploy" / "fenghuo.example.yaml"
+EXAMPLE = ROOT / "fenghuo" / "demo" / "fenghuo.example.yaml"
 WEBHOOK_SECRET = "fuzz-webhook-secret-0123456789"
 FUZZ_KEYS = {"viewer": "fuzz-viewer-key-00000000", "responder": "fuzz-responder-key-00000",
              "analyst": "fuzz-analyst-key-0000000", "admin": "fuzz-admin-key-000000000"}
@@ -31,8 +31,8 @@ NDJSON = "application/x-ndjson"
 
 def operations() -> list[tuple[str, str]]:
     """(METHOD, path) of every operation in the schema the app builds (no pipeline is started for this)."""
-    from api.app import create_app
-    from api.auth import KeyRing
+    from fenghuo.api.app import create_app
+    from fenghuo.api.auth import KeyRing
 
     def no_pipeline() -> Any:
         raise AssertionError("only the schema is asked for")
@@ -42,7 +42,7 @@ def operations() -> list[tuple[str, str]]:
 
 
 def example_config(receiver_url: str) -> dict[str, Any]:
-    """deploy/fenghuo.example.yaml with every webhook channel sent to ``receiver_url`` and a fixed secret."""
+    """fenghuo/demo/fenghuo.example.yaml with every webhook channel sent to ``receiver_url`` and a fixed secret."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     for channel in config.get("channels", []):
         if channel.get("type") == "webhook":

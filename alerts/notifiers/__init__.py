@@ -6,8 +6,9 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from alerts.notifiers.base import Notifier
-    from fenghuo.config import Channel
+    from fenghuo.alerts.notifiers.base import Notifier
+
+    from fenghuo.core.config import Channel
 
 
 def make_other(ch: Channel, public_url: str | None = None) -> Notifier:
@@ -19,7 +20,7 @@ def make_other(ch: Channel, public_url: str | None = None) -> Notifier:
     if public_url is None:
         public_url = os.environ.get("FENGHUO_PUBLIC_URL") or None
     if ch.type == "email":
-        from alerts.notifiers.email import EmailNotifier
+        from fenghuo.alerts.notifiers.email import EmailNotifier
 
         if not ch.url:
             raise ValueError(f"channel {ch.name!r}: an email channel needs a url like smtp://host:25")
@@ -27,7 +28,7 @@ def make_other(ch: Channel, public_url: str | None = None) -> Notifier:
             raise ValueError(f"channel {ch.name!r}: an email channel needs recipients in 'to'")
         return EmailNotifier(ch.name, ch.url, ch.to, ch.secret, ch.timeout_seconds, public_url)
     if ch.type == "sms":
-        from alerts.notifiers.sms import SmsNotifier
+        from fenghuo.alerts.notifiers.sms import SmsNotifier
 
         if not ch.url:
             raise ValueError(f"channel {ch.name!r}: an SMS channel needs the gateway's url")

@@ -21,7 +21,7 @@ def check_http(status: int, what: str, hint: str = "") -> str:
     >>> check_http(503, "HTTP")
     Traceback (most recent call last):
     ...
-    alerts.notifiers.base.DeliveryError: HTTP 503
+    fenghuo.alerts.notifiers.base.DeliveryError: HTTP 503
     >>> try:
     ...     check_http(400, "HTTP", "check the url")
     ... except DeliveryError as exc:

@@ -10,7 +10,7 @@ The channel's ``url`` says where and how to connect::
 The ``Message-ID`` is derived from the notification id, so a resend after a crash carries the
 same id and mail systems (and people) can tell it is a repeat. Failures that may pass (no
 connection, a timeout, a 4xx reply) are retryable; 5xx permanent rejections are not.
-Subject and body come from :class:`~alerts.notifiers.wording.Wording`, whose free text is masked
+Subject and body come from :class:`~fenghuo.alerts.notifiers.wording.Wording`, whose free text is masked
 (mobile and resident ID numbers never reach a mailbox whole).
 
 >>> cfg = parse_smtp_url("smtp+starttls://ops%40example.org@mail.example.org:587?from=warn@example.org")
@@ -30,8 +30,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from alerts.notifiers.base import DeliveryError
-from alerts.notifiers.wording import Wording
+from fenghuo.alerts.notifiers.base import DeliveryError
+from fenghuo.alerts.notifiers.wording import Wording
 
 SCHEMES = {"smtp": (25, False, False), "smtp+starttls": (587, True, False), "smtps": (465, False, True)}
 

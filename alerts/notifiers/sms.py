@@ -6,7 +6,7 @@ The channel's ``template`` is the request body with placeholders: a JSON documen
 characters: one UCS-2 SMS segment), ``{level}``, ``{level_zh}``, ``{alert_id}``, ``{grid}``,
 ``{event}``, ``{notification_id}``, ``{secret}`` (the channel's secret, for gateways that want a
 key in the body). Values are escaped for the format; other braces are left alone. ``{text}`` and
-``{grid}`` come from :class:`~alerts.notifiers.wording.Wording`, masked: mobile and resident ID numbers in
+``{grid}`` come from :class:`~fenghuo.alerts.notifiers.wording.Wording`, masked: mobile and resident ID numbers in
 titles never reach the gateway whole (``{to}``, the channel's own numbers, of course are sent as configured).
 The request also carries ``Idempotency-Key: <notification id>``. A network error, 408, 429 or
 5xx is retried; other 4xx replies are not.
@@ -28,10 +28,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
+from fenghuo.alerts.notifiers.base import DeliveryError, check_http
+from fenghuo.alerts.notifiers.wording import Wording
 
-from alerts.notifiers.base import DeliveryError, check_http
-from alerts.notifiers.wording import Wording
-from fenghuo.privacy import mask_pii
+from fenghuo.core.privacy import mask_pii
 
 MAX_CHARS = 70
 DEFAULT_TEMPLATE = '{"to": "{to}", "text": "{text}"}'

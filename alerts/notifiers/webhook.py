@@ -28,7 +28,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts.notifiers.base import DeliveryError, check_http
+from fenghuo.alerts.notifiers.base import DeliveryError, check_http
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

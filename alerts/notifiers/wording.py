@@ -1,6 +1,6 @@
 """Shared wording of notifications in Chinese and English: levels, change kinds, links.
 
-Every free-text part (titles, grid, drill name, detail) is masked with :func:`fenghuo.privacy.mask_pii`:
+Every free-text part (titles, grid, drill name, detail) is masked with :func:`fenghuo.core.privacy.mask_pii`:
 mobile numbers and resident ID numbers never leave in a notification. :func:`masked_payload` does the
 same for the JSON payload a webhook sends.
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fenghuo.levels import Level
-from fenghuo.privacy import mask_doc, mask_pii
+from fenghuo.core.levels import Level
+from fenghuo.core.privacy import mask_doc, mask_pii
 
 # payload keys copied unmasked: ids receivers match on (the idempotency key, the alert's id)
 PAYLOAD_IDS = frozenset({"notification_id", "id"})
@@ -42,7 +42,7 @@ KINDS: dict[str, tuple[str, str]] = {
 
 
 def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A notification payload (see :mod:`alerts.notify`) with every string but its ids masked."""
+    """A notification payload (see :mod:`fenghuo.alerts.notify`) with every string but its ids masked."""
     out: dict[str, Any] = mask_doc(payload, PAYLOAD_IDS)
     return out
 
@@ -56,7 +56,7 @@ def alert_link(public_url: str | None, alert_id: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Wording:
-    """What a notification says, taken from a notification payload (see :mod:`alerts.notify`)."""
+    """What a notification says, taken from a notification payload (see :mod:`fenghuo.alerts.notify`)."""
 
     alert_id: str
     level: Level

@@ -1,6 +1,6 @@
 """Alerts: list, one with its timeline and notifications, ack, resolve, and the live stream.
 
-Roles below analyst see phone and ID numbers in alert texts masked (:mod:`api.masking`). Ack and
+Roles below analyst see phone and ID numbers in alert texts masked (:mod:`fenghuo.api.masking`). Ack and
 resolve are done as the key's name (its identity); a ``by`` in the body is kept as a note in the
 timeline, never as the actor. Both go to the audit log.
 """
@@ -15,18 +15,18 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from fenghuo.alerts.service import AlertConflict, AlertNotFound
+from fenghuo.api.auth import Principal
+from fenghuo.api.bounds import MAX_INT_OFFSET, CleanStr
+from fenghuo.api.deps import PipelineDep, Responder, Viewer, sees_personal_data
+from fenghuo.api.errors import CONFLICT, NOT_FOUND
+from fenghuo.api.masking import mask_alert, mask_message
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from alerts.service import AlertConflict, AlertNotFound
-from api.auth import Principal
-from api.bounds import MAX_INT_OFFSET, CleanStr
-from api.deps import PipelineDep, Responder, Viewer, sees_personal_data
-from api.errors import CONFLICT, NOT_FOUND
-from api.masking import mask_alert, mask_message
-from fenghuo.models import Status, iso
-from fenghuo.pipeline import Pipeline
-from fenghuo.store import AlertQuery
+from fenghuo.core.models import Status, iso
+from fenghuo.core.store import AlertQuery
+from fenghuo.runtime.embedded import Pipeline
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 HEARTBEAT = 15.0

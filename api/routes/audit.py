@@ -1,4 +1,4 @@
-"""Tamper evidence (admin): verify the hash chains, read their heads (see fenghuo/chain.py)."""
+"""Tamper evidence (admin): verify the hash chains, read their heads (see fenghuo/core/chain.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+from fenghuo.api.deps import Admin, PipelineDep
 
-from api.deps import Admin, PipelineDep
-from fenghuo import chain
+from fenghuo.core import chain
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

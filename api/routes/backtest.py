@@ -2,7 +2,7 @@
 
 Beside the proposed rule's episodes it runs the current rule with the same id (if any) over the same
 events, and counts the alerts that rule really raised in the range. Both runs are
-:func:`detectors.backtest.simulate`, the vectorised equal of the streaming engine.
+:func:`fenghuo.detectors.backtest.simulate`, the vectorised equal of the streaming engine.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException
+from fenghuo.api.bounds import Clean, CleanStr, check_json, when
+from fenghuo.api.deps import Analyst, PipelineDep
+from fenghuo.detectors.backtest import OBSERVED, Backtest, Episode, SeriesRun, paused_gc, simulate
+from fenghuo.detectors.hysteresis import LevelParams
+from fenghuo.detectors.rules import params_for
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.bounds import Clean, CleanStr, check_json, when
-from api.deps import Analyst, PipelineDep
-from detectors.backtest import OBSERVED, Backtest, Episode, SeriesRun, paused_gc, simulate
-from detectors.level_state import LevelParams
-from detectors.rules import params_for
-from fenghuo.config import Rule
-from fenghuo.levels import LEVEL_NAMES, Level
-from fenghuo.models import iso
-from fenghuo.pipeline import Pipeline
-from fenghuo.rulebook import RuleError, validate_rule
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import LEVEL_NAMES, Level
+from fenghuo.core.models import iso
+from fenghuo.core.rulebook import RuleError, validate_rule
+from fenghuo.runtime.embedded import Pipeline
 
 router = APIRouter(prefix="/v1/rules/thresholds", tags=["rules"])
 MAX_EPISODES = 5000

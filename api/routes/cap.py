@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+from fenghuo.alerts.cap import CAP_MIME, Area, area_of, atom_feed, messages, to_xml
+from fenghuo.alerts.notifiers.wording import alert_link
+from fenghuo.api.deps import PipelineDep, Viewer
+from fenghuo.api.errors import NOT_FOUND
 
-from alerts.cap import CAP_MIME, Area, area_of, atom_feed, messages, to_xml
-from alerts.notifiers.wording import alert_link
-from api.deps import PipelineDep, Viewer
-from api.errors import NOT_FOUND
-from fenghuo.models import Alert
-from fenghuo.pipeline import Pipeline
-from fenghuo.store import AlertQuery
+from fenghuo.core.models import Alert
+from fenghuo.core.store import AlertQuery
+from fenghuo.runtime.embedded import Pipeline
 
 router = APIRouter(prefix="/v1/cap", tags=["cap"])
 RECENT_SECONDS = 86400.0

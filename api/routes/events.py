@@ -1,8 +1,8 @@
 """POST /v1/events (JSON array, one object, or NDJSON) and the dead-letter store.
 
-The body is at most 64 MiB (enforced while it streams, by :class:`api.guard.Guard`) and at most
+The body is at most 64 MiB (enforced while it streams, by :class:`fenghuo.api.guard.Guard`) and at most
 :data:`MAX_ITEMS` records; its shape is documented in the OpenAPI schema from
-``fenghuo.events.event_json_schema()``. Marking events as a drill (``?drill=NAME``) needs a key that may
+``fenghuo.ingest.events.event_json_schema()``. Marking events as a drill (``?drill=NAME``) needs a key that may
 run drills; records that carry their own ``drill`` field are refused by the pipeline unless the key may.
 """
 
@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
+from fenghuo.api.bounds import MAX_INT_OFFSET
+from fenghuo.api.deps import Analyst, PipelineDep, Responder
 from starlette.concurrency import run_in_threadpool
 
-from api.bounds import MAX_INT_OFFSET
-from api.deps import Analyst, PipelineDep, Responder
-from fenghuo.pipeline import IngestResult
+from fenghuo.runtime.embedded import IngestResult
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_BODY = 64 * 1024 * 1024
@@ -60,7 +60,7 @@ def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
 
 def _event_schema() -> dict[str, Any]:
     try:
-        from fenghuo.events import event_json_schema
+        from fenghuo.ingest.events import event_json_schema
     except ImportError:  # older kernels: an object, described in words
         return {"type": "object", "description": "one v1 event: feed, source, ts, grid | lat+lon, "
                                                  "metric+value | category+text, id, attrs"}

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
+from fenghuo.api.deps import OptionalCaller, PipelineDep, Viewer, get_principal
 
-from api.deps import OptionalCaller, PipelineDep, Viewer, get_principal
-from fenghuo.pipeline import Pipeline
+from fenghuo.runtime.embedded import Pipeline
 
 router = APIRouter()
 

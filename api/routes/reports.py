@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-
-from alerts.reports import GROUPS, response_times
-from api.deps import Admin, PipelineDep, Viewer
+from fenghuo.alerts.reports import GROUPS, response_times
+from fenghuo.api.deps import Admin, PipelineDep, Viewer
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 

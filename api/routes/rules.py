@@ -1,7 +1,7 @@
 """Threshold rules: list, read with history, create or replace, delete. Changes take effect at once.
 
 A change is made as the key's name (the actor of the version and of the audit row). A rule body is a
-JSON object of at most 1 MiB (:class:`api.guard.Guard`) whose strings are valid Unicode (:func:`check_json`).
+JSON object of at most 1 MiB (:class:`fenghuo.api.guard.Guard`) whose strings are valid Unicode (:func:`check_json`).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path
+from fenghuo.api.bounds import check_json
+from fenghuo.api.deps import Analyst, PipelineDep, Viewer
+from fenghuo.api.errors import NOT_FOUND
 
-from api.bounds import check_json
-from api.deps import Analyst, PipelineDep, Viewer
-from api.errors import NOT_FOUND
-from fenghuo.rulebook import RuleError
+from fenghuo.core.rulebook import RuleError
 
 router = APIRouter(prefix="/v1/rules/thresholds", tags=["rules"])
 RuleId = Annotated[str, Path(min_length=1, max_length=100)]

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fenghuo.api.bounds import when
+from fenghuo.api.deps import PipelineDep, Viewer, sees_personal_data
 
-from api.bounds import when
-from api.deps import PipelineDep, Viewer, sees_personal_data
-from fenghuo.models import FEEDS, Event, iso
-from fenghuo.privacy import mask_doc
+from fenghuo.core.models import FEEDS, Event, iso
+from fenghuo.core.privacy import mask_doc
 
 router = APIRouter(prefix="/v1", tags=["series"])
 BUCKET = 3600.0
@@ -25,7 +25,7 @@ MAX_BUCKETS = 366 * 24
 def hourly_counts(events: list[Event], start: float, end: float, bucket: float = BUCKET) -> list[tuple[float, int]]:
     """Events counted per ``bucket`` seconds from ``start`` to ``end``; empty buckets count 0.
 
-    >>> from fenghuo.models import Event
+    >>> from fenghuo.core.models import Event
     >>> evs = [Event("complaint", "hotline", t, "G1", str(t)) for t in (0.0, 10.0, 7300.0)]
     >>> hourly_counts(evs, 0.0, 7300.0)
     [(0.0, 2), (3600.0, 0), (7200.0, 1)]

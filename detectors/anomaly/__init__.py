@@ -1,4 +1,4 @@
-"""Streaming anomaly detectors for sensor series, all behind :class:`detectors.base.SeriesDetector`.
+"""Streaming anomaly detectors for sensor series, all behind :class:`fenghuo.detectors.base.SeriesDetector`.
 
 Build one by name with :func:`make_detector`; ``DETECTORS`` lists the names.
 
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from detectors.anomaly.changepoint import CUSUM
-from detectors.anomaly.context import ContextSurprise
-from detectors.anomaly.ensemble import Ensemble
-from detectors.anomaly.ewma import EWMAZScore
-from detectors.anomaly.iforest import WindowedIsolationForest
-from detectors.anomaly.likelihood import AnomalyLikelihood
-from detectors.anomaly.records import RecordFusion, RollingRecord
-from detectors.anomaly.robust import RobustZScore
-from detectors.anomaly.seasonal import SeasonalGate, SeasonalResidual
-from detectors.base import SeriesDetector
+from fenghuo.detectors.anomaly.changepoint import CUSUM
+from fenghuo.detectors.anomaly.context import ContextSurprise
+from fenghuo.detectors.anomaly.ensemble import Ensemble
+from fenghuo.detectors.anomaly.ewma import EWMAZScore
+from fenghuo.detectors.anomaly.iforest import WindowedIsolationForest
+from fenghuo.detectors.anomaly.likelihood import AnomalyLikelihood
+from fenghuo.detectors.anomaly.records import RecordFusion, RollingRecord
+from fenghuo.detectors.anomaly.robust import RobustZScore
+from fenghuo.detectors.anomaly.seasonal import SeasonalGate, SeasonalResidual
+from fenghuo.detectors.base import SeriesDetector
 
 __all__ = ["CUSUM", "DETECTORS", "AnomalyLikelihood", "ContextSurprise", "EWMAZScore", "Ensemble",
            "RecordFusion", "RobustZScore", "RollingRecord", "SeasonalGate", "SeasonalResidual",

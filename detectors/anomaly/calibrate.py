@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.anomaly._window import RollingSorted
+from fenghuo.detectors.anomaly._window import RollingSorted
 
 
 class TailCalibrator:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from detectors.anomaly._window import squash
-from detectors.base import check_value
+from fenghuo.detectors.anomaly._window import squash
+from fenghuo.detectors.base import check_value
 
 
 class CUSUM:

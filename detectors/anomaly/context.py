@@ -10,7 +10,7 @@ inside the normal range, which a level or range test cannot.
 
 from __future__ import annotations
 
-from detectors.base import check_value
+from fenghuo.detectors.base import check_value
 
 
 class ContextSurprise:
@@ -111,7 +111,7 @@ class ContextSurprise:
 
     def _learn_keys(self, value: float, keys: list[tuple[int, ...] | None], sym: int) -> None:
         """:meth:`learn_one` of a checked value whose context keys and level are already known
-        (:class:`~detectors.anomaly.records.RecordFusion` computes them once for score and learn)."""
+        (:class:`~fenghuo.detectors.anomaly.records.RecordFusion` computes them once for score and learn)."""
         counts, cap = self._counts, self.cap
         for ctx in keys:
             if ctx is None:

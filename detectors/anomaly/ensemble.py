@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from detectors.anomaly.calibrate import TailCalibrator
-from detectors.base import SeriesDetector, check_value
+from fenghuo.detectors.anomaly.calibrate import TailCalibrator
+from fenghuo.detectors.base import SeriesDetector, check_value
 
 
 class Ensemble:
@@ -24,7 +24,7 @@ class Ensemble:
     Parameters
     ----------
     members
-        The detectors to combine (each a :class:`~detectors.base.SeriesDetector`).
+        The detectors to combine (each a :class:`~fenghuo.detectors.base.SeriesDetector`).
     alarm
         Combined score at which an alarm starts the suppression hold.
     hold
@@ -41,7 +41,7 @@ class Ensemble:
 
     Examples
     --------
-    >>> from detectors.anomaly.robust import RobustZScore
+    >>> from fenghuo.detectors.anomaly.robust import RobustZScore
     >>> det = Ensemble([RobustZScore(window=100, warmup=10)], warmup=20)
     >>> for i in range(300):
     ...     det.learn_one(i * 60.0, float(i % 7))

@@ -21,9 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from fenghuo.detectors.base import check_value
 from sklearn.ensemble import IsolationForest
-
-from detectors.base import check_value
 
 _EULER = 0.5772156649
 Trees = list[tuple[list[int], list[int], list[int], list[float], list[float]]]

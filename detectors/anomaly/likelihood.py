@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from detectors.base import SeriesDetector, check_value
+from fenghuo.detectors.base import SeriesDetector, check_value
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -83,7 +83,7 @@ class AnomalyLikelihood:
     Parameters
     ----------
     member
-        Any :class:`~detectors.base.SeriesDetector`; its score is the raw surprise.
+        Any :class:`~fenghuo.detectors.base.SeriesDetector`; its score is the raw surprise.
     short
         How many recent raw scores (the current one included) are averaged.
     history
@@ -104,7 +104,7 @@ class AnomalyLikelihood:
 
     Examples
     --------
-    >>> from detectors.anomaly.ewma import EWMAZScore
+    >>> from fenghuo.detectors.anomaly.ewma import EWMAZScore
     >>> det = AnomalyLikelihood(EWMAZScore(warmup=5), short=5, history=200, learning=50)
     >>> for i in range(300):
     ...     det.learn_one(i * 60.0, float(i % 5))

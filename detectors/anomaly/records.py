@@ -6,9 +6,9 @@ window fills, so one corpus-wide threshold works for every stream. :class:`Rolli
 scores such records by how far they leave the range and how long ago the previous one was.
 :class:`RecordFusion` applies it to the value itself (a spatial anomaly), to a short moving
 average of the value (a level shift) and to the smoothed contextual surprise of
-:class:`~detectors.anomaly.context.ContextSurprise` (a change of shape or rhythm inside the
+:class:`~fenghuo.detectors.anomaly.context.ContextSurprise` (a change of shape or rhythm inside the
 normal range), optionally to the residual from a daily or weekly profile
-(:class:`~detectors.anomaly.seasonal.SeasonalGate`, a changed seasonal shape) and to the value
+(:class:`~fenghuo.detectors.anomaly.seasonal.SeasonalGate`, a changed seasonal shape) and to the value
 against a short window (a spike out of a quiet stretch, far above the recent range although
 inside the long one), and reports the largest.
 """
@@ -20,9 +20,9 @@ from collections import deque
 from math import isfinite
 from typing import Any
 
-from detectors.anomaly.context import ContextSurprise
-from detectors.anomaly.seasonal import SeasonalGate
-from detectors.base import check_value
+from fenghuo.detectors.anomaly.context import ContextSurprise
+from fenghuo.detectors.anomaly.seasonal import SeasonalGate
+from fenghuo.detectors.base import check_value
 
 
 class RollingRecord:
@@ -170,7 +170,7 @@ class RecordFusion:
     seasonal
         If given, one more record signal per seasonal profile (upper side): the smoothed
         residual from the daily or weekly profile of
-        :class:`~detectors.anomaly.seasonal.SeasonalGate`, reported only for the profile that
+        :class:`~fenghuo.detectors.anomaly.seasonal.SeasonalGate`, reported only for the profile that
         explains the stream (a changed daily or weekly shape inside the normal range).
     value_units
         Measure the excess of the level and seasonal records in units of the range of the raw

@@ -6,8 +6,8 @@ baseline it is measured against.
 
 from __future__ import annotations
 
-from detectors.anomaly._window import RollingSorted, squash
-from detectors.base import check_value
+from fenghuo.detectors.anomaly._window import RollingSorted, squash
+from fenghuo.detectors.base import check_value
 
 _IQR_TO_SIGMA = 1.349
 

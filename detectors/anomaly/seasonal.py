@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from detectors.base import check_value
+from fenghuo.detectors.base import check_value
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -127,7 +127,7 @@ class SeasonalResidual:
 
     def _learn_at(self, ts: float, value: float, phase: int, resid: float | None) -> None:
         """:meth:`learn` of a checked value whose :meth:`_residual_at` is already known
-        (:class:`~detectors.anomaly.records.RecordFusion` computes it once for score and learn)."""
+        (:class:`~fenghuo.detectors.anomaly.records.RecordFusion` computes it once for score and learn)."""
         if resid is not None:
             self._sum_r2 += resid * resid
             self._n_r += 1

@@ -3,7 +3,7 @@
 Features: TF-IDF of character 1-3-grams (they work for Chinese without word segmentation and
 catch English stems and typos) joined with TF-IDF of English word 1-2-grams (sublinear tf both);
 a multinomial logistic regression (saga solver) with balanced class weights. Trained on the corpus of
-:mod:`detectors.text.corpus` in about a second, cached as a pickle in the caller's cache
+:mod:`fenghuo.detectors.text.corpus` in about a second, cached as a pickle in the caller's cache
 directory, keyed by a digest of the data files and the settings.
 
 Inference does not go through scikit-learn's pipeline per text (about 1 ms each): the fitted
@@ -11,7 +11,7 @@ vocabularies, idf and coefficients are flattened into one dict ``n-gram -> (idf,
 coefficient matrix, and :meth:`RiskClassifier.predict_proba` scores a text in pure Python plus one
 small numpy product; it gives the pipeline's probabilities (checked in the tests).
 
->>> from detectors.text.corpus import load_corpus
+>>> from fenghuo.detectors.text.corpus import load_corpus
 >>> clf = RiskClassifier().fit(load_corpus())
 >>> p = clf.predict_proba("楼道里有很浓的煤气味，邻居家没人")
 >>> max(p, key=p.get)
@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from detectors.text.corpus import DATA, LABELS, Row
+from fenghuo.detectors.text.corpus import DATA, LABELS, Row
 
 VERSION = 1
 WORD_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
@@ -127,7 +126,7 @@ class RiskClassifier:
 
     def load_or_train(self, cache_dir: str | Path | None, rows: Sequence[Row] | None = None) -> RiskClassifier:
         """Load from ``cache_dir`` or train on ``rows`` (default: the shipped corpus) and cache."""
-        from detectors.text.corpus import load_corpus
+        from fenghuo.detectors.text.corpus import load_corpus
 
         path = Path(cache_dir) / f"risk-classifier-{self.cache_key()}.pkl" if cache_dir else None
         if path is not None and rows is None and path.exists():

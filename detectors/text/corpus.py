@@ -8,7 +8,7 @@ Three parts, all shipped in ``detectors/text/data/``:
   TYPE (:data:`BOSTON_TYPES`; a ``Notification`` case by its title). Boston texts are built as the
   adapter builds them (REASON / TYPE / CASE_TITLE) and are very repetitive: only distinct texts
   are kept, at most ``per_type`` per TYPE, and each row keeps its TYPE so cross-validation can
-  hold whole types out. Rebuild it with ``python -m detectors.text.corpus BOSTON_CSV``.
+  hold whole types out. Rebuild it with ``python -m fenghuo.detectors.text.corpus BOSTON_CSV``.
 
 >>> rows = load_corpus()
 >>> sorted({r.lang for r in rows}), sorted({r.label for r in rows})

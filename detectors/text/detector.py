@@ -14,7 +14,7 @@ For each complaint or opinion event with a text (feeds in ``TextParams.feeds``):
 4. a signal goes out when the level is at least the level already raised in the same series
    (``grid/text:<category>``) within ``hold_s``: a milder report does not downgrade the alert.
 
-Opinion posts also feed :class:`detectors.text.surge.OpinionSurge` (one per drill). Signals hold
+Opinion posts also feed :class:`fenghuo.detectors.text.surge.OpinionSurge` (one per drill). Signals hold
 event ids, scores, lexicon terms and topic terms, never the text (texts are personal data).
 The models (lexicon, classifier, Chinese negativity) are not pickled: they are reloaded from the
 cache directory (or retrained from the shipped data) on first use after unpickling.
@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detectors.text.classifier import RiskClassifier
-from detectors.text.lexicon import Lexicon
-from detectors.text.sentiment import Negativity
-from detectors.text.surge import OpinionSurge, Post, SurgeParams
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.text.classifier import RiskClassifier
+from fenghuo.detectors.text.lexicon import Lexicon
+from fenghuo.detectors.text.sentiment import Negativity
+from fenghuo.detectors.text.surge import OpinionSurge, Post, SurgeParams
+
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 COMBOS: tuple[tuple[frozenset[str], Risk, Level], ...] = (
     (frozenset({"explosion", "fire"}), Risk.SAFETY, Level.YELLOW),

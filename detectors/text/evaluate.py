@@ -1,6 +1,6 @@
 """Measure the text models: cross-validated classifier figures and TextRisk throughput.
 
-``python -m detectors.text.evaluate [CACHE_DIR]`` prints the figures quoted in docs/text-risk.md.
+``python -m fenghuo.detectors.text.evaluate [CACHE_DIR]`` prints the figures quoted in docs/text-risk.md.
 Cross-validation: the hand-written rows in stratified folds (by language and label); the Boston
 weak-labelled rows in folds grouped by case TYPE (a type is never both trained on and tested,
 since a Boston text contains its TYPE); each fold's model trains on every row outside the fold.
@@ -14,10 +14,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-
-from detectors.text.classifier import RiskClassifier
-from detectors.text.corpus import LABELS, Row, load_corpus
-from detectors.text.lexicon import Lexicon
+from fenghuo.detectors.text.classifier import RiskClassifier
+from fenghuo.detectors.text.corpus import LABELS, Row, load_corpus
+from fenghuo.detectors.text.lexicon import Lexicon
 
 
 def fold_ids(rows: Sequence[Row], folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -79,8 +78,9 @@ def metrics(rows: Sequence[Row], pred: Sequence[str | None]) -> dict[str, dict[s
 
 def throughput(cache_dir: str | None, n: int = 5000) -> float:
     """Events per second through TextRisk (complaints and opinions, mixed zh/en corpus texts)."""
-    from detectors.text.detector import make_text_extra
-    from fenghuo.models import Event
+    from fenghuo.detectors.text.detector import make_text_extra
+
+    from fenghuo.core.models import Event
 
     rows = load_corpus()
     extra = make_text_extra(cache_dir=cache_dir)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from fenghuo.models import Risk
+from fenghuo.core.models import Risk
 
 S, C = Risk.SAFETY, Risk.CONTRADICTION
 

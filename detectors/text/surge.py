@@ -1,6 +1,6 @@
 """Public-opinion surges per (topic, grid): volume x negativity x risk terms against a decayed baseline.
 
-Every post is put in a topic (:class:`detectors.text.topics.TopicModel`). Per (topic, grid) the
+Every post is put in a topic (:class:`fenghuo.detectors.text.topics.TopicModel`). Per (topic, grid) the
 posts of the last ``window_s`` are counted against the expected count ``rate * window_s``; the
 rate is a decayed count of the key's earlier posts (a post joins it when it leaves the window:
 score before learn; posts of a key in alert at weight ``learn_in_alert``) over its decayed
@@ -22,11 +22,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.bursts import poisson_surprise
-from detectors.level_state import LevelParams, LevelState
-from detectors.text.topics import TopicModel
-from fenghuo.levels import Level
-from fenghuo.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.bursts import poisson_surprise
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+from fenghuo.detectors.text.topics import TopicModel
+
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 LN2 = math.log(2.0)
 

@@ -123,18 +123,18 @@ def read_records(path: str | Path, feed: str | None = None, fmt: str | None = No
     if fixed is not None and feed is not None and feed != fixed:
         raise ValueError(f"{fmt} files hold {fixed} events, not {feed}")
     if fmt == "hubeau":
-        from ingest.adapters.hubeau import read_hubeau
+        from fenghuo.ingest.adapters.hubeau import read_hubeau
 
         return read_hubeau(path, stats=stats)
     if fmt == "boston311":
-        from ingest.adapters.boston311 import read_boston311
+        from fenghuo.ingest.adapters.boston311 import read_boston311
 
         return read_boston311(path, stats=stats, **options)
     if fmt == "nab":
-        from ingest.adapters.nab import read_nab
+        from fenghuo.ingest.adapters.nab import read_nab
 
         return read_nab(path, stats=stats, **options)
-    from ingest.adapters.jsonl import read_json
+    from fenghuo.ingest.adapters.jsonl import read_json
 
     return read_json(path, feed=feed, stats=stats)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.adapters import ReadStats, csv_rows
+from fenghuo.ingest.adapters import ReadStats, csv_rows
 
 TZ = ZoneInfo("America/New_York")
 GRID_PREFIX = "BOS-"

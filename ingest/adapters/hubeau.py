@@ -3,7 +3,7 @@
 One event per reading: source ``hubeau:<code_station>``, metric ``water_level_m``, the height
 ``resultat_obs`` converted from millimetres to metres, the station's lat/lon (the grid is resolved
 from them), id ``hubeau:<code_station>:<date_obs as ISO UTC>``. Rows without a value are skipped
-and counted in :class:`~ingest.adapters.ReadStats`.
+and counted in :class:`~fenghuo.ingest.adapters.ReadStats`.
 
 >>> iso_utc("2020-01-08 15:45:00+00:00")
 '2020-01-08T15:45:00Z'
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.adapters import ReadStats, csv_rows
+from fenghuo.ingest.adapters import ReadStats, csv_rows
 
 METRIC = "water_level_m"
 _FIELDS = ("code_station", "date_obs", "resultat_obs", "latitude", "longitude", "river", "code_site")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest.adapters import ReadStats, open_text
+from fenghuo.ingest.adapters import ReadStats, open_text
 
 CHUNK = 1 << 16
 _WS = " \t\r\n"

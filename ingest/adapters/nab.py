@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.adapters import ReadStats, open_text
-from ingest.adapters.hubeau import iso_utc
+from fenghuo.ingest.adapters import ReadStats, open_text
+from fenghuo.ingest.adapters.hubeau import iso_utc
 
 METRIC = "value"
 

@@ -1,0 +1,124 @@
+"""The distributed runtime's commands, added to ``fenghuo`` by :func:`add_subcommands`:
+
+``fenghuo kafka create-topics [--partitions N]``, ``fenghuo worker detectors|alerts|store-writer``.
+Every command takes the broker from ``FENGHUO_KAFKA_BOOTSTRAP``, the store from
+``FENGHUO_STORE_URL`` (empty: SQLite in the data directory) and topic names under
+``FENGHUO_TOPIC_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fenghuo.core.config import Config, ConfigError, load_config
+from fenghuo.core.settings import Settings, make_settings
+from fenghuo.runtime.kafka.bus import Topics, create_topics, topic_prefix
+
+log = logging.getLogger("fenghuo.distributed")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return make_settings(data_dir=getattr(args, "data_dir", None), config=getattr(args, "config", None))
+
+
+def _config(settings: Settings) -> Config:
+    return load_config(settings.config)
+
+
+def cmd_create_topics(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            made = create_topics(settings.kafka_bootstrap, args.partitions, Topics(topic_prefix()))
+            break
+        except Exception as exc:  # the broker may still be starting (compose one-shot): retry until --wait
+            if time.monotonic() > deadline:
+                print(f"fenghuo: cannot create topics on {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(2)
+    print(f"topics created: {', '.join(made) or 'none (all existed)'}")
+    return 0
+
+
+def _until_signalled(stop: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        config = _config(settings)
+    except ConfigError as exc:
+        print(f"fenghuo: {exc}", file=sys.stderr)
+        return 2
+    if args.role == "detectors":
+        from fenghuo.runtime.kafka.detector_worker import run_worker
+
+        return run_worker(settings, config, partitions=args.partitions, batch=args.batch, within=args.within,
+                          per_event=args.per_event, worker_id=args.worker_id)
+    from fenghuo.core.store import open_store
+
+    store = open_store(settings.store_url, settings.data_dir)
+    try:
+        if args.role == "alerts":
+            from fenghuo.runtime.kafka.alert_service.worker import make_alert_worker
+
+            worker: Any = make_alert_worker(settings, config, store)
+        else:
+            from fenghuo.runtime.kafka.store_writer import StoreWriter
+
+            worker = StoreWriter(settings.kafka_bootstrap, store, Topics(topic_prefix()))
+        _until_signalled(worker.stop)
+        worker.run()
+    finally:
+        store.close()
+    return 0
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add ``kafka`` and ``worker`` to the ``fenghuo`` parser's subcommands."""
+    kafka = sub.add_parser("kafka", help="Kafka administration for the distributed runtime")
+    ksub = kafka.add_subparsers(dest="kafka_command", required=True)
+    ct = ksub.add_parser("create-topics", help="create the event, signal, alert and dead-letter topics")
+    ct.add_argument("--partitions", type=int, default=8)
+    ct.add_argument("--wait", type=float, default=60.0, help="seconds to keep trying while the broker starts")
+    ct.set_defaults(fn=cmd_create_topics)
+
+    worker = sub.add_parser("worker", help="run one worker of the distributed runtime")
+    worker.add_argument("role", choices=["detectors", "alerts", "store-writer"])
+    worker.add_argument("--data-dir", type=Path)
+    worker.add_argument("--config", type=Path)
+    worker.add_argument("--partitions", type=int, default=8, help="detectors: partitions of the event topics")
+    worker.add_argument("--batch", type=int, default=2000, help="detectors: events per batch at most")
+    worker.add_argument("--within", type=float, default=0.05, help="detectors: seconds to fill a batch at most")
+    worker.add_argument("--per-event", action="store_true", help="detectors: the per-event agent (benchmark)")
+    worker.add_argument("--worker-id", default="0", help="detectors: names this worker's local directory")
+    worker.set_defaults(fn=cmd_worker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run these commands on their own (``python -m fenghuo.cli.distributed``) until fenghuo.cli.main has them."""
+    p = argparse.ArgumentParser(prog="fenghuo")
+    add_subcommands(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    import os
+
+    logging.basicConfig(level=os.environ.get("FENGHUO_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""The one YAML configuration file, parsed strictly into typed models.
+
+Every error is reported with where it is (``rules[2].levels.red``), all at once, so
+``fenghuo check-config FILE`` can list them. Semantic checks (parents that exist, responders on
+known nodes, channels that exist, levels in order) run after the schema.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fenghuo.core.levels import LEVEL_NAMES, Level
+
+NODE_KINDS = ("grid", "community", "street", "district")
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node(Strict):
+    """A node of the grid tree: grid -> community -> street -> district."""
+
+    id: str
+    name: str
+    name_en: str | None = None
+    kind: Literal["grid", "community", "street", "district"]
+    parent: str | None = None
+    centroid: tuple[float, float] | None = None  # (lat, lon)
+    polygon: list[tuple[float, float]] | None = None  # [(lon, lat), ...] as in GeoJSON
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Responder(Strict):
+    id: str
+    name: str
+    node: str
+    channels: list[str]
+    drill: bool = False  # a drill participant: receives drill notifications at its tier
+
+
+class Channel(Strict):
+    name: str
+    type: Literal["webhook", "email", "sms", "log"]
+    url: str | None = None
+    secret: str | None = None
+    to: list[str] = Field(default_factory=list)
+    template: str | None = None
+    timeout_seconds: float = 5.0
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+
+class Escalation(Strict):
+    deadlines: dict[str, float] = Field(
+        default_factory=lambda: {"red": 300.0, "orange": 900.0, "yellow": 1800.0, "blue": 3600.0}
+    )
+    auto_resolve_after: float | None = None  # seconds after clearing; None = a responder resolves
+
+    @field_validator("deadlines")
+    @classmethod
+    def _levels(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, seconds in value.items():
+            if name not in LEVEL_NAMES:
+                raise ValueError(f"unknown level {name!r}: use {', '.join(LEVEL_NAMES)}")
+            if seconds <= 0:
+                raise ValueError(f"deadline for {name} must be positive")
+        return {**{"red": 300.0, "orange": 900.0, "yellow": 1800.0, "blue": 3600.0}, **value}
+
+    def deadline(self, level: Level) -> float:
+        return self.deadlines[level.name_en]
+
+
+class RuleOverride(Strict):
+    levels: dict[str, float] | None = None
+    for_seconds: float | None = None
+    hysteresis: float | None = None
+    enabled: bool | None = None
+
+
+class Rule(Strict):
+    """A threshold, rate-of-change or complaint-count rule (the v1 rule shape, extended)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    kind: Literal["threshold", "rate", "count"] = "threshold"
+    feed: Literal["sensor", "complaint", "opinion"] = "sensor"
+    metric: str | None = None
+    category: str | None = None  # count rules: "*" or one category
+    grid: str = "*"
+    direction: Literal["above", "below"] = "above"
+    levels: dict[str, float]
+    for_seconds: float = Field(default=0.0, ge=0)
+    hysteresis: float = Field(default=0.0, ge=0)
+    window_seconds: float = Field(default=3600.0, gt=0)
+    risk: Literal["safety", "contradiction"] | None = None
+    title_zh: str | None = None
+    title_en: str | None = None
+    enabled: bool = True
+    overrides: dict[str, RuleOverride] = Field(default_factory=dict)  # per node of the grid tree
+    sources: dict[str, RuleOverride] = Field(default_factory=dict)  # per sensor (its own gauge datum)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("at least one level is needed")
+        for name in value:
+            if name not in LEVEL_NAMES:
+                raise ValueError(f"unknown level {name!r}: use {', '.join(LEVEL_NAMES)}")
+        return value
+
+    def check(self) -> list[str]:
+        """Errors a schema cannot see: missing fields per kind, levels out of order."""
+        errors = []
+        if self.kind in ("threshold", "rate") and self.feed == "sensor" and not self.metric:
+            errors.append("metric: a sensor rule needs a metric")
+        if self.kind == "count" and self.feed == "sensor":
+            errors.append("feed: a count rule counts complaint or opinion events")
+        errors += _order_errors("levels", self.levels, self.direction)
+        for where, table in (("overrides", self.overrides), ("sources", self.sources)):
+            for key, ov in table.items():
+                if ov.levels:
+                    errors += _order_errors(f"{where}.{key}.levels", ov.levels, self.direction)
+        return errors
+
+    @property
+    def risk_type(self) -> str:
+        if self.risk:
+            return self.risk
+        return "safety" if self.feed == "sensor" else "contradiction"
+
+
+def _order_errors(where: str, levels: dict[str, float], direction: str) -> list[str]:
+    ordered = [(Level.parse(k), v) for k, v in levels.items()]
+    ordered.sort()
+    values = [v for _, v in ordered]
+    ok = values == sorted(values) if direction == "above" else values == sorted(values, reverse=True)
+    if ok and len(set(values)) == len(values):
+        return []
+    want = "rise" if direction == "above" else "fall"
+    return [f"{where}: for direction {direction!r} thresholds must {want} from blue to red, got {levels}"]
+
+
+class Detectors(Strict):
+    """Model detectors beside the rules; each is off unless given (its fields are the model's parameters)."""
+
+    bursts: dict[str, Any] | None = None  # complaint bursts: fenghuo.detectors.bursts.BurstParams
+    fusion: dict[str, Any] | None = None  # corroboration across feeds: fenghuo.detectors.fusion.FusionParams
+    forecast: dict[str, Any] | None = None  # forecast early warning
+    text: dict[str, Any] | None = None  # text risk for complaints and opinion
+    anomaly: dict[str, Any] | None = None  # streaming anomaly models on sensor series
+
+
+class Drills(Strict):
+    channels: list[str] = Field(default_factory=list)
+
+
+class Privacy(Strict):
+    """Personal data: how long complaint and opinion texts are kept (see docs/privacy.md)."""
+
+    # days after receipt; 0 or null: kept forever. A whole number, not a string or a fraction.
+    text_retention_days: Annotated[int, Field(strict=True, ge=0, le=36500)] | None = 365
+
+    @property
+    def retention_seconds(self) -> float | None:
+        """The retention period in seconds, or None to keep texts forever."""
+        return self.text_retention_days * 86400.0 if self.text_retention_days else None
+
+
+# metrics with a known plausible range (a reading outside is a sensor fault, never an alert); limits.metrics adds more
+DEFAULT_METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "water_level_m": (-20.0, 60.0),  # a river or tide gauge's level against its own datum, metres
+    "gas_ppm": (0.0, 1_000_000.0),  # parts per million cannot exceed a million
+    "pm25": (0.0, 2_000.0),  # µg/m³; the worst haze on record is under 2,000
+    "temperature_c": (-90.0, 70.0),  # air temperature records: -89 °C .. 57 °C
+}
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Limits(Strict):
+    """Bounds on every field of an ingested event (docs/limits.md has the table)."""
+
+    max_id_chars: int = Field(default=128, ge=16, le=1024)
+    max_name_chars: int = Field(default=256, ge=16, le=4096)  # source, grid, metric, category, drill
+    max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000)
+    max_attrs_keys: int = Field(default=64, ge=0, le=10_000)  # per object in attrs
+    max_attrs_depth: int = Field(default=8, ge=1, le=64)  # attrs itself is depth 1
+    max_attrs_bytes: int = Field(default=16_384, ge=2, le=1_048_576)  # attrs encoded as JSON (UTF-8)
+    max_future_seconds: float = Field(default=86_400.0, ge=0, le=365 * 86_400.0, allow_inf_nan=False)
+    max_age_days: float = Field(default=7_305.0, gt=0, le=36_500.0, allow_inf_nan=False)  # real events; drills: 1970
+    max_abs_value: float = Field(default=1e9, gt=0, le=1e300, allow_inf_nan=False)  # metrics without a range
+    metrics: dict[str, tuple[_Finite, _Finite]] = Field(default_factory=lambda: dict(DEFAULT_METRIC_RANGES))
+
+    @field_validator("metrics")
+    @classmethod
+    def _ranges(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (lo, hi) in value.items():
+            if not name:
+                raise ValueError("a metric name cannot be empty")
+            if not lo < hi:
+                raise ValueError(f"the range of {name!r} must be [low, high] with low < high, got [{lo}, {hi}]")
+        return {**DEFAULT_METRIC_RANGES, **value}
+
+
+class Config(Strict):
+    nodes: list[Node] = Field(default_factory=list)
+    responders: list[Responder] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    escalation: Escalation = Field(default_factory=Escalation)
+    rules: list[Rule] = Field(default_factory=list)
+    drills: Drills = Field(default_factory=Drills)
+    detectors: Detectors = Field(default_factory=Detectors)
+    limits: Limits = Field(default_factory=Limits)
+    privacy: Privacy = Field(default_factory=Privacy)
+    grid_match_km: float = Field(default=5.0, gt=0)
+
+
+class ConfigError(Exception):
+    """A configuration with errors; ``errors`` lists each as ``where: what``."""
+
+    def __init__(self, errors: list[str], source: str = "config") -> None:
+        self.errors = errors
+        super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _expand_env(value: Any, errors: list[str], where: str = "") -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                errors.append(f"{where}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, errors, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, errors, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate a parsed YAML document; raise :class:`ConfigError` listing every error."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top): the configuration must be a mapping"], source)
+    errors: list[str] = []
+    data = _expand_env(data, errors)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        errors += [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(errors, source) from None
+    errors += semantic_errors(config)
+    if errors:
+        raise ConfigError(errors, source)
+    return config
+
+
+def semantic_errors(config: Config) -> list[str]:
+    errors: list[str] = []
+    ids: dict[str, Node] = {}
+    for i, node in enumerate(config.nodes):
+        if node.id in ids:
+            errors.append(f"nodes[{i}].id: duplicate node id {node.id!r}")
+        ids[node.id] = node
+    rank = {k: i for i, k in enumerate(NODE_KINDS)}
+    for i, node in enumerate(config.nodes):
+        if node.parent is None:
+            if node.kind != "district":
+                errors.append(f"nodes[{i}].parent: a {node.kind} needs a parent")
+            continue
+        parent = ids.get(node.parent)
+        if parent is None:
+            errors.append(f"nodes[{i}].parent: unknown node {node.parent!r}")
+        elif rank[parent.kind] <= rank[node.kind]:
+            errors.append(f"nodes[{i}].parent: a {node.kind} cannot sit under a {parent.kind}")
+        if node.kind == "grid" and node.centroid is None and not node.polygon:
+            errors.append(f"nodes[{i}]: a grid needs a centroid or a polygon")
+        if node.polygon is not None and len(node.polygon) < 3:
+            errors.append(f"nodes[{i}].polygon: a polygon needs at least 3 points")
+    channels = {c.name for c in config.channels}
+    seen_channels: set[str] = set()
+    for i, ch in enumerate(config.channels):
+        if ch.name in seen_channels:
+            errors.append(f"channels[{i}].name: duplicate channel {ch.name!r}")
+        seen_channels.add(ch.name)
+        if ch.type in ("webhook", "sms") and not ch.url:
+            errors.append(f"channels[{i}].url: a {ch.type} channel needs a url")
+        if ch.type == "webhook" and not ch.secret:
+            errors.append(f"channels[{i}].secret: a webhook channel needs a secret (use ${{ENV_VAR}})")
+        if ch.type == "email" and not ch.to:
+            errors.append(f"channels[{i}].to: an email channel needs recipients")
+    for i, r in enumerate(config.responders):
+        if r.node not in ids:
+            errors.append(f"responders[{i}].node: unknown node {r.node!r}")
+        for ch in r.channels:
+            if ch not in channels:
+                errors.append(f"responders[{i}].channels: unknown channel {ch!r}")
+    for ch in config.drills.channels:
+        if ch not in channels:
+            errors.append(f"drills.channels: unknown channel {ch!r}")
+    rule_ids: set[str] = set()
+    for i, rule in enumerate(config.rules):
+        if rule.id in rule_ids:
+            errors.append(f"rules[{i}].id: duplicate rule id {rule.id!r}")
+        rule_ids.add(rule.id)
+        errors += [f"rules[{i}].{e}" for e in rule.check()]
+        if rule.grid != "*" and rule.grid not in ids:
+            errors.append(f"rules[{i}].grid: unknown node {rule.grid!r}")
+        for g in rule.overrides:
+            if g not in ids:
+                errors.append(f"rules[{i}].overrides: unknown node {g!r}")
+    return errors
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a YAML file; no path gives the empty configuration."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {p}: {exc.strerror}"], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise ConfigError([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"], str(p)) from None
+    return parse_config(data, str(p))

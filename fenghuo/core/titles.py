@@ -1,0 +1,36 @@
+"""Alert titles in Chinese and English.
+
+>>> from fenghuo.core.models import Signal, Risk
+>>> s = Signal("threshold", "river-level", Risk.SAFETY, "sensor", "G1", "s/water_level_m", "s", 0.0,
+...            None, 1.0, "r", evidence={"metric": "water_level_m"})
+>>> make_title(s, {"G1": ("一号网格", "Grid 1")})
+('一号网格 水位预警', 'Grid 1: water level warning')
+"""
+
+from __future__ import annotations
+
+from fenghuo.core.models import Signal
+
+METRICS = {
+    "water_level_m": ("水位", "water level"),
+    "gas_ppm": ("燃气浓度", "gas concentration"),
+    "pm25": ("PM2.5", "PM2.5"),
+    "temperature_c": ("温度", "temperature"),
+    "vibration": ("振动", "vibration"),
+    "value": ("监测值", "reading"),
+}
+
+
+def make_title(s: Signal, names: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    zh_grid, en_grid = names.get(s.grid, (s.grid, s.grid))
+    if s.feed == "system":
+        return f"通知渠道 {s.series} 投递失败", f"Notification channel {s.series} is failing"
+    if s.feed == "sensor":
+        metric = str(s.evidence.get("metric") or s.series.rsplit("/", 1)[-1])
+        zh_m, en_m = METRICS.get(metric, (metric, metric.replace("_", " ")))
+        what_zh = f"{zh_m}{'变化过快' if s.detector == 'rate' else ''}预警"
+        what_en = f"{en_m} {'rising fast' if s.detector == 'rate' else 'warning'}"
+        return f"{zh_grid} {what_zh}", f"{en_grid}: {what_en}"
+    category = str(s.evidence.get("category") or s.series.rsplit("/", 1)[-1])
+    kind_zh, kind_en = ("投诉", "complaints") if s.feed == "complaint" else ("舆情", "public opinion")
+    return f"{zh_grid} {category} {kind_zh}激增", f"{en_grid}: surge of {kind_en} ({category})"

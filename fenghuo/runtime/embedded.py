@@ -1,0 +1,288 @@
+"""The one function that builds the whole embedded service from settings and config.
+
+``Pipeline.ingest`` validates records, stores them (the accepted ones are durable before the
+call returns), runs the detectors and the alert stages. A background loop ticks escalations,
+delivers the outbox and snapshots detector state; on start, events stored but not yet processed
+(a crash) are processed, and deadlines that passed while the service was down fire.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fenghuo.alerts.delivery import Delivery
+from fenghuo.alerts.notifiers.base import Notifier
+from fenghuo.alerts.notifiers.log import LogNotifier
+from fenghuo.alerts.notifiers.webhook import WebhookNotifier
+from fenghuo.alerts.routing import Router
+from fenghuo.alerts.service import AlertService
+from fenghuo.alerts.stages import Change
+from fenghuo.core.chain import DailyHeadExport
+from fenghuo.core.clock import Clock, WallClock
+from fenghuo.core.clocks import Clocks
+from fenghuo.core.config import Config
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Event, Signal
+from fenghuo.core.privacy import private_dir, private_tree
+from fenghuo.core.retention import PurgeJob
+from fenghuo.core.rulebook import RuleBook
+from fenghuo.core.settings import Settings
+from fenghuo.core.store import Store, open_store
+from fenghuo.core.titles import make_title
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.registry import add_models
+from fenghuo.ingest.events import Rejected, make_resolver, parse_records
+from fenghuo.runtime.broadcast import Broadcaster
+
+log = logging.getLogger("fenghuo.runtime.embedded")
+SNAPSHOT_EVERY = 10.0
+MAX_UNAPPLIED = 100_000
+
+
+class AlertsBehind(RuntimeError):
+    """The store has refused alert changes for a while (``MAX_UNAPPLIED`` signals wait): new events are not
+    taken (503) until it takes them, so no signal is ever dropped to bound the wait."""
+
+    retry_after = 5
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+@dataclass(slots=True)
+class Stats:
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    signals: int = 0
+    alerts_changed: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds from receipt to alert persisted
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        if len(self.latencies) > 10_000:
+            del self.latencies[:5_000]
+
+
+def build_notifiers(config: Config) -> dict[str, Notifier]:
+    out: dict[str, Notifier] = {}
+    for ch in config.channels:
+        if ch.type == "webhook":
+            assert ch.url and ch.secret
+            out[ch.name] = WebhookNotifier(ch.name, ch.url, ch.secret, ch.timeout_seconds)
+        elif ch.type == "log":
+            out[ch.name] = LogNotifier(ch.name)
+        else:
+            from fenghuo.alerts.notifiers import make_other  # email and SMS
+
+            out[ch.name] = make_other(ch)
+    return out
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, config: Config, store: Store, clock: Clock | None = None,
+                 new_id: Callable[[], str] | None = None, notifiers: dict[str, Notifier] | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = store
+        self.clocks = Clocks(settings.clock, clock or WallClock())
+        self.tree = GridTree(config.nodes, config.grid_match_km)
+        self.resolve = make_resolver(self.tree)
+        self.broadcaster = Broadcaster()
+        self.stats = Stats()
+        self.lock = threading.RLock()
+        self.rulebook = RuleBook(store, self.tree)
+        self.rulebook.seed(config, self.clocks.wall_now())
+        self.engine = DetectorEngine(self.rulebook.current(), self._chain)
+        models = private_dir(private_dir(settings.data_dir) / "models")  # 0700: personal data inside
+        add_models(self.engine, config.detectors, models)
+        private_tree(models)  # model caches 0600 whatever the umask
+        names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
+        self.router = Router(config, self._chain)
+        self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,
+                                   lambda s: make_title(s, names), self._publish)
+        self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
+        self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
+                                 self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
+                                 outcomes=self.alerts.record_deliveries)
+        self.cursor = int(store.get_state("cursor") or 0)
+        self.unapplied: list[Signal] = []  # signals whose alert changes the store has not taken yet
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_snapshot = 0.0
+        self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)  # daily
+        self.heads = DailyHeadExport(settings.data_dir)  # the hash chains' heads, once a day
+
+    def _chain(self, grid: str) -> list[str]:
+        return [n.id for n in self.tree.chain(grid)] or [grid]
+
+    def _publish(self, changes: list[Change]) -> None:
+        self.stats.alerts_changed += len(changes)
+        for ch in changes:
+            self.broadcaster.publish({"type": ch.kind, "alert": ch.alert.to_json(full=False)})
+
+    # -- ingest -------------------------------------------------------------------------------------
+    def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
+              ) -> tuple[list[Event], list[Rejected]]:
+        """Validate against the config's ``limits`` and a time window around the wall clock's now."""
+        return parse_records(records, self.resolve, drill, now=self.clocks.wall_now(), limits=self.config.limits,
+                             may_drill=may_drill)
+
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
+        """Store and process the valid records; ``may_drill`` False refuses every record marked as a drill."""
+        if len(self.unapplied) >= MAX_UNAPPLIED:
+            raise AlertsBehind(f"{len(self.unapplied)} detector signals wait for the store to take their alert "
+                               "changes; nothing of this request was stored: send it again later")
+        received = time.perf_counter()
+        events, bad = self.parse(records, drill, may_drill=may_drill)
+        now = self.clocks.wall_now()
+        self.store.add_dead_letters(bad, now)
+        with self.lock:
+            new = self.store.add_events(events, now)
+            self._process(new, received)
+        self.stats.events += len(new)
+        self.stats.duplicates += len(events) - len(new)
+        self.stats.rejected += len(bad)
+        return IngestResult(len(new), len(events) - len(new), [{"index": i, "error": e} for i, e, _ in bad])
+
+    def _process(self, events: list[Event], received: float | None = None, apply: bool = True) -> None:
+        if not events:
+            return
+        if any(events[i].ts > events[i + 1].ts for i in range(len(events) - 1)):
+            events = sorted(events, key=lambda e: e.ts)
+        signals: list[Signal] = self.engine.process(events)
+        self.cursor = self.store.max_seq()
+        if not apply:
+            return
+        self.stats.signals += len(signals)
+        self._apply_signals(signals)
+        for e in events:
+            self.clocks.now_of(e.drill, e.ts)
+        drills = {e.drill for e in events}
+        self.alerts.tick([d for d in drills])
+        if signals and received is not None:
+            self.stats.observe_latency(time.perf_counter() - received)
+
+    def _apply_signals(self, signals: list[Signal]) -> None:
+        """Signals to the alert service with the cursor. When the store refuses the write, they wait (with any
+        earlier ones still waiting) for the next ingest or tick, and detector snapshots wait too, so a restart
+        in between re-runs those events from the last applied cursor: nothing is lost. The events are stored
+        already, so the ingest that brought them still succeeds."""
+        batch, self.unapplied = self.unapplied + signals, []
+        try:
+            self.alerts.apply(batch, state={"cursor": str(self.cursor).encode()})
+        except Exception:
+            self.unapplied = batch  # all of them: past MAX_UNAPPLIED, ingest refuses new events instead
+            log.exception("the store refused the alert changes of %d signal(s): they wait for the next try",
+                          len(batch))
+
+    # -- rules --------------------------------------------------------------------------------------
+    def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
+        with self.lock:
+            rule, version = self.rulebook.put(rule_id, body, actor, self.clocks.wall_now())
+            self.engine.set_rules(self.rulebook.current())
+        return rule.model_dump(), version
+
+    def delete_rule(self, rule_id: str, actor: str) -> int:
+        with self.lock:
+            version = self.rulebook.delete(rule_id, actor, self.clocks.wall_now())
+            self.engine.set_rules(self.rulebook.current())
+        return version
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Restore detector state; re-run what was stored but not processed before a stop or crash."""
+        raw = self.store.get_state("snapshot")
+        snap_cursor = 0
+        if raw:
+            snap = pickle.loads(raw)
+            self.engine.restore(snap["engine"])
+            self.clocks.restore(snap["clocks"])
+            snap_cursor = snap["cursor"]
+        applied = int(self.store.get_state("cursor") or 0)
+        warm = replayed = 0
+        for seq, apply in ((snap_cursor, False), (applied, True)):
+            limit = applied if not apply else None
+            while True:
+                rows = self.store.events_after(seq, 5000)
+                if limit is not None:
+                    rows = [r for r in rows if r[0] <= limit]
+                if not rows:
+                    break
+                self._process([e for _, e in rows], apply=apply)
+                seq = rows[-1][0]
+                if apply:
+                    replayed += len(rows)
+                else:
+                    warm += len(rows)
+        self.cursor = self.store.max_seq()
+        if warm or replayed:
+            log.info("recovered: %d events re-learned, %d processed that a stop had left", warm, replayed)
+
+    def snapshot(self) -> None:
+        with self.lock:
+            if self.unapplied:  # the detectors are ahead of the stored alerts: keep the older snapshot
+                return
+            data = {"engine": self.engine.snapshot(), "clocks": self.clocks.snapshot(), "cursor": self.cursor}
+            self.store.put_state("snapshot", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+        self._last_snapshot = time.monotonic()
+
+    def tick(self) -> None:
+        with self.lock:
+            if self.unapplied:
+                self._apply_signals([])
+            self.alerts.tick(self.clocks.domains())
+        self.delivery.run_due()
+        if time.monotonic() - self._last_snapshot > SNAPSHOT_EVERY:
+            self.snapshot()
+        self.purge.tick()  # old complaint and opinion texts, once a day on a thread of its own
+        self.heads.maybe(self.store, self.clocks.wall_now())  # to DATA_DIR/chain-heads.jsonl
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.tick_seconds):
+            try:
+                self.tick()
+            except Exception:  # keep ticking; the error is logged with its trace
+                log.exception("tick failed")
+
+    def start(self) -> None:
+        with self.lock:
+            self.recover()
+        self.tick()
+        self._thread = threading.Thread(target=self._loop, name="fenghuo-tick", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.snapshot()
+        for model in self.engine.extras:
+            if hasattr(model, "close"):
+                model.close()
+        self.delivery.close()
+        self.purge.wait(30)
+        self.store.close()
+
+
+def _uuid() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def build_pipeline(settings: Settings, config: Config, **kw: Any) -> Pipeline:
+    store = open_store(settings.store_url, settings.data_dir)
+    return Pipeline(settings, config, store, **kw)

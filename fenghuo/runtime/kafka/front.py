@@ -1,0 +1,209 @@
+"""The API's side of the distributed runtime (``fenghuo run`` with ``FENGHUO_BUS=kafka``).
+
+:class:`KafkaFront` stands where the embedded :class:`~fenghuo.runtime.embedded.Pipeline` stands for the
+routes (same attributes), but runs no detection, no escalation ticks and no outbox delivery:
+
+* ingest validates and hands the events to Kafka (:class:`~fenghuo.runtime.kafka.ingest_worker.KafkaIngest`): it
+  returns once Kafka has them, or raises ``BusUnavailable`` (the API answers 503 + Retry-After);
+* reads (alerts, rules, reports, series) come from the shared store the workers write;
+* ack and resolve are commands on ``<prefix>.commands`` (keyed by the alert's grid, so the alert
+  service instance that owns the grid's signals applies them); the alert service answers on the
+  alerts topic with the command's id, and the call returns the alert as the alert service left it
+  (``CommandTimeout`` -> 504 when no answer comes in time);
+* the alerts topic also feeds the live board's stream (``/v1/alerts/stream``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+from fenghuo.alerts.service import AlertConflict, AlertNotFound
+from fenghuo.core.chain import DailyHeadExport
+from fenghuo.core.clock import WallClock
+from fenghuo.core.clocks import Clocks
+from fenghuo.core.config import Config, Rule
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Alert, Event
+from fenghuo.core.retention import PurgeJob
+from fenghuo.core.rulebook import RuleBook
+from fenghuo.core.settings import Settings
+from fenghuo.core.store import Store, open_store
+from fenghuo.ingest.events import make_resolver
+from fenghuo.runtime.broadcast import Broadcaster
+from fenghuo.runtime.embedded import IngestResult, Stats
+from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
+from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+
+log = logging.getLogger("fenghuo.runtime.kafka.front")
+
+
+class OpenAlerts:
+    """``.open`` for the health routes: the open alerts as the alert service stored them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def open(self) -> dict[str, Alert]:
+        return {a.fingerprint: a for a in self.store.open_alerts()}
+
+
+class AlertCommands:
+    """``ack``/``resolve`` with AlertService's signature, carried out by the alert service."""
+
+    def __init__(self, front: KafkaFront, timeout_s: float = 10.0) -> None:
+        self.front, self.timeout_s = front, timeout_s
+        self.dedup = OpenAlerts(front.store)
+        self.pending: dict[str, Future[dict[str, Any]]] = {}
+
+    def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self._send("ack", alert_id, actor, comment)
+
+    def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self._send("resolve", alert_id, actor, comment)
+
+    def answered(self, reply: dict[str, Any]) -> None:
+        fut = self.pending.pop(str(reply.get("command")), None)
+        if fut is not None and not fut.done():
+            fut.set_result(reply)
+
+    def _send(self, op: str, alert_id: str, actor: str, comment: str) -> Alert:
+        stored = self.front.store.get_alert(alert_id)
+        if stored is None:
+            raise AlertNotFound(alert_id)
+        if not self.front.listening.is_set():
+            raise BusUnavailable("not connected to the alerts topic yet")
+        cid = uuid.uuid4().hex
+        fut: Future[dict[str, Any]] = Future()
+        self.pending[cid] = fut
+        cmd = {"id": cid, "op": op, "alert": alert_id, "grid": stored.grid, "actor": actor, "comment": comment,
+               "ts": time.time()}
+        try:
+            self.front.kafka.produce(self.front.topics.commands, stored.grid.encode(),
+                                     json.dumps(cmd, ensure_ascii=False).encode())
+            reply = fut.result(self.timeout_s)
+        except TimeoutError:
+            raise CommandTimeout(f"the alert service did not confirm the {op} of {alert_id} within "
+                                 f"{self.timeout_s:g} s; it is queued and will be applied") from None
+        finally:
+            self.pending.pop(cid, None)
+        if reply.get("ok"):
+            return self.front.store.get_alert(alert_id) or stored  # committed before the answer was sent
+        if reply.get("status") == 404:
+            raise AlertNotFound(alert_id)
+        raise AlertConflict(str(reply.get("error", "refused")))
+
+
+class KafkaFront:
+    def __init__(self, settings: Settings, config: Config, store: Store, kafka: KafkaIngest,
+                 command_timeout_s: float = 10.0) -> None:
+        self.settings, self.config, self.store, self.kafka = settings, config, store, kafka
+        self.topics = kafka.topics
+        self.clocks = Clocks(settings.clock, WallClock())
+        self.tree = GridTree(config.nodes, config.grid_match_km)
+        self.resolve = make_resolver(self.tree)
+        self.broadcaster = Broadcaster()
+        self.stats = Stats()
+        self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)
+        self.heads = DailyHeadExport(settings.data_dir)
+        self.lock = threading.RLock()
+        self.rulebook = RuleBook(store, self.tree)
+        self.rulebook.seed(config, self.clocks.wall_now())
+        self.listening = threading.Event()
+        self.alerts = AlertCommands(self, command_timeout_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what the routes call -------------------------------------------------------------------
+    def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
+              ) -> tuple[list[Event], list[tuple[int, str, Any]]]:
+        return self.kafka.parse(records, drill, may_drill=may_drill)
+
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
+        result = self.kafka.ingest(records, drill, may_drill=may_drill)  # BusUnavailable: nothing accepted (503)
+        self.stats.events += result.accepted
+        self.stats.duplicates += result.duplicates
+        self.stats.rejected += len(result.rejected)
+        return result
+
+    def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
+        rule: Rule
+        rule, version = self.rulebook.put(rule_id, body, actor, self.clocks.wall_now())
+        return rule.model_dump(), version  # the detector workers reload rules from the store
+
+    def delete_rule(self, rule_id: str, actor: str) -> int:
+        return self.rulebook.delete(rule_id, actor, self.clocks.wall_now())
+
+    # -- the alerts topic: command answers and the live stream -----------------------------------
+    def _listen(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        while not self._stop.is_set():
+            consumer = None
+            try:
+                consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+                                         client_id="fenghuo-api", enable_auto_commit=False,
+                                         reconnect_backoff_max_ms=1000)
+                parts = consumer.partitions_for_topic(self.topics.alerts) or set()
+                if not parts:
+                    raise BusUnavailable(f"topic {self.topics.alerts} not found (fenghuo kafka create-topics)")
+                tps = [TopicPartition(self.topics.alerts, p) for p in sorted(parts)]
+                consumer.assign(tps)
+                consumer.seek_to_end(*tps)
+                for tp in tps:
+                    consumer.position(tp)  # resolved now: no answer sent after this can be missed
+                self.listening.set()
+                while not self._stop.is_set():
+                    for batch in consumer.poll(timeout_ms=200).values():
+                        for r in batch:
+                            self._on_alert_record(r.value)
+                    self._daily()
+            except Exception:  # the broker is away: answer 503 meanwhile, connect again
+                self.listening.clear()
+                log.warning("alerts topic listener: Kafka unavailable; retrying", exc_info=True)
+                self._stop.wait(1.0)
+            finally:
+                if consumer is not None:
+                    consumer.close()
+
+    def _daily(self) -> None:
+        """The retention purge (on a thread of its own) and the chain heads' export, once a day each."""
+        try:
+            self.purge.tick()
+            self.heads.maybe(self.store, self.clocks.wall_now())
+        except Exception:
+            log.exception("daily purge or chain-head export failed; tried again later")
+
+    def _on_alert_record(self, raw: bytes) -> None:
+        doc = json.loads(raw)
+        if doc.get("type") == "command":
+            self.alerts.answered(doc)
+        else:
+            self.broadcaster.publish(doc)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._listen, name="fenghuo-alerts-topic", daemon=True)
+        self._thread.start()
+        self.listening.wait(10.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.purge.wait(30)
+        self.kafka.close()
+        self.store.close()
+
+
+def build_kafka_front(settings: Settings, config: Config) -> KafkaFront:
+    from fenghuo.runtime.kafka.ingest_worker import make_kafka_ingest
+
+    return KafkaFront(settings, config, open_store(settings.store_url, settings.data_dir),
+                      make_kafka_ingest(settings, config))

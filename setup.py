@@ -1,0 +1,16 @@
+"""One installed namespace, ``fenghuo``, while the repository keeps the stage folders at the top.
+
+ingest/ installs as fenghuo.ingest, detectors/ as fenghuo.detectors, alerts/ as fenghuo.alerts and
+api/ as fenghuo.api; the kernel (fenghuo/core), the runtimes and the CLI live in fenghuo/ itself.
+Everything else is in pyproject.toml.
+"""
+
+from setuptools import find_packages, setup
+
+STAGES = ("ingest", "detectors", "alerts", "api")
+
+packages = find_packages(include=["fenghuo", "fenghuo.*"])
+for stage in STAGES:
+    packages += [f"fenghuo.{name}" for name in find_packages(include=[stage, f"{stage}.*"])]
+
+setup(packages=packages, package_dir={f"fenghuo.{stage}": stage for stage in STAGES})
