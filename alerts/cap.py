@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fenghuo.alerts.cap_text import Texts, category, event_names, texts
-
 from fenghuo.core.config import Node
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert

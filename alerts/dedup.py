@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fenghuo.alerts.stages import Change
-
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert, Certainty, Signal, Status, TimelineEntry
 

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from fenghuo.alerts.notifiers.base import DeliveryError, Notifier
-
 from fenghuo.core.store import Notification, Store
 
 log = logging.getLogger("fenghuo.delivery")

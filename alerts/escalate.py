@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.stages import Change, Context
-
 from fenghuo.core.config import Escalation
 from fenghuo.core.models import Alert, Status, TimelineEntry
 

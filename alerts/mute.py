@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fenghuo.alerts.stages import Change, Context
-
 from fenghuo.core.models import Alert, TimelineEntry
 
 

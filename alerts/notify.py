@@ -11,7 +11,6 @@ import hashlib
 from fenghuo.alerts.notifiers.wording import masked_payload
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.stages import Change, Context
-
 from fenghuo.core.levels import Level
 from fenghuo.core.store import Notification
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fenghuo.alerts.stages import Change, Context
-
 from fenghuo.core.store import Store
 
 Publish = Callable[[list[Change]], None]

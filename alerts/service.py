@@ -22,7 +22,6 @@ from fenghuo.alerts.notify import Notify
 from fenghuo.alerts.record import Publish, Record
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.stages import Change, Context, MultiStage
-
 from fenghuo.core.config import Config
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert, Risk, Signal, Status, TimelineEntry

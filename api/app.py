@@ -1,4 +1,4 @@
-"""The FastAPI application: built by :func:`create_app`; the pipeline opens and closes in lifespan.
+"""The FastAPI application: built by :func:`create_app`; the service (either runtime) starts and stops in lifespan.
 
 Every request passes :class:`fenghuo.api.guard.Guard` first (key, failed sign-in limits, body size, security
 headers); the routes then check roles and bounds.
@@ -14,35 +14,38 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from fenghuo import __version__
 from fenghuo.api.auth import KeyRing
 from fenghuo.api.errors import ERRORS, safe_error
 from fenghuo.api.guard import Guard
 from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
-
-from fenghuo import __version__
 from fenghuo.core.settings import Settings
-from fenghuo.runtime.embedded import AlertsBehind, Pipeline
+from fenghuo.runtime.embedded import AlertsBehind
 from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
+from fenghuo.runtime.service import Service
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(make_pipeline: Callable[[], Pipeline], keyring: KeyRing,
-               on_started: Callable[[Pipeline], None] | None = None, settings: Settings | None = None,
-               clock: Callable[[], float] | None = None) -> FastAPI:
-    """The app. ``settings`` gives the failed sign-in limit and whether /metrics is public; ``clock``
-    (monotonic seconds) is the rate limiter's, so tests can step it."""
+def create_app(make_service: Callable[[], Service], keyring: KeyRing,
+               on_started: Callable[[Service], None] | None = None, settings: Settings | None = None,
+               clock: Callable[[], float] | None = None, *, started: bool = False) -> FastAPI:
+    """The app over the service ``make_service`` builds (at startup; ``started``: one already started, which
+    the app stops at shutdown). ``settings`` gives the failed sign-in limit and whether /metrics is public;
+    ``clock`` (monotonic seconds) is the rate limiter's, so tests can step it."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pipeline = make_pipeline()
-        pipeline.start()
-        app.state.pipeline = pipeline
+        service = make_service()
+        if not started:
+            service.start()
+        app.state.service = service
         if on_started:
-            on_started(pipeline)
+            on_started(service)
         try:
             yield
         finally:
-            pipeline.stop()
+            service.stop()
 
     app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan,
                   description="Risk early warning and emergency response for grid-based community governance.")

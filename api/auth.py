@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fenghuo.api.keyfile import KeyEntry, KeyFile, KeyFileError, digest, new_key
-
 from fenghuo.core.settings import ROLES, Settings
 
 RANK = {role: i for i, role in enumerate(ROLES)}

@@ -1,4 +1,5 @@
-"""Dependency aliases for the routes: the pipeline, the caller and role checks.
+"""Dependency aliases for the routes: the service (:class:`fenghuo.runtime.service.Service`, either runtime),
+the caller and role checks.
 
 The caller is normally settled by :class:`fenghuo.api.guard.Guard` before the route runs (and before the body is
 read); without the guard (an app built by hand, as some tests do) the key is checked here.
@@ -9,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+
 from fenghuo.api.auth import KeyRefused, KeyRing, Principal
+from fenghuo.runtime.service import Service
 
-from fenghuo.runtime.embedded import Pipeline
 
-
-def get_pipeline(request: Request) -> Pipeline:
-    return request.app.state.pipeline  # type: ignore[no-any-return]
+def get_service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
 
 
 def caller(request: Request) -> Principal | None:
@@ -54,7 +55,7 @@ def sees_personal_data(who: Principal) -> bool:
     return who.can("analyst")
 
 
-PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+ServiceDep = Annotated[Service, Depends(get_service)]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Responder = Annotated[Principal, Depends(require("responder"))]
 Analyst = Annotated[Principal, Depends(require("analyst"))]

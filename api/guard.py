@@ -23,13 +23,17 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fenghuo.api.auth import KeyRefused, KeyRing, Principal
-from fenghuo.api.ratelimit import FailureAudit, FailureLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fenghuo.api.auth import KeyRefused, KeyRing, Principal
+from fenghuo.api.ratelimit import FailureAudit, FailureLimiter
+
+if TYPE_CHECKING:
+    from fenghuo.runtime.service import Service
 
 log = logging.getLogger("fenghuo.guard")
 KiB, MiB = 1024, 1024 * 1024
@@ -108,13 +112,12 @@ def _json_response(status: int, detail: str, headers: dict[str, str] | None = No
 
 
 class Guard:
-    """The ASGI middleware. ``state`` is the app's state (``keyring``, and ``pipeline`` once started, whose
-    store takes the audit rows)."""
+    """The ASGI middleware. ``state`` is the app's state (``keyring``, and ``service`` once started, which
+    takes the audit rows)."""
 
     def __init__(self, app: ASGIApp, state: Any, limit: int = 20, window: float = 60.0,
-                 metrics_public: bool = False, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
-        self.app, self.state, self.metrics_public, self.wall = app, state, metrics_public, wall
+                 metrics_public: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app, self.state, self.metrics_public = app, state, metrics_public
         self.limiter = FailureLimiter(limit, window, clock)
         self.audit = FailureAudit(period=window, clock=clock)
 
@@ -205,17 +208,17 @@ class Guard:
         if self.limiter.retry_after(f"addr:{address}") is not None:
             log.warning("failed sign-ins from %s over the limit: refused for a while", address)
         rows = self.audit.failed(address, reason, prefix[:4], path)
-        pipeline = getattr(self.state, "pipeline", None)
-        if rows and pipeline is not None:
+        service: Service | None = getattr(self.state, "service", None)  # None until the app has started
+        if rows and service is not None:
             try:
-                await run_in_threadpool(_write, pipeline.store, self.wall(), rows)
+                await run_in_threadpool(_write, service, rows)
             except Exception:  # the refusal stands even if the audit write fails; the trace goes to the log
                 log.exception("could not write failed sign-ins to the audit log")
 
 
-def _write(store: Any, ts: float, rows: list[tuple[str, str, str]]) -> None:
+def _write(service: Service, rows: list[tuple[str, str, str]]) -> None:
     for action, target, detail in rows:
-        store.audit(ts, "anonymous", action, target, detail)
+        service.audit("anonymous", action, target, detail)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

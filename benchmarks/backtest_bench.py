@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from fenghuo.detectors.backtest import paused_gc, simulate
-from fenghuo.detectors.engine import DetectorEngine
-from fenghuo.ingest.events import make_resolver, parse_event
 
 from fenghuo.core.config import Rule, load_config
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Event
 from fenghuo.core.store.sqlite import SqliteStore
+from fenghuo.detectors.backtest import paused_gc, simulate
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.ingest.events import make_resolver, parse_event
 
 ROOT = Path(__file__).resolve().parents[1]
 HUBEAU = ROOT.parent / "shared" / "data" / "hubeau-river-levels-2020" / \

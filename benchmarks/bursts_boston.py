@@ -29,13 +29,12 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from fenghuo.detectors.bursts import BurstParams, ComplaintBurst
-from fenghuo.ingest.adapters import read_records
-from fenghuo.ingest.events import EventError, make_resolver, parse_event
-
 from fenghuo.core.grids import GridTree
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Event, Signal
+from fenghuo.detectors.bursts import BurstParams, ComplaintBurst
+from fenghuo.ingest.adapters import read_records
+from fenghuo.ingest.events import EventError, make_resolver, parse_event
 
 DATA = "/work/shared/data/boston311-2015/boston_311_2015.csv.gz"
 TZ = ZoneInfo("America/New_York")

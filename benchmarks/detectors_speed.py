@@ -15,16 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fenghuo.detectors.anomaly import DETECTORS, make_detector
-from fenghuo.detectors.engine import DetectorEngine
-from fenghuo.detectors.registry import add_models
-from fenghuo.ingest.events import make_resolver, parse_event
-
 from benchmarks.embedded import DATA, load_records
 from fenghuo.cli.main import EXAMPLE_CONFIG, demo_config
 from fenghuo.core.config import Detectors, load_config
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Event
+from fenghuo.detectors.anomaly import DETECTORS, make_detector
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.registry import add_models
+from fenghuo.ingest.events import make_resolver, parse_event
 
 
 def events(limit: int | None) -> tuple[list[Event], list[Event], Any]:

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenghuo.ingest.adapters import read_records
-
 from fenghuo.cli.main import EXAMPLE_CONFIG, demo_config
 from fenghuo.core.config import Detectors, load_config
 from fenghuo.core.settings import Settings
 from fenghuo.core.store.sqlite import SqliteStore
+from fenghuo.ingest.adapters import read_records
 from fenghuo.runtime.embedded import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fenghuo.core.config import Rule, load_config
+from fenghuo.core.models import Event, parse_ts
 from fenghuo.detectors.forecast import ForecastParams, ForecastWarner
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
 from fenghuo.detectors.rules import params_for
 from fenghuo.ingest.adapters import read_records
-
-from fenghuo.core.config import Rule, load_config
-from fenghuo.core.models import Event, parse_ts
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared/data/hubeau-river-levels-2020/hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"

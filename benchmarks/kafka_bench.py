@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fenghuo.ingest.events import EventError, make_resolver, parse_event
 
 from benchmarks.embedded import ROOT, load_records, pct
 from fenghuo.cli.main import EXAMPLE_CONFIG
@@ -57,6 +56,7 @@ from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Event
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.store import open_store
+from fenghuo.ingest.events import EventError, make_resolver, parse_event
 from fenghuo.runtime.kafka.bus import Topics, create_topics, event_to_wire, signal_from_dict
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
 

@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
-from fenghuo.ingest.adapters.boston311 import PLACEHOLDER, TZ, grid_id, read_boston311, slug  # noqa: E402
-from fenghuo.ingest.adapters.hubeau import read_hubeau  # noqa: E402
-from fenghuo.ingest.events import make_resolver  # noqa: E402
 
 from fenghuo.core.config import load_config  # noqa: E402
 from fenghuo.core.grids import GridTree  # noqa: E402
+from fenghuo.ingest.adapters.boston311 import PLACEHOLDER, TZ, grid_id, read_boston311, slug  # noqa: E402
+from fenghuo.ingest.adapters.hubeau import read_hubeau  # noqa: E402
+from fenghuo.ingest.events import make_resolver  # noqa: E402
 
 OUT = ROOT / "fenghuo" / "demo" / "fenghuo.example.yaml"
 BOS_ZH = {

@@ -19,18 +19,22 @@ through the streaming detector instead, which is exact and rare.
 from __future__ import annotations
 
 import gc
+import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import LEVEL_NAMES, Level
+from fenghuo.core.models import Alert, iso
 from fenghuo.detectors.hysteresis import LevelParams
 from fenghuo.detectors.hysteresis_vector import level_changes_many
 from fenghuo.detectors.rules import make_rule_detector, params_for
-
-from fenghuo.core.config import Rule
 
 Chain = Callable[[str], list[str]]
 Row = tuple[Any, ...]  # (source, grid, category, ts, value), as Store.history_rows returns them
@@ -223,3 +227,204 @@ def simulate(rule: Rule, rows: Sequence[Row], chain: Chain = _no_chain, grid: st
         result.episodes += _episodes(run, g, changes)
     result.episodes.sort(key=lambda e: (e.raised_at, e.series))
     return result
+
+
+# -- one backtest, for the HTTP route (POST /v1/rules/thresholds/backtest) and ``fenghuo backtest`` ---------------
+MAX_EPISODES = 5000
+MAX_SERIES = 500
+CHART_POINTS = 1000
+CHUNK = 50  # series per progress step
+Progress = Callable[[str, int, int], None]  # (side: "proposed" | "current", series done, series in all)
+
+
+class HistoryStore(Protocol):
+    """What a backtest reads of the store (:class:`fenghuo.core.store.Store` has it)."""
+
+    def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
+                     start: float, end: float) -> list[tuple[Any, ...]]: ...
+
+
+@dataclass(slots=True)
+class Comparison:
+    """A proposed rule and the current rule of the same id (if any), run over the same range of history."""
+
+    proposed: Backtest
+    current: Backtest | None
+    start: float
+    end: float
+    fetched: int  # stored events of the proposed rule's feed (and metric or category) in the range
+    fetch_ms: float
+    simulate_ms: float
+
+
+def history(store: HistoryStore, rule: Rule, source: str | None, start: float, end: float) -> list[Row]:
+    """The stored events ``rule`` reads between ``start`` and ``end`` (sorted by time), optionally of one source."""
+    return store.history_rows(
+        feed=rule.feed, metric=rule.metric if rule.feed == "sensor" else None,
+        category=None if rule.feed == "sensor" or rule.category in (None, "*") else rule.category,
+        source=source, start=start, end=end)
+
+
+def _group_key(rule: Rule, row: Row) -> str:
+    return str(row[0]) if rule.feed == "sensor" else str(row[1])  # sensors by source, texts by grid
+
+
+def _chunked(side: str, rule: Rule, rows: Sequence[Row], chain: Chain, grid: str | None, series: str | None,
+             progress: Progress) -> Backtest:
+    """:func:`simulate` a chunk of series at a time (series are independent), reporting progress."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(_group_key(rule, r), []).append(r)
+    keys = sorted(groups)
+    out = Backtest(rule)
+    progress(side, 0, len(keys))
+    for i in range(0, len(keys), CHUNK):
+        chunk = sorted((r for k in keys[i: i + CHUNK] for r in groups[k]), key=lambda r: r[3])
+        part = simulate(rule, chunk, chain, grid, series)
+        out.episodes += part.episodes
+        out.series.update(part.series)
+        out.points += part.points
+        progress(side, min(i + CHUNK, len(keys)), len(keys))
+    out.episodes.sort(key=lambda e: (e.raised_at, e.series))
+    return out
+
+
+def compare(store: HistoryStore, proposed: Rule, current: Rule | None, chain: Chain, start: float, end: float, *,
+            grid: str | None = None, source: str | None = None, series: str | None = None,
+            progress: Progress | None = None) -> Comparison:
+    """What ``proposed`` would have raised between ``start`` and ``end``, beside ``current`` (the rule in force
+    with the same id, or None) over the same events; only series under ``grid``, of ``source``, or the one
+    ``series`` when given. ``progress`` (a CLI's bar) makes it simulate a chunk of series at a time."""
+    clock = time.perf_counter()
+    with paused_gc():
+        rows = history(store, proposed, source, start, end)
+        same = current is not None and (current.feed, current.metric, current.category) == (
+            proposed.feed, proposed.metric, proposed.category)
+        current_rows = rows if same or current is None else history(store, current, source, start, end)
+    fetched = time.perf_counter()
+
+    def run(side: str, rule: Rule, rows: Sequence[Row]) -> Backtest:
+        if progress is None:
+            return simulate(rule, rows, chain, grid, series)
+        return _chunked(side, rule, rows, chain, grid, series, progress)
+
+    a = run("proposed", proposed, rows)
+    b = run("current", current, current_rows) if current is not None else None
+    done = time.perf_counter()
+    return Comparison(a, b, start, end, len(rows), round((fetched - clock) * 1000, 1),
+                      round((done - fetched) * 1000, 1))
+
+
+def downsample(ts: np.ndarray, v: np.ndarray, limit: int = CHART_POINTS) -> list[int]:
+    """Indices of at most ``limit`` points keeping each bucket's lowest and highest (peaks survive).
+
+    >>> downsample(np.arange(10.0), np.array([0, 5, 1, 1, 9, 1, 1, 1, 2, 1.0]), 4)
+    [0, 4, 5, 8]
+    """
+    n = len(ts)
+    if n <= limit:
+        return list(range(n))
+    edges = np.linspace(0, n, limit // 2 + 1).astype(int)
+    out: list[int] = []
+    for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        lo, hi = a + int(np.argmin(v[a:b])), a + int(np.argmax(v[a:b]))
+        out += sorted({lo, hi})
+    return out
+
+
+def _level(n: int) -> str:
+    return Level(n).name_en
+
+
+def _episode(e: Episode) -> dict[str, Any]:
+    return {"series": e.series, "source": e.source, "grid": e.grid, "raised_at": iso(e.raised_at),
+            "cleared_at": iso(e.cleared_at), "first_level": _level(e.changes[0][1]), "max_level": _level(e.max_level),
+            "levels": [{"ts": iso(t), "level": _level(k)} for t, k in e.changes]}
+
+
+def _side(bt: Backtest) -> dict[str, Any]:
+    by_level = dict.fromkeys(LEVEL_NAMES, 0)
+    entered = dict.fromkeys(LEVEL_NAMES, 0)
+    for e in bt.episodes:
+        by_level[_level(e.max_level)] += 1
+        for _, k in e.changes:
+            entered[_level(k)] += 1
+    return {"rule": bt.rule.model_dump(exclude_defaults=True),
+            "summary": {"episodes": len(bt.episodes), "by_level": by_level, "entered": entered,
+                        "series_alerting": len({e.series for e in bt.episodes}),
+                        "still_raised": sum(e.cleared_at is None for e in bt.episodes)},
+            "episodes": [_episode(e) for e in bt.episodes[:MAX_EPISODES]],
+            "truncated": len(bt.episodes) > MAX_EPISODES}
+
+
+def _levels(p: LevelParams | None) -> dict[str, float] | None:
+    return None if p is None else {_level(k): th for k, th in p.thresholds}
+
+
+def _params(rule: Rule, run: SeriesRun | None, chain: Chain) -> LevelParams | None:
+    if run is None:
+        return None
+    if run.params is not None:
+        return run.params
+    return params_for(rule, chain(run.grid), run.source if rule.sources else None)
+
+
+def _chart(key: str, proposed: Backtest, current: Backtest | None, chain: Chain) -> dict[str, Any]:
+    run = proposed.series.get(key) or (current.series[key] if current else None)
+    assert run is not None
+    pp = _params(proposed.rule, proposed.series.get(key), chain)
+    cp = _params(current.rule, current.series.get(key), chain) if current else None
+    keep = downsample(run.ts, run.observed)
+    points = [{"ts": iso(float(run.ts[i])), "value": float(run.observed[i])
+               if math.isfinite(run.observed[i]) else None} for i in keep]
+    return {"series": key, "source": run.source, "grid": run.grid, "observed": OBSERVED[proposed.rule.kind],
+            "current_observed": OBSERVED[current.rule.kind] if current else None, "points": points,
+            "thresholds": {"proposed": _levels(pp), "current": _levels(cp)},
+            "hysteresis": {"proposed": pp.hysteresis if pp else None, "current": cp.hysteresis if cp else None},
+            "for_seconds": {"proposed": pp.for_seconds if pp else None, "current": cp.for_seconds if cp else None}}
+
+
+def _series(proposed: Backtest, current: Backtest | None) -> list[dict[str, Any]]:
+    runs = {**(current.series if current else {}), **proposed.series}
+    count: dict[tuple[str, str], list[int]] = {}
+    for side, bt in (("proposed", proposed), ("current", current)):
+        for e in bt.episodes if bt else []:
+            count.setdefault((side, e.series), []).append(e.max_level)
+    out = []
+    for key, run in runs.items():
+        p, c = count.get(("proposed", key), []), count.get(("current", key), [])
+        out.append({"series": key, "source": run.source, "grid": run.grid, "points": len(run.ts),
+                    "proposed": len(p), "current": len(c), "max_proposed": _level(max(p)) if p else None,
+                    "max_current": _level(max(c)) if c else None})
+    out.sort(key=lambda s: (-(s["proposed"] + s["current"]), s["series"]))
+    return out
+
+
+def _recorded(alerts: Sequence[Alert], rule_id: str, start: float, end: float, chain: Chain, grid: str | None,
+              source: str | None, series: str | None) -> dict[str, Any]:
+    """The alerts the rule really raised in the range; a raise after clearing on a still open alert is a recurrence."""
+    mine = [a for a in alerts
+            if a.rule == rule_id and start <= a.created_at <= end and (source is None or a.source == source)
+            and (series is None or a.series == series) and (grid is None or grid in chain(a.grid))]
+    by_level = dict.fromkeys(LEVEL_NAMES, 0)
+    for a in mine:
+        by_level[a.max_level.name_en] += 1
+    raises = sorted(e.ts for a in mine for e in a.timeline if e.kind in ("raised", "recurred"))
+    return {"alerts": len(mine), "by_level": by_level, "raises": [iso(t) for t in raises]}
+
+
+def report(c: Comparison, chain: Chain, alerts: Sequence[Alert], *, grid: str | None = None,
+           source: str | None = None, series: str | None = None, charts: int = 1) -> dict[str, Any]:
+    """The JSON answer of POST /v1/rules/thresholds/backtest for a :class:`Comparison`; ``alerts`` are the real
+    alerts stored (the ones the current rule raised in the range are counted), ``charts`` the number of series
+    to return values for (most alerts first)."""
+    proposed, current = c.proposed, c.current
+    rows = _series(proposed, current)
+    keys = [series] if series and rows else [s["series"] for s in rows[:charts]]
+    return {"rule_id": proposed.rule.id, "kind": proposed.rule.kind, "start": iso(c.start), "end": iso(c.end),
+            "points": proposed.points, "series_count": len(rows),
+            "proposed": _side(proposed), "current": _side(current) if current else None,
+            "recorded": _recorded(alerts, proposed.rule.id, c.start, c.end, chain, grid, source, series)
+            if current else None,
+            "series": rows[:MAX_SERIES], "charts": [_chart(k, proposed, current, chain) for k in keys],
+            "elapsed_ms": {"fetch": c.fetch_ms, "simulate": c.simulate_ms}}

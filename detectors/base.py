@@ -1,8 +1,9 @@
 """The one interface every detector has, in the style of river's anomaly detectors.
 
 A series detector sees one univariate stream in time order. ``score_one`` never learns (no
-look-ahead: score first, then learn), scores are in [0, 1] (1 = surely anomalous), and the
-object pickles (faust tables and the embedded snapshot store it). Thresholding a score into a
+look-ahead: score first, then learn), scores are in [0, 1] (1 = surely anomalous), and its class
+is registered with :func:`fenghuo.core.state.register`, so its state is saved as plain data (faust
+tables and the embedded snapshot store it). Thresholding a score into a
 warning level wraps a detector (:class:`fenghuo.detectors.levels.ScoreLevels`); it is never inside one.
 """
 

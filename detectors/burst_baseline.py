@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from scipy.special import betainc, gammainc
+
+from fenghuo.core import state as saved
 
 if TYPE_CHECKING:
     from fenghuo.detectors.bursts import BurstParams
@@ -250,3 +252,25 @@ class Baseline:
             a = (self.pairs.get((node, cat), 0.0) + k * (1.0 + p.dispersion_prior)) / (mu2 + k) - 1.0
         a = self._alpha[(node, cat)] = min(p.dispersion_max, max(0.0, a))
         return a
+
+
+# -- saved state: plain data (fenghuo.core.state); the caches (_bins, _rates, _alpha) are rebuilt on demand ----
+def _baseline_data(b: Baseline) -> dict[str, Any]:
+    return {k: v for k, v in b.__dict__.items() if k not in ("_bins", "_rates", "_alpha")}
+
+
+def _baseline_from(d: dict[str, Any]) -> Baseline:
+    b = Baseline.__new__(Baseline)
+    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, **d})
+    return b
+
+
+saved.register("bursts.sums", _Sums, lambda s: {"h": s.hod, "d": s.dow, "t": s.total},
+               lambda d: _sums_from(d["h"], d["d"], d["t"]))
+saved.register("bursts.baseline", Baseline, _baseline_data, _baseline_from)
+
+
+def _sums_from(hod: list[float], dow: list[float], total: float) -> _Sums:
+    s = _Sums()
+    s.hod, s.dow, s.total = hod, dow, total
+    return s

@@ -54,11 +54,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from fenghuo.detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
-from fenghuo.detectors.hysteresis import LevelParams, LevelState
-
+from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
+from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.registry import BuildContext, register
 
 __all__ = ["BurstExtra", "BurstParams", "ComplaintBurst", "make_burst_extra", "poisson_surprise", "risk_for"]
 
@@ -78,7 +80,9 @@ def risk_for(category: str) -> Risk:
 
 
 def _burst_params(values: dict[str, Any]) -> BurstParams:
-    """Unpickle by field name: a field added or removed since the state was saved is defaulted or dropped."""
+    """Read the previous release's pickles (0.1.0 pickled the parameters through this function), by field
+    name: a field added or removed since is defaulted or dropped. Saved state is data now
+    (:mod:`fenghuo.core.state` reads a dataclass by field name the same way)."""
     known = {f.name for f in fields(BurstParams)}
     return BurstParams(**{k: v for k, v in values.items() if k in known})
 
@@ -86,9 +90,6 @@ def _burst_params(values: dict[str, Any]) -> BurstParams:
 @dataclass(frozen=True, slots=True)
 class BurstParams:
     """Parameters; ``thresholds`` are surprises (-log10 p) for blue, yellow, orange and red."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _burst_params, ({f.name: getattr(self, f.name) for f in fields(self)},)
 
     window_hours: float = 6.0  # at the grid
     tier_window_hours: tuple[float, ...] = (3.0, 2.0)  # community, street and above (the last repeats)
@@ -351,8 +352,11 @@ class ComplaintBurst:
         return out
 
 
-class BurstExtra:
-    """A :class:`DetectorEngine` extra: one detector for live events, one per drill (fresh baseline)."""
+class BurstExtra(DetectorBase):
+    """The ``bursts`` :class:`fenghuo.detectors.protocol.Detector`: one detector for live events, one per
+    drill (fresh baseline)."""
+
+    name = "bursts"
 
     def __init__(self, params: BurstParams | None = None, chain: ChainFn | None = None) -> None:
         self.params = params or BurstParams()
@@ -376,16 +380,43 @@ class BurstExtra:
             s.drill = e.drill
         return out
 
-    def snapshot(self) -> dict[str, Any]:
+    process = __call__
+
+    @property
+    def feeds(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(self.params.feeds)
+
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"detectors": dict(self.detectors)}
 
-    def restore(self, snap: dict[str, Any]) -> None:
+    def use_live_state(self, live: dict[str, Any]) -> None:
         """Take the saved detectors with the parameters of *this* configuration (a changed config
         applies after a restart; the saved counts and baselines are kept)."""
-        self.detectors = dict(snap.get("detectors", {}))
+        self.detectors = dict(live.get("detectors", {}))
         for det in self.detectors.values():
             det.chain = self.chain
             det.use_params(self.params)
+
+    STATE_VERSION = 1  # of the bursts' state (a ComplaintBurst per drill); bump it (and read the old) on a change
+
+    def snapshot(self) -> dict[str, Any]:
+        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        self.use_live_state(saved.read_versioned(snap, "bursts", self.STATE_VERSION))
+
+
+saved.register("bursts.params", BurstParams)
+saved.register("bursts.key", _Key)
+saved.register("bursts.detector", ComplaintBurst)
+saved.register("bursts.extra", BurstExtra)
 
 
 def make_burst_extra(params: BurstParams | None = None, chain: ChainFn | None = None) -> BurstExtra:
@@ -394,3 +425,9 @@ def make_burst_extra(params: BurstParams | None = None, chain: ChainFn | None = 
     ``chain(grid)`` (the engine's chain: node ids, grid first) rolls bursts up the grid tree.
     """
     return BurstExtra(params, chain)
+
+
+@register("bursts", BurstParams, feeds=("complaint",), scope="district")
+def _build(params: BurstParams, ctx: BuildContext) -> BurstExtra:
+    """Complaint bursts roll up the grid tree, so they need a whole district's complaints."""
+    return BurstExtra(params, chain=ctx.chain)

@@ -1,8 +1,15 @@
 """The detector engine: routes events to the rules (and models) that watch them, returns signals.
 
-Pure: no I/O, no clock; state is per (rule, series) and pickles, so the embedded runtime can
-snapshot it and a faust worker can keep it in a table keyed by grid. Rules are swapped at runtime
+Pure: no I/O, no clock; state is per (rule, series) and saved as versioned plain data
+(:meth:`DetectorEngine.snapshot`), so the embedded runtime can snapshot it and a faust worker can keep
+it in a table keyed by grid. Rules are swapped at runtime
 with :meth:`DetectorEngine.set_rules`; the state of rules that stay is kept.
+
+Beside the rules the engine runs a list of model detectors, each a
+:class:`fenghuo.detectors.protocol.Detector` (built from the ``detectors:`` section by
+:mod:`fenghuo.detectors.registry`): every event goes to the detectors whose ``feeds`` hold its feed,
+in the order they were added, and each batch's signals then pass through every detector's
+``process_signals`` (corroboration adds its signals there).
 """
 
 from __future__ import annotations
@@ -10,15 +17,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fenghuo.detectors.rules import CountDetector, RateDetector, ThresholdDetector, make_rule_detector, params_for
-
+from fenghuo.core import state as saved
 from fenghuo.core.config import Rule
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.protocol import Detector
+from fenghuo.detectors.rules import (
+    CountDetector,
+    RateDetector,
+    ThresholdDetector,
+    make_rule_detector,
+    params_for,
+)
 
 ChainFn = Callable[[str], list[str]]
-Extra = Callable[[Event], list[Signal]]  # a model detector fed every event
-Post = Callable[[list[Signal]], list[Signal]]  # a stage over the signals (corroboration)
+STATE_VERSION = 1  # of the engine's snapshot (each model detector versions its own state inside it)
+LEGACY_MODEL_KEYS = {  # 0.1.0 saved the models' states by position: the keys of each tell which it was
+    frozenset({"detectors"}): "bursts", frozenset({"warners"}): "forecast", frozenset({"series"}): "anomaly",
+    frozenset({"held", "surges"}): "text", frozenset({"groups"}): "fusion",
+}
 
 
 def _no_chain(grid: str) -> list[str]:
@@ -33,24 +50,97 @@ class DetectorEngine:
         self._sensor: dict[str, list[Rule]] = {}
         self._text: dict[str, list[Rule]] = {}
         self._params: dict[tuple[str, str, str | None], Any] = {}
-        self.extras: list[Extra] = []  # model detectors (bursts, forecasts, text risk...)
-        self.post: list[Post] = []  # signal stages (corroboration)
+        self.detectors: list[Detector] = []  # model detectors (bursts, forecasts, text risk, corroboration...)
+        self._routes: dict[str, list[Detector]] = {}
+        self._routed: list[Detector] = []  # the detectors the routes were built from
         self.set_rules(rules)
 
-    def _models(self) -> list[Any]:
-        return [m for m in [*self.extras, *self.post] if hasattr(m, "snapshot")]
+    def add(self, detector: Detector) -> None:
+        """Run this model detector too (after the ones already added)."""
+        self.detectors.append(detector)
+
+    @property
+    def extras(self) -> list[Detector]:
+        """The model detectors (the name of this list before :class:`Detector`): use :attr:`detectors`."""
+        return self.detectors
+
+    def close(self) -> None:
+        """Close every model detector (the runtime stops)."""
+        for d in self.detectors:
+            d.close()
+
+    def _route(self) -> dict[str, list[Detector]]:
+        """Feed -> the detectors watching it, in the order added (rebuilt when the list changed)."""
+        if self._routed != self.detectors:
+            self._routed = list(self.detectors)
+            self._routes = {}
+            for d in self.detectors:
+                for feed in d.feeds:
+                    self._routes.setdefault(feed, []).append(d)
+        return self._routes
+
+    # -- saved state ---------------------------------------------------------------------------------------
+    # snapshot() is plain data (fenghuo.core.state): the rule state per (rule, series) and each model
+    # detector's own versioned state under its name, so adding or removing a detector keeps the others'
+    # state (a detector absent from the saved state starts afresh; a saved one no longer configured is
+    # ignored). live_state() / use_live_state() swap the same state as objects, without copying the
+    # learned data: the Kafka grid runner keeps one engine and swaps each grid's state in and out.
 
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state, "models": [m.snapshot() for m in self._models()]}
+        """The engine's state as plain data, ``{"v": STATE_VERSION, "data": {"rules": [[rule, series, state],
+        ...], "models": {name: {"v": version, "data": ...}}}}``."""
+        return saved.to_plain(self.state_data(self.live_state()))  # type: ignore[no-any-return]
 
     def restore(self, snap: dict[str, Any]) -> None:
-        self.state = {k: v for k, v in snap.get("state", {}).items() if k[0] in self.rules}
-        models = self._models()
-        saved = snap.get("models", [])
-        if len(saved) != len(models):  # not the model set it was saved with (or nothing saved): start fresh
-            saved = [{} for _ in models]
-        for m, data in zip(models, saved, strict=True):
-            m.restore(data)
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); raises
+        :class:`fenghuo.core.state.StateVersionError` for a version this release does not read."""
+        if not snap:
+            self.use_live_state({})
+            return
+        data = saved.unversioned(snap, "detector engine", {STATE_VERSION: lambda d: d})
+        self.use_live_state({"rules": {(r, s): saved.from_plain(d) for r, s, d in data.get("rules", [])},
+                             "models": data.get("models", {}), "plain": True})
+
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (shared, not copied): give it back to :meth:`use_live_state`."""
+        return {"rules": self.state,
+                "models": {d.name: d.live_state() for d in self.detectors}}
+
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        """Continue from a :meth:`live_state` (or, with ``"plain": True``, from models' plain states)."""
+        self.state = {k: v for k, v in live.get("rules", {}).items() if k[0] in self.rules}
+        models, plain = live.get("models", {}), live.get("plain", False)
+        for d in self.detectors:
+            entry = models.get(d.name, {})
+            if plain:
+                d.restore(entry)
+            else:
+                d.use_live_state(entry)
+
+    def state_data(self, live: dict[str, Any]) -> dict[str, Any]:
+        """A :meth:`live_state` of this engine in the shape of :meth:`snapshot`, still holding the objects:
+        :func:`fenghuo.core.state.to_plain` makes it plain data, ``dumps(..., objects=True)`` writes it as such."""
+        models: dict[str, Any] = {}
+        by_name = {d.name: d for d in self.detectors}
+        for name, entry in live.get("models", {}).items():
+            d = by_name.get(name)
+            if d is not None and d.STATE_VERSION is not None and not live.get("plain"):
+                models[name] = saved.versioned(d.STATE_VERSION, entry)
+            else:
+                models[name] = entry
+        return saved.versioned(STATE_VERSION, {
+            "rules": [[r, s, det] for (r, s), det in live.get("rules", {}).items()], "models": models})
+
+    def restore_legacy(self, snap: dict[str, Any]) -> None:
+        """Continue from an engine snapshot of the previous release (0.1.0), unpickled by
+        :func:`fenghuo.core.state.legacy_unpickle`: its rule state as is, and its models, which were saved
+        by position, recognised by the keys of their state (a model not configured any more is ignored)."""
+        models: dict[str, Any] = {}
+        for m in snap.get("models", []):
+            name = LEGACY_MODEL_KEYS.get(frozenset(m)) if isinstance(m, dict) else None
+            if name is not None:
+                models[name] = m
+        self.use_live_state({"rules": snap.get("state", {}), "models": models})
 
     def current_rules(self) -> list[Rule]:
         """The rules in force (model detectors that follow rule levels, like forecasts, read them here)."""
@@ -62,9 +152,8 @@ class DetectorEngine:
             del self.state[key]
         self.rules = new
         self._params.clear()
-        for m in self.extras:
-            if hasattr(m, "refresh"):
-                m.refresh()
+        for d in self.detectors:
+            d.refresh()
         self._sensor, self._text = {}, {}
         for r in new.values():
             if r.feed == "sensor":
@@ -84,6 +173,7 @@ class DetectorEngine:
 
     def process(self, events: Iterable[Event]) -> list[Signal]:
         out: list[Signal] = []
+        routes = self._route()
         for e in events:
             if e.feed == "sensor":
                 rules = self._sensor.get(e.metric or "")
@@ -101,10 +191,12 @@ class DetectorEngine:
                         p = self._applies(rule, e.grid)
                         if p is not None:
                             self._run(rule, p, e, f"{e.grid}/{e.category or '*'}", 1.0, out)
-            for extra in self.extras:
-                out.extend(extra(e))
-        for stage in self.post:
-            out = stage(out)
+            watching = routes.get(e.feed)
+            if watching:
+                for d in watching:
+                    out.extend(d.process(e))
+        for d in self.detectors:
+            out = d.process_signals(out)
         return out
 
     def _run(self, rule: Rule, p: Any, e: Event, series: str, value: float, out: list[Signal]) -> None:
@@ -130,3 +222,4 @@ class DetectorEngine:
             certainty=Certainty.OBSERVED if e.feed == "sensor" else Certainty.POSSIBLE,
             evidence={"event": e.id, "ts": e.ts, "observed": observed, "metric": e.metric, "category": e.category},
         ))
+

@@ -35,6 +35,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from fenghuo.core import state as saved
+from fenghuo.core.config import Rule
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Event, Signal
 from fenghuo.detectors.forecast_model import (
     ANOMALY,
     ForecastGrid,
@@ -48,11 +53,9 @@ from fenghuo.detectors.forecast_model import (
     withdraw_signal,
 )
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
+from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.rules import params_for
-
-from fenghuo.core.config import Rule
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Event, Signal
 
 _process_pool: cf.ProcessPoolExecutor | None = None
 _process_lock = threading.Lock()
@@ -286,8 +289,9 @@ def _own_grid(grid: str) -> list[str]:
     return [grid]
 
 
-class ForecastExtra:
-    """A :class:`DetectorEngine` extra: forecasts for every sensor series a threshold rule watches.
+class ForecastExtra(DetectorBase):
+    """The ``forecast`` :class:`fenghuo.detectors.protocol.Detector`: forecasts for every sensor series a
+    threshold rule watches.
 
     ``rules_provider()`` returns the current rules (only enabled sensor threshold rules are used);
     it is called again once event time passes ``refresh_s`` beyond the last load (or on
@@ -295,6 +299,9 @@ class ForecastExtra:
     from :func:`fenghuo.detectors.rules.params_for` over ``chain(grid)``. A drill gets its own warner
     (fresh history), as live state never sees it.
     """
+
+    name = "forecast"
+    feeds = frozenset({"sensor"})
 
     def __init__(self, rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
                  use_prophet: bool | None = None, refresh_s: float = 60.0) -> None:
@@ -342,18 +349,47 @@ class ForecastExtra:
             warner = self.warners[e.drill] = ForecastWarner(self.params, self.use_prophet)
         return warner.step(e, rules)
 
+    process = __call__
+
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
     def close(self) -> None:
         for w in self.warners.values():
             w.close()
 
-    def snapshot(self) -> dict[str, Any]:
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"warners": dict(self.warners)}
 
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        self.warners = dict(live.get("warners", {}))
+
+    STATE_VERSION = 1  # of the forecasts' state (a ForecastWarner per drill); bump it (and read the old) on a change
+
+    def snapshot(self) -> dict[str, Any]:
+        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
     def restore(self, snap: dict[str, Any]) -> None:
-        self.warners = dict(snap.get("warners", {}))
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        self.use_live_state(saved.read_versioned(snap, "forecast", self.STATE_VERSION))
+
+
+saved.register("forecast.series", _Series)
+saved.register("forecast.rule", _RuleState)
+saved.register("forecast.path", _Path, lambda p: p._asdict(), lambda d: _Path(**d))
+saved.register("forecast.warner", ForecastWarner)
 
 
 def make_forecast_extra(rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
                         use_prophet: bool | None = None) -> ForecastExtra:
     """A callable ``Event -> list[Signal]`` for ``DetectorEngine.extras`` (picklable when its provider is)."""
     return ForecastExtra(rules_provider, params, chain, use_prophet)
+
+
+@register("forecast", ForecastParams, feeds=("sensor",), scope="grid")
+def _build(params: ForecastParams, ctx: BuildContext) -> ForecastExtra:
+    """Forecasts follow the levels of the threshold rules in force (``ctx.rules()``)."""
+    return ForecastExtra(ctx.rules, params, chain=ctx.chain)

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from fenghuo.detectors.hysteresis import LevelParams
 
+from fenghuo.core import state as saved
 from fenghuo.core.config import Rule
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.hysteresis import LevelParams
 
 Z80 = 1.2816  # the half-width of an 80 % normal interval, in sigmas (Prophet's default width)
 # forecast-anomaly levels on |reading - forecast| / (anomaly_k x half-width): blue 1, yellow 2, orange 4
@@ -315,3 +316,8 @@ def anomaly_signal(e: Event, key: str, changed: int, v: float, exp: tuple[float,
     return Signal(detector="forecast-anomaly", rule="forecast-anomaly", risk=Risk.SAFETY, level=level, score=k,
                   reason=f"forecast-anomaly: {v:.3g} is {what} ({exp[2]})", evidence=ev,
                   kind="level" if level else "clear", **_base(e, key))
+
+
+saved.register("forecast.params", ForecastParams)
+saved.register("forecast.grid", ForecastGrid)
+saved.register("forecast.holt", HoltTrend)

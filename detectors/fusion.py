@@ -37,8 +37,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Signal
+from fenghuo.core.models import Certainty, Risk, Signal
+from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.registry import BuildContext, register
 
 _RANK = {Certainty.POSSIBLE: 0, Certainty.LIKELY: 1, Certainty.OBSERVED: 2}
 
@@ -134,8 +137,64 @@ class Corroboration:
             out.extend(self.observe(s))
         return out
 
-    def snapshot(self) -> dict[str, Any]:
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"groups": self.groups}
 
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        self.groups = dict(live.get("groups", {}))
+
+    STATE_VERSION = 1  # of the groups (signals per grid); bump it (and read the old) on a change
+
+    def snapshot(self) -> dict[str, Any]:
+        """The groups as versioned plain data (:mod:`fenghuo.core.state`)."""
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
     def restore(self, snap: dict[str, Any]) -> None:
-        self.groups = dict(snap.get("groups", {}))
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        self.use_live_state(saved.read_versioned(snap, "fusion", self.STATE_VERSION))
+
+
+class CorroborationStage(DetectorBase):
+    """The ``fusion`` :class:`fenghuo.detectors.protocol.Detector`: no events, a stage over each batch's signals."""
+
+    name = "fusion"
+
+    def __init__(self, fusion: Corroboration) -> None:
+        self.fusion = fusion
+
+    def process_signals(self, signals: list[Signal]) -> list[Signal]:
+        return self.fusion.process(signals) if signals else signals
+
+    def state(self) -> dict[str, Any]:
+        return self.fusion.snapshot()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.fusion.restore(state)
+
+    STATE_VERSION = Corroboration.STATE_VERSION
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.fusion.snapshot()
+
+    def live_state(self) -> dict[str, Any]:
+        return self.fusion.live_state()
+
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        self.fusion.use_live_state(live)
+
+
+@register("fusion", FusionParams, feeds=(), scope="alerts")
+def _build(params: FusionParams, ctx: BuildContext) -> CorroborationStage:
+    """Corroboration needs every signal of a grid: the alert service's, over Kafka."""
+    return CorroborationStage(Corroboration(params))
+
+
+# saved state: plain data (fenghuo.core.state), under tags that survive renaming the classes
+saved.register("fusion.params", FusionParams)
+saved.register("fusion.group", _Group)
+saved.register("signal", Signal)
+saved.register("certainty", Certainty)
+saved.register("risk", Risk)
+saved.register("level", Level)

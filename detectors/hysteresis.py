@@ -16,6 +16,9 @@ hysteresis band of yellow (3.5 - 0.1), so nothing changes; 2.85 is below blue - 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from fenghuo.core import state as saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +55,17 @@ class LevelState:
             self.level = best
             return best
         return None
+
+
+# -- saved state: plain data (fenghuo.core.state), compact since every rule and model series has one ----------
+def level_state_data(s: LevelState) -> dict[str, Any]:
+    """``{"l": level, "s": [[level, since], ...], "v": last value, "t": last time}``."""
+    return {"l": s.level, "s": [[k, v] for k, v in s.since.items()], "v": s.last_value, "t": s.last_ts}
+
+
+def level_state_from(d: dict[str, Any]) -> LevelState:
+    return LevelState(d["l"], {int(k): v for k, v in d["s"]}, d["v"], d["t"])
+
+
+saved.register("level-state", LevelState, level_state_data, level_state_from)
+saved.register("level-params", LevelParams)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 import numpy as np
+
 from fenghuo.detectors.hysteresis import LevelParams
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-from fenghuo.detectors.hysteresis import LevelParams, LevelState
-
+from fenghuo.core import state as saved
 from fenghuo.core.config import Rule
 from fenghuo.core.levels import Level
+from fenghuo.core.state import StateVersionError
+from fenghuo.detectors.hysteresis import LevelParams, LevelState, level_state_data, level_state_from
 
 
 def params_for(rule: Rule, chain: list[str], source: str | None = None) -> LevelParams | None:
@@ -95,3 +97,41 @@ def make_rule_detector(rule: Rule) -> ThresholdDetector | RateDetector | CountDe
     if rule.kind == "count":
         return CountDetector(window_seconds=rule.window_seconds)
     return ThresholdDetector()
+
+
+# -- saved state: plain data per (rule, series) ---------------------------------------------------------------
+RuleDetector = ThresholdDetector | RateDetector | CountDetector
+
+
+def rule_state_data(det: RuleDetector) -> dict[str, Any]:
+    """One rule detector's state as plain data (its kind, window and level state).
+
+    >>> d = RateDetector(window_seconds=60.0)
+    >>> _ = d.step(LevelParams(((1, 0.5),)), 0.0, 1.0)
+    >>> rule_state_data(d)
+    {'k': 'rate', 's': {'l': 0, 's': [], 'v': None, 't': None}, 'w': 60.0, 'p': [[0.0, 1.0]]}
+    >>> rule_state_from(rule_state_data(d)) == d
+    True
+    """
+    out: dict[str, Any] = {"k": "threshold", "s": level_state_data(det.state)}
+    if isinstance(det, RateDetector):
+        out.update(k="rate", w=det.window_seconds, p=[[t, v] for t, v in det.points])
+    elif isinstance(det, CountDetector):
+        out.update(k="count", w=det.window_seconds, t=list(det.times))
+    return out
+
+
+def rule_state_from(d: dict[str, Any]) -> RuleDetector:
+    state = level_state_from(d["s"])
+    kind = d.get("k")
+    if kind == "rate":
+        return RateDetector(d["w"], deque((t, v) for t, v in d["p"]), state)
+    if kind == "count":
+        return CountDetector(d["w"], deque(d["t"]), state)
+    if kind == "threshold":
+        return ThresholdDetector(state)
+    raise StateVersionError(f"saved rule state of unknown kind {kind!r}")
+
+
+for _cls in (ThresholdDetector, RateDetector, CountDetector):
+    saved.register(f"rule.{_cls.__name__.removesuffix('Detector').lower()}", _cls, rule_state_data, rule_state_from)

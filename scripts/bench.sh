@@ -15,6 +15,8 @@ $BIN/python -m benchmarks.detectors_speed
 if [ -f benchmarks/bursts_boston.py ]; then echo "== complaint bursts on Boston 311"; $BIN/python -m benchmarks.bursts_boston; fi
 echo "== delivery: outbox to a local webhook receiver (deliveries/s, red behind 10,000 blues)"
 $BIN/python -m benchmarks.delivery
+echo "== Kafka worker: state read and write per grid batch (versioned msgpack; the previous release pickled)"
+$BIN/python -m benchmarks.state_codec
 echo "== threshold backtests (vectorised)"
 $BIN/python -m benchmarks.backtest_bench
 echo "== PostgreSQL COPY ingest"

@@ -159,3 +159,32 @@ def district_of_eight_grids(receiver_url: str, path: str, detectors: dict[str, A
         "responders": [{"id": "duty-district", "name": "值班-district", "node": "D-1", "channels": ["hook"]}],
         "detectors": detectors,
     }
+
+
+STAGES = ("ingest", "detectors", "alerts", "api")
+
+
+def fenghuo_modules() -> dict[str, Path]:
+    """Every module of the installed ``fenghuo`` namespace by name, with its file.
+
+    The stage folders are mapped into the namespace (setup.py), so in an editable install
+    ``fenghuo.__path__`` holds only fenghuo/: each stage package is walked from its own ``__path__``.
+    """
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import fenghuo
+
+    out = {"fenghuo": Path(fenghuo.__file__)}
+    roots = [(list(fenghuo.__path__), "fenghuo.")]
+    for stage in STAGES:
+        package = importlib.import_module(f"fenghuo.{stage}")
+        out[package.__name__] = Path(package.__file__ or "")
+        roots.append((list(package.__path__), f"fenghuo.{stage}."))
+    for path, prefix in roots:
+        for info in pkgutil.walk_packages(path, prefix):
+            spec = importlib.util.find_spec(info.name)
+            assert spec is not None and spec.origin is not None, info.name
+            out[info.name] = Path(spec.origin)
+    return out

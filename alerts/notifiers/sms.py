@@ -28,9 +28,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
+
 from fenghuo.alerts.notifiers.base import DeliveryError, check_http
 from fenghuo.alerts.notifiers.wording import Wording
-
 from fenghuo.core.privacy import mask_pii
 
 MAX_CHARS = 70

@@ -15,18 +15,18 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from fenghuo.alerts.service import AlertConflict, AlertNotFound
-from fenghuo.api.auth import Principal
-from fenghuo.api.bounds import MAX_INT_OFFSET, CleanStr
-from fenghuo.api.deps import PipelineDep, Responder, Viewer, sees_personal_data
-from fenghuo.api.errors import CONFLICT, NOT_FOUND
-from fenghuo.api.masking import mask_alert, mask_message
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from fenghuo.alerts.service import AlertConflict, AlertNotFound
+from fenghuo.api.auth import Principal
+from fenghuo.api.bounds import MAX_INT_OFFSET, CleanStr
+from fenghuo.api.deps import Responder, ServiceDep, Viewer, sees_personal_data
+from fenghuo.api.errors import CONFLICT, NOT_FOUND
+from fenghuo.api.masking import mask_alert, mask_message
 from fenghuo.core.models import Status, iso
 from fenghuo.core.store import AlertQuery
-from fenghuo.runtime.embedded import Pipeline
+from fenghuo.runtime.service import Service
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 HEARTBEAT = 15.0
@@ -43,7 +43,7 @@ class ActBody(BaseModel):
 
 
 @router.get("", summary="Alerts, open and most severe first")
-def list_alerts(pipeline: PipelineDep, who: Viewer,
+def list_alerts(service: ServiceDep, who: Viewer,
                 status: str | None = Query(None, max_length=20, description="|".join(Status)),
                 level: str | None = Query(None, max_length=20, description="blue|yellow|orange|red"),
                 grid: str | None = Query(None, max_length=200), feed: str | None = Query(None, max_length=20),
@@ -53,7 +53,7 @@ def list_alerts(pipeline: PipelineDep, who: Viewer,
                 limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0, le=MAX_INT_OFFSET)
                 ) -> dict[str, Any]:
     try:
-        alerts = pipeline.store.list_alerts(AlertQuery(status, level, grid, feed, risk, drill, limit, offset))
+        alerts = service.list_alerts(AlertQuery(status, level, grid, feed, risk, drill, limit, offset))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     docs = [a.to_json(full=False) for a in alerts]
@@ -63,8 +63,8 @@ def list_alerts(pipeline: PipelineDep, who: Viewer,
 @router.get("/stream", summary="Server-sent events of alert changes", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                              "description": "a stream: 'event: <kind>' and 'data: {\"type\", \"alert\"}' blocks"}})
-async def stream(request: Request, pipeline: PipelineDep, who: Viewer) -> StreamingResponse:
-    q = pipeline.broadcaster.subscribe()
+async def stream(request: Request, service: ServiceDep, who: Viewer) -> StreamingResponse:
+    q = service.subscribe()
     whole = sees_personal_data(who)
 
     async def events() -> AsyncIterator[bytes]:
@@ -79,22 +79,22 @@ async def stream(request: Request, pipeline: PipelineDep, who: Viewer) -> Stream
                 data = json.dumps(msg if whole else mask_message(msg), ensure_ascii=False)
                 yield f"event: {msg.get('type', 'message')}\ndata: {data}\n\n".encode()
         finally:
-            pipeline.broadcaster.unsubscribe(q)
+            service.unsubscribe(q)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/{alert_id}", summary="One alert with its timeline, evidence and notifications", responses=NOT_FOUND)
-def get_alert(pipeline: PipelineDep, who: Viewer, alert_id: str = Path(..., max_length=200)) -> dict[str, Any]:
-    a = pipeline.store.get_alert(alert_id)
+def get_alert(service: ServiceDep, who: Viewer, alert_id: str = Path(..., max_length=200)) -> dict[str, Any]:
+    a = service.get_alert(alert_id)
     if a is None:
         raise HTTPException(404, f"no alert {alert_id}")
     out = a.to_json()
     out["notifications"] = [
         {"id": n.id, "channel": n.channel, "responder": n.responder, "kind": n.kind, "tier": n.tier,
          "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "delivered_at": iso(n.delivered_at)}
-        for n in pipeline.store.notifications_for(alert_id)
+        for n in service.notifications(alert_id)
     ]
     return out if sees_personal_data(who) else mask_alert(out)
 
@@ -112,8 +112,8 @@ def note_of(body: ActBody | None) -> str:
     return body.comment
 
 
-def _act(pipeline: Pipeline, op: str, alert_id: str, who: Principal, note: str) -> dict[str, Any]:
-    fn = pipeline.alerts.ack if op == "ack" else pipeline.alerts.resolve
+def _act(service: Service, op: str, alert_id: str, who: Principal, note: str) -> dict[str, Any]:
+    fn = service.ack if op == "ack" else service.resolve
     try:
         alert = fn(alert_id, who.name, note)
     except AlertNotFound:
@@ -121,9 +121,9 @@ def _act(pipeline: Pipeline, op: str, alert_id: str, who: Principal, note: str) 
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
     try:
-        pipeline.store.audit(pipeline.clocks.wall_now(), who.name, f"alert.{op}", alert_id,
-                             json.dumps({"level": alert.level.name_en, "drill": alert.drill, "note": note[:500]},
-                                        ensure_ascii=False))
+        service.audit(who.name, f"alert.{op}", alert_id,
+                      json.dumps({"level": alert.level.name_en, "drill": alert.drill, "note": note[:500]},
+                                 ensure_ascii=False))
     except Exception:  # the change is made and kept; a missing audit row is an error in the log
         log.exception("the %s of alert %s by %s is done but could not be written to the audit log", op, alert_id,
                       who.name)
@@ -132,15 +132,15 @@ def _act(pipeline: Pipeline, op: str, alert_id: str, who: Principal, note: str) 
 
 @router.post("/{alert_id}/ack", summary="Acknowledge: stops escalation (the actor is the key's name)",
              responses={**NOT_FOUND, **CONFLICT})
-async def ack(pipeline: PipelineDep, who: Responder, alert_id: str = Path(..., max_length=200),
+async def ack(service: ServiceDep, who: Responder, alert_id: str = Path(..., max_length=200),
               body: ActBody | None = Body(None)) -> dict[str, Any]:
-    out = await run_in_threadpool(_act, pipeline, "ack", alert_id, who, note_of(body))
+    out = await run_in_threadpool(_act, service, "ack", alert_id, who, note_of(body))
     return out if sees_personal_data(who) else mask_alert(out)
 
 
 @router.post("/{alert_id}/resolve", summary="Resolve (the actor is the key's name)",
              responses={**NOT_FOUND, **CONFLICT})
-async def resolve(pipeline: PipelineDep, who: Responder, alert_id: str = Path(..., max_length=200),
+async def resolve(service: ServiceDep, who: Responder, alert_id: str = Path(..., max_length=200),
                   body: ActBody | None = Body(None)) -> dict[str, Any]:
-    out = await run_in_threadpool(_act, pipeline, "resolve", alert_id, who, note_of(body))
+    out = await run_in_threadpool(_act, service, "resolve", alert_id, who, note_of(body))
     return out if sees_personal_data(who) else mask_alert(out)

@@ -11,60 +11,58 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+
 from fenghuo.alerts.cap import CAP_MIME, Area, area_of, atom_feed, messages, to_xml
 from fenghuo.alerts.notifiers.wording import alert_link
-from fenghuo.api.deps import PipelineDep, Viewer
+from fenghuo.api.deps import ServiceDep, Viewer
 from fenghuo.api.errors import NOT_FOUND
-
 from fenghuo.core.models import Alert
 from fenghuo.core.store import AlertQuery
-from fenghuo.runtime.embedded import Pipeline
+from fenghuo.runtime.service import Service
 
 router = APIRouter(prefix="/v1/cap", tags=["cap"])
 RECENT_SECONDS = 86400.0
 FEED_LIMIT = 500
 
 
-def _sender(pipeline: Pipeline, request: Request) -> str:
-    configured = getattr(pipeline.settings, "cap_sender", None)
-    return str(configured) if configured else f"fenghuo@{request.url.hostname or 'localhost'}"
+def _sender(service: Service, request: Request) -> str:
+    return service.settings.cap_sender or f"fenghuo@{request.url.hostname or 'localhost'}"
 
 
-def _public_url(pipeline: Pipeline, request: Request) -> str:
-    configured = getattr(pipeline.settings, "public_url", None)
-    return str(configured) if configured else str(request.base_url)
+def _public_url(service: Service, request: Request) -> str:
+    return service.settings.public_url or str(request.base_url)
 
 
-def _area(pipeline: Pipeline, alert: Alert) -> Area:
-    return area_of(alert.grid, pipeline.tree.nodes, pipeline.tree.centroid(alert.grid))
+def _area(service: Service, alert: Alert) -> Area:
+    return area_of(alert.grid, service.tree.nodes, service.tree.centroid(alert.grid))
 
 
 @router.get("/alerts/{alert_id}.xml", summary="An alert as a CAP 1.2 message (the latest, or ?seq=N)",
             response_class=Response, responses={200: {"content": {CAP_MIME: {}}}, **NOT_FOUND})
-def cap_alert(alert_id: str, request: Request, pipeline: PipelineDep, who: Viewer,
+def cap_alert(alert_id: str, request: Request, service: ServiceDep, who: Viewer,
               seq: int | None = Query(None, ge=1, le=100_000, description="1-based message number; default the latest")
               ) -> Response:
-    alert = pipeline.store.get_alert(alert_id)
+    alert = service.get_alert(alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id}")
     count = len(messages(alert))
     if seq is not None and seq > count:
         raise HTTPException(404, f"alert {alert_id} has {count} CAP message(s); ask for seq 1..{count}")
-    xml = to_xml(alert, (seq - 1) if seq else -1, _area(pipeline, alert), _sender(pipeline, request),
-                 alert_link(_public_url(pipeline, request), alert.id))
+    xml = to_xml(alert, (seq - 1) if seq else -1, _area(service, alert), _sender(service, request),
+                 alert_link(_public_url(service, request), alert.id))
     return Response(xml, media_type=CAP_MIME)
 
 
 @router.get("/feed.atom", summary="Atom feed of current alerts, each linking to its CAP message",
             response_class=Response, responses={200: {"content": {"application/atom+xml": {}}}})
-def cap_feed(request: Request, pipeline: PipelineDep, who: Viewer,
+def cap_feed(request: Request, service: ServiceDep, who: Viewer,
              drill: str = Query("false", max_length=200,
                                 description="false: real alerts; true: drills; or a drill name")
              ) -> Response:
-    now = pipeline.clocks.wall_now()
-    alerts = [a for a in pipeline.store.list_alerts(AlertQuery(drill=drill, limit=FEED_LIMIT))
+    now = service.now()
+    alerts = [a for a in service.list_alerts(AlertQuery(drill=drill, limit=FEED_LIMIT))
               if a.is_open or (a.resolved_at or 0.0) >= now - RECENT_SECONDS]
     base = str(request.base_url).rstrip("/")
     xml = atom_feed(alerts, str(request.url), lambda a: f"{base}/v1/cap/alerts/{a.id}.xml",
-                    lambda a: _area(pipeline, a), now, _sender(pipeline, request))
+                    lambda a: _area(service, a), now, _sender(service, request))
     return Response(xml, media_type="application/atom+xml")

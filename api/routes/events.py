@@ -3,7 +3,7 @@
 The body is at most 64 MiB (enforced while it streams, by :class:`fenghuo.api.guard.Guard`) and at most
 :data:`MAX_ITEMS` records; its shape is documented in the OpenAPI schema from
 ``fenghuo.ingest.events.event_json_schema()``. Marking events as a drill (``?drill=NAME``) needs a key that may
-run drills; records that carry their own ``drill`` field are refused by the pipeline unless the key may.
+run drills; records that carry their own ``drill`` field are refused by the service unless the key may.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
-from fenghuo.api.bounds import MAX_INT_OFFSET
-from fenghuo.api.deps import Analyst, PipelineDep, Responder
 from starlette.concurrency import run_in_threadpool
 
-from fenghuo.runtime.embedded import IngestResult
+from fenghuo.api.bounds import MAX_INT_OFFSET
+from fenghuo.api.deps import Analyst, Responder, ServiceDep
+from fenghuo.runtime.service import IngestResult
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_BODY = 64 * 1024 * 1024
@@ -80,7 +80,7 @@ def body_doc() -> dict[str, Any]:
 @router.post("/events", summary="Ingest events (one JSON object, a JSON array, or NDJSON)", openapi_extra=body_doc(),
              responses={403: {"description": "the key's role is below responder, or it may not mark drills"},
                         413: {"description": f"larger than {MAX_BODY // 2**20} MiB or {MAX_ITEMS} records"}})
-async def post_events(request: Request, pipeline: PipelineDep, who: Responder,
+async def post_events(request: Request, service: ServiceDep, who: Responder,
                       drill: str | None = Query(None, min_length=1, max_length=256,
                                                 description="stamp every event as part of this drill "
                                                             "(needs a key that may run drills)")
@@ -93,21 +93,14 @@ async def post_events(request: Request, pipeline: PipelineDep, who: Responder,
     records, bad = split_body(raw)
     if len(records) > MAX_ITEMS:
         raise HTTPException(413, f"{len(records)} records; at most {MAX_ITEMS} a call: send smaller batches")
-    unparsable = {i for i, _, _ in bad}
-    good = [r for i, r in enumerate(records) if i not in unparsable]
-    index = [i for i in range(len(records)) if i not in unparsable]
-    result: IngestResult = await run_in_threadpool(lambda: pipeline.ingest(good, drill, may_drill=who.can_drill))
-    rejected = [{"index": index[r["index"]], "error": r["error"]} for r in result.rejected]
-    if bad:
-        pipeline.store.add_dead_letters(bad, pipeline.clocks.wall_now())
-        pipeline.stats.rejected += len(bad)
-        rejected += [{"index": i, "error": e} for i, e, _ in bad]
-        rejected.sort(key=lambda r: r["index"])
-    return {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected}
+    # the service dead-letters every rejected record, the lines that were not JSON among them
+    result: IngestResult = await run_in_threadpool(
+        lambda: service.ingest(records, drill, may_drill=who.can_drill, refused=bad))
+    return result.to_json()
 
 
 @router.get("/deadletters", summary="Rejected records with their reasons")
-def dead_letters(pipeline: PipelineDep, who: Analyst, limit: int = Query(100, ge=1, le=1000),
+def dead_letters(service: ServiceDep, who: Analyst, limit: int = Query(100, ge=1, le=1000),
                  offset: int = Query(0, ge=0, le=MAX_INT_OFFSET)) -> dict[str, Any]:
-    return {"total": pipeline.store.dead_letter_count(),
-            "items": pipeline.store.dead_letters(limit, offset)}
+    total, items = service.dead_letters(limit, offset)
+    return {"total": total, "items": items}

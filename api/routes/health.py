@@ -10,20 +10,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
-from fenghuo.api.deps import OptionalCaller, PipelineDep, Viewer, get_principal
 
-from fenghuo.runtime.embedded import Pipeline
+from fenghuo.api.deps import OptionalCaller, ServiceDep, Viewer, get_principal
+from fenghuo.runtime.service import LEVELS, MetricFigures
 
 router = APIRouter()
 
 
 @router.get("/healthz", tags=["health"], summary="Liveness (no key needed); with a key, also counts")
-def healthz(pipeline: PipelineDep, who: OptionalCaller) -> dict[str, Any]:
+def healthz(service: ServiceDep, who: OptionalCaller) -> dict[str, Any]:
     if who is None:
         return {"status": "ok"}
-    return {"status": "ok", "events_stored": pipeline.store.event_count(),
-            "open_alerts": len(pipeline.alerts.dedup.open),
-            "outbox_pending": pipeline.store.pending_notification_count()}
+    return {"status": "ok", **service.health()}
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -33,11 +31,8 @@ def _quantile(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def render_metrics(p: Pipeline) -> str:
-    s = p.stats
-    open_by_level: dict[str, int] = {}
-    for a in p.alerts.dedup.open.values():
-        open_by_level[a.level.name_en] = open_by_level.get(a.level.name_en, 0) + 1
+def render_metrics(s: MetricFigures) -> str:
+    """The figures in the Prometheus text format (no delivery outcomes where the process delivers nothing)."""
     lines = [
         "# HELP fenghuo_events_total Events accepted.", "# TYPE fenghuo_events_total counter",
         f"fenghuo_events_total {s.events}",
@@ -50,17 +45,15 @@ def render_metrics(p: Pipeline) -> str:
         "# HELP fenghuo_alert_changes_total Alert changes published.",
         "# TYPE fenghuo_alert_changes_total counter", f"fenghuo_alert_changes_total {s.alerts_changed}",
         "# HELP fenghuo_outbox_pending Notifications waiting in the outbox.", "# TYPE fenghuo_outbox_pending gauge",
-        f"fenghuo_outbox_pending {p.store.pending_notification_count()}",
+        f"fenghuo_outbox_pending {s.outbox_pending}",
         "# HELP fenghuo_open_alerts Open alerts by level.", "# TYPE fenghuo_open_alerts gauge",
     ]
-    lines += [f'fenghuo_open_alerts{{level="{lv}"}} {open_by_level.get(lv, 0)}'
-              for lv in ("blue", "yellow", "orange", "red")]
-    delivery = getattr(p, "delivery", None)  # Kafka mode: the alert service delivers, not the API
-    if delivery is not None:
+    lines += [f'fenghuo_open_alerts{{level="{lv}"}} {s.open_by_level.get(lv, 0)}' for lv in LEVELS]
+    if s.delivered is not None:  # Kafka mode: the alert service delivers, not the API
         lines += ["# HELP fenghuo_notifications_total Notification outcomes.",
                   "# TYPE fenghuo_notifications_total counter",
-                  f'fenghuo_notifications_total{{outcome="delivered"}} {delivery.delivered}',
-                  f'fenghuo_notifications_total{{outcome="failed"}} {delivery.failed}']
+                  f'fenghuo_notifications_total{{outcome="delivered"}} {s.delivered}',
+                  f'fenghuo_notifications_total{{outcome="failed"}} {s.failed or 0}']
     lines += ["# HELP fenghuo_event_to_alert_seconds Receipt to alert persisted (recent).",
               "# TYPE fenghuo_event_to_alert_seconds summary"]
     for q in (0.5, 0.9, 0.99):
@@ -72,14 +65,14 @@ def render_metrics(p: Pipeline) -> str:
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse,
             summary="Prometheus metrics (a viewer key unless metrics_public)",
             responses={401: {"description": "no key, an unknown key, or an expired key"}})
-def metrics(request: Request, pipeline: PipelineDep) -> str:
-    if not getattr(pipeline.settings, "metrics_public", False):
+def metrics(request: Request, service: ServiceDep) -> str:
+    if not service.settings.metrics_public:
         who = get_principal(request)  # 401 without a valid key
         if not who.can("viewer"):
             raise HTTPException(403, "this needs the viewer role")
-    return render_metrics(pipeline)
+    return render_metrics(service.metrics())
 
 
 @router.get("/v1/grids", tags=["grids"], summary="The grid tree with geometries")
-def grids(pipeline: PipelineDep, who: Viewer) -> dict[str, Any]:
-    return {"nodes": pipeline.tree.to_json()}
+def grids(service: ServiceDep, who: Viewer) -> dict[str, Any]:
+    return {"nodes": service.grids()}

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from fenghuo.api.bounds import when
-from fenghuo.api.deps import PipelineDep, Viewer, sees_personal_data
 
+from fenghuo.api.bounds import when
+from fenghuo.api.deps import ServiceDep, Viewer, sees_personal_data
 from fenghuo.core.models import FEEDS, Event, iso
 from fenghuo.core.privacy import mask_doc
 
@@ -50,7 +50,7 @@ def bucket_count(start: float, end: float, bucket: float = BUCKET) -> int:
 
 @router.get("/series", summary="Readings of one series (sensor) or hourly event counts (complaint, opinion)",
             responses={422: {"description": "a bad feed or time, or a range of more than a year of hourly counts"}})
-def series(pipeline: PipelineDep, who: Viewer,
+def series(service: ServiceDep, who: Viewer,
            feed: str = Query(..., max_length=20, description="|".join(FEEDS)),
            start: str = Query(..., max_length=64, description="ISO 8601 time or epoch seconds (1970..2100)"),
            end: str = Query(..., max_length=64, description="ISO 8601 time or epoch seconds (1970..2100)"),
@@ -68,9 +68,9 @@ def series(pipeline: PipelineDep, who: Viewer,
     if feed != "sensor" and bucket_count(t0, t1) > MAX_BUCKETS:
         raise HTTPException(422, f"from start to end are {bucket_count(t0, t1)} hourly buckets; at most {MAX_BUCKETS} "
                                  "(a year): narrow the range")
-    events = pipeline.store.series(feed=feed, grid=grid, source=source, metric=metric,
-                                   category=None if category in (None, "", "*") else category,
-                                   start=t0, end=t1, limit=MAX_POINTS)
+    events = service.series(feed=feed, grid=grid, source=source, metric=metric,
+                            category=None if category in (None, "", "*") else category,
+                            start=t0, end=t1, limit=MAX_POINTS)
     if feed == "sensor":
         points = [{"ts": iso(e.ts), "value": e.value} for e in events if e.value is not None]
         return {"feed": feed, "kind": "readings", "metric": metric, "points": points,

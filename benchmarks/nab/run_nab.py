@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fenghuo.detectors.anomaly import DETECTORS, make_detector
 
 from benchmarks.nab.scorer import PROFILES, FileLabels, SweepResult, sweep
+from fenghuo.detectors.anomaly import DETECTORS, make_detector
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "nab"

@@ -13,6 +13,8 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
+from fenghuo.core import state as saved
+
 
 class RollingSorted:
     """The last ``size`` values, kept both in arrival order and sorted (O(size) per update).
@@ -97,3 +99,6 @@ def squash(z: float, scale: float = 3.0) -> float:
     z = max(0.0, z)
     return z / (z + scale)
 
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.rolling-sorted", RollingSorted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.anomaly._window import RollingSorted
 
 
@@ -67,3 +68,7 @@ class TailCalibrator:
     def learn(self, raw: float) -> None:
         """Add a raw score to the running sample."""
         self._window.add(raw)
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.tail-calibrator", TailCalibrator)

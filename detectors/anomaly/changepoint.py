@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.anomaly._window import squash
 from fenghuo.detectors.base import check_value
 
@@ -81,3 +82,7 @@ class CUSUM:
             self._mean += a * delta
             self._var = (1 - a) * (self._var + a * delta * delta)
         self._n += 1
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.c-u-s-u-m", CUSUM)

@@ -10,6 +10,7 @@ inside the normal range, which a level or range test cannot.
 
 from __future__ import annotations
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.base import check_value
 
 
@@ -128,3 +129,7 @@ class ContextSurprise:
         self._hi = max(self._hi, value)
         self._hist = (self._hist + (self.level(value),))[-self.order:]
         self._n += 1
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.context-surprise", ContextSurprise)

@@ -21,12 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fenghuo.core import state as saved
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.anomaly import make_detector
 from fenghuo.detectors.base import SeriesDetector
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
-
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.registry import BuildContext, register
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,11 @@ class _Series:
     peak_ts: float = float("-inf")
 
 
-class AnomalyExtra:
-    """``Event -> list[Signal]`` for :attr:`fenghuo.detectors.engine.DetectorEngine.extras`; pickles whole."""
+class AnomalyExtra(DetectorBase):
+    """The ``anomaly`` :class:`fenghuo.detectors.protocol.Detector` (also ``Event -> list[Signal]``); pickles whole."""
+
+    name = "anomaly"
+    feeds = frozenset({"sensor"})
 
     def __init__(self, params: AnomalyParams | None = None) -> None:
         self.p = params or AnomalyParams()
@@ -88,8 +93,38 @@ class AnomalyExtra:
                        drill=e.drill, kind="level" if level else "clear", certainty=Certainty.POSSIBLE,
                        evidence={"event": e.id, "value": e.value, "score": score, "metric": e.metric})]
 
-    def snapshot(self) -> dict[str, Any]:
+    process = __call__
+
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"series": self.series}
 
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        self.series = dict(live.get("series", {}))
+
+    STATE_VERSION = 1  # of the series' models and levels; bump it (and read the old) on a change
+
+    def snapshot(self) -> dict[str, Any]:
+        """The learned state as versioned plain data (:mod:`fenghuo.core.state`): every model of
+        :mod:`fenghuo.detectors.anomaly` registers its classes there."""
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
     def restore(self, snap: dict[str, Any]) -> None:
-        self.series = dict(snap.get("series", {}))
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        self.use_live_state(saved.read_versioned(snap, "anomaly", self.STATE_VERSION))
+
+
+saved.register("anomaly.series", _Series)
+
+
+def _check(params: AnomalyParams) -> None:
+    make_detector(params.detector)  # an unknown model name fails at check-config, as at start
+
+
+@register("anomaly", AnomalyParams, feeds=("sensor",), scope="grid", check=_check)
+def _build(params: AnomalyParams, ctx: BuildContext) -> AnomalyExtra:
+    return AnomalyExtra(params)

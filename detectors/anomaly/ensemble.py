@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.anomaly.calibrate import TailCalibrator
 from fenghuo.detectors.base import SeriesDetector, check_value
 
@@ -113,3 +114,7 @@ class Ensemble:
         self._lo = min(self._lo, value)
         self._hi = max(self._hi, value)
         self._n += 1
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.ensemble", Ensemble)

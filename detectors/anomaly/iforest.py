@@ -21,8 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from fenghuo.detectors.base import check_value
 from sklearn.ensemble import IsolationForest
+
+from fenghuo.core import state as saved
+from fenghuo.detectors.base import check_value
 
 _EULER = 0.5772156649
 Trees = list[tuple[list[int], list[int], list[int], list[float], list[float]]]
@@ -111,6 +113,9 @@ class WindowedIsolationForest:
         self._fits = 0
         self._pending: Future[tuple[Trees, float]] | tuple[Trees, float] | None = None
         self._swap_in = 0  # learned points left before the pending forest is swapped in
+        # what each forest was fitted on (rows, seed): the saved state, refit on restore
+        self._trees_src: tuple[np.ndarray, int] | None = None
+        self._pending_src: tuple[np.ndarray, int] | None = None
 
     def _features(self, value: float) -> tuple[float, ...] | None:
         if len(self._recent) < 2:
@@ -161,14 +166,17 @@ class WindowedIsolationForest:
         self._fits += 1
         if self.background:
             self._pending = _refit_pool().submit(fit_forest, x, self.n_trees, self.max_samples, seed)
+            self._pending_src = (x, seed)
             self._swap_in = self.swap_after
         else:
             self._trees, self._norm = fit_forest(x, self.n_trees, self.max_samples, seed)
+            self._trees_src = (x, seed)
 
     def _install(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
             self._trees, self._norm = pending.result() if isinstance(pending, Future) else pending
+            self._trees_src, self._pending_src = getattr(self, "_pending_src", None), None  # 0.1.0 had none
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -178,3 +186,60 @@ class WindowedIsolationForest:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+# -- saved state: plain data (fenghuo.core.state) -----------------------------------------------------------
+# Not the forest: the rows each forest was fitted on and its seed, refit on restore (a fit is deterministic
+# under its seed, so the restored forest scores exactly as the saved one did). A state converted from the
+# previous release's pickle, which holds the trees but not their rows, keeps the trees as plain lists.
+_PARAMS = ("lag", "history", "refit_every", "min_fit", "n_trees", "max_samples", "seed", "background",
+           "swap_after", "_norm", "_since_fit", "_fits", "_swap_in")
+
+
+def _forest_data(trees: tuple[Trees, float] | None, src: tuple[np.ndarray, int] | None) -> dict[str, Any] | None:
+    if trees is None:
+        return None
+    if src is not None:
+        return {"x": src[0], "seed": src[1]}
+    return {"trees": trees[0], "norm": trees[1]}
+
+
+def _forest_from(d: dict[str, Any] | None, det: WindowedIsolationForest) -> tuple[Trees, float] | None:
+    if d is None:
+        return None
+    if "x" in d:
+        return fit_forest(np.asarray(d["x"], dtype=float), det.n_trees, det.max_samples, int(d["seed"]))
+    return [tuple(t) for t in d["trees"]], float(d["norm"])  # type: ignore[misc]
+
+
+def _iforest_data(det: WindowedIsolationForest) -> dict[str, Any]:
+    out = {k: getattr(det, k) for k in _PARAMS}
+    rows = np.asarray(list(det._rows), dtype=float) if det._rows else np.zeros((0, 0))
+    out.update(recent=list(det._recent), rows=rows,
+               trees=_forest_data((det._trees, det._norm) if det._trees else None, getattr(det, "_trees_src", None)))
+    pending = det._pending
+    if isinstance(pending, Future):
+        pending = pending.result()  # a snapshot carries the fit, not the thread
+    out["pending"] = _forest_data(pending, getattr(det, "_pending_src", None))
+    return out
+
+
+def _iforest_from(d: dict[str, Any]) -> WindowedIsolationForest:
+    det = WindowedIsolationForest.__new__(WindowedIsolationForest)
+    for k in _PARAMS:
+        setattr(det, k, d[k])
+    det._recent = deque(d["recent"], maxlen=det.lag)
+    det._rows = deque((tuple(r) for r in np.asarray(d["rows"]).tolist()), maxlen=det.history)
+    trees = _forest_from(d["trees"], det)
+    det._trees, det._norm = (trees[0], trees[1]) if trees is not None else ([], det._norm)
+    det._trees_src = _source(d["trees"])
+    det._pending = _forest_from(d["pending"], det)
+    det._pending_src = _source(d["pending"])
+    return det
+
+
+def _source(d: dict[str, Any] | None) -> tuple[np.ndarray, int] | None:
+    return (np.asarray(d["x"], dtype=float), int(d["seed"])) if d is not None and "x" in d else None
+
+
+saved.register("anomaly.iforest", WindowedIsolationForest, _iforest_data, _iforest_from)

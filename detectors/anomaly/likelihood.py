@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.base import SeriesDetector, check_value
 
 _SQRT2 = math.sqrt(2.0)
@@ -164,3 +165,8 @@ class AnomalyLikelihood:
         self.member.learn_one(ts, value)
         self._lo = min(self._lo, value)
         self._hi = max(self._hi, value)
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.rolling-moments", RollingMoments)
+saved.register("anomaly.anomaly-likelihood", AnomalyLikelihood)

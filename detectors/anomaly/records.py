@@ -20,6 +20,7 @@ from collections import deque
 from math import isfinite
 from typing import Any
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.anomaly.context import ContextSurprise
 from fenghuo.detectors.anomaly.seasonal import SeasonalGate
 from fenghuo.detectors.base import check_value
@@ -314,3 +315,6 @@ class RecordFusion:
         self._n += 1
 
 
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.rolling-record", RollingRecord)
+saved.register("anomaly.record-fusion", RecordFusion)

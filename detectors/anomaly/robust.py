@@ -6,6 +6,7 @@ baseline it is measured against.
 
 from __future__ import annotations
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.anomaly._window import RollingSorted, squash
 from fenghuo.detectors.base import check_value
 
@@ -96,3 +97,7 @@ class RobustZScore:
         self._values.add(learned)
         self._last = value
         self._n += 1
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.robust-z-score", RobustZScore)

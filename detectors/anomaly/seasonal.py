@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from fenghuo.core import state as saved
 from fenghuo.detectors.base import check_value
 
 DAY = 86400.0
@@ -198,3 +199,8 @@ class SeasonalGate:
         """Learn the value in every profile."""
         for p in self.profiles:
             p.learn(ts, value)
+
+
+# saved state: plain data (fenghuo.core.state), under a tag that survives renaming the class
+saved.register("anomaly.seasonal-residual", SeasonalResidual)
+saved.register("anomaly.seasonal-gate", SeasonalGate)

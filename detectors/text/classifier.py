@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from fenghuo.detectors.text.corpus import DATA, LABELS, Row
 
 VERSION = 1

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fenghuo.core import state as saved
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.text.classifier import RiskClassifier
 from fenghuo.detectors.text.lexicon import Lexicon
 from fenghuo.detectors.text.sentiment import Negativity
 from fenghuo.detectors.text.surge import OpinionSurge, Post, SurgeParams
-
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 COMBOS: tuple[tuple[frozenset[str], Risk, Level], ...] = (
     (frozenset({"explosion", "fire"}), Risk.SAFETY, Level.YELLOW),
@@ -85,8 +87,11 @@ class TextModels:
         self.negativity = Negativity(cache_dir)
 
 
-class TextRisk:
-    """A picklable :class:`DetectorEngine` extra: ``TextRisk(params, cache_dir)(event) -> signals``."""
+class TextRisk(DetectorBase):
+    """The ``text`` :class:`fenghuo.detectors.protocol.Detector`, picklable:
+    ``TextRisk(params, cache_dir)(event) -> signals``."""
+
+    name = "text"
 
     def __init__(self, params: TextParams | None = None, cache_dir: str | Path | None = None,
                  models: TextModels | None = None) -> None:
@@ -109,12 +114,25 @@ class TextRisk:
         self.__dict__.update(state)
         self._models = None
 
-    def snapshot(self) -> dict[str, Any]:
+    def live_state(self) -> dict[str, Any]:
+        """The state as the live objects (not copied), for :meth:`use_live_state` (the models are no part
+        of it: they are reloaded from the cache directory, or trained again)."""
         return {"held": dict(self.held), "surges": dict(self.surges)}
 
+    def use_live_state(self, live: dict[str, Any]) -> None:
+        self.held = dict(live.get("held", {}))
+        self.surges = dict(live.get("surges", {}))
+
+    STATE_VERSION = 1  # of the held levels and opinion surges; bump it (and read the old) on a change
+
+    def snapshot(self) -> dict[str, Any]:
+        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
     def restore(self, snap: dict[str, Any]) -> None:
-        self.held = dict(snap.get("held", {}))
-        self.surges = dict(snap.get("surges", {}))
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        self.use_live_state(saved.read_versioned(snap, "text", self.STATE_VERSION))
 
     def assess(self, text: str) -> Assessment:
         m = self.models
@@ -157,6 +175,15 @@ class TextRisk:
                 out.append(s)
         return out
 
+    process = __call__
+
+    @property
+    def feeds(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(self.params.feeds)
+
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
     def _signal(self, e: Event, a: Assessment) -> Signal | None:
         assert a.level is not None
         cats = [c for c in a.terms if self.models.lexicon.risk_of[c] == a.risk]
@@ -197,3 +224,15 @@ def _level(score: float, thresholds: tuple[float, float, float, float]) -> Level
 def make_text_extra(params: TextParams | None = None, cache_dir: str | Path | None = None) -> TextRisk:
     """A picklable callable ``Event -> list[Signal]`` for ``DetectorEngine.extras``."""
     return TextRisk(params, cache_dir)
+
+
+@register("text", TextParams, feeds=("complaint", "opinion"), scope="grid")
+def _build(params: TextParams, ctx: BuildContext) -> TextRisk:
+    extra = TextRisk(params, ctx.cache_dir)
+    _ = extra.models  # train or load the models now, not on the first event
+    return extra
+
+
+# saved state: plain data (fenghuo.core.state), under tags that survive renaming the classes
+saved.register("text.params", TextParams)
+saved.register("text.risk", TextRisk)

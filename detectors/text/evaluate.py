@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+
 from fenghuo.detectors.text.classifier import RiskClassifier
 from fenghuo.detectors.text.corpus import LABELS, Row, load_corpus
 from fenghuo.detectors.text.lexicon import Lexicon
@@ -78,9 +79,8 @@ def metrics(rows: Sequence[Row], pred: Sequence[str | None]) -> dict[str, dict[s
 
 def throughput(cache_dir: str | None, n: int = 5000) -> float:
     """Events per second through TextRisk (complaints and opinions, mixed zh/en corpus texts)."""
-    from fenghuo.detectors.text.detector import make_text_extra
-
     from fenghuo.core.models import Event
+    from fenghuo.detectors.text.detector import make_text_extra
 
     rows = load_corpus()
     extra = make_text_extra(cache_dir=cache_dir)

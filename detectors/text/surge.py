@@ -22,12 +22,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from fenghuo.core import state as saved
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.bursts import poisson_surprise
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
 from fenghuo.detectors.text.topics import TopicModel
-
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Event, Risk, Signal
 
 LN2 = math.log(2.0)
 
@@ -157,3 +157,10 @@ class OpinionSurge:
                       series=f"{grid}/topic:{tid}", source=k.source, ts=now, level=level, score=heat,
                       reason=reason, evidence=evidence, kind="level" if level else "clear",
                       certainty=Certainty.POSSIBLE)
+
+
+# saved state: plain data (fenghuo.core.state), under tags that survive renaming the classes
+saved.register("text.surge-params", SurgeParams)
+saved.register("text.post", Post)
+saved.register("text.surge-key", _Key)
+saved.register("text.surge", OpinionSurge)

@@ -29,6 +29,8 @@ from collections import Counter
 from collections.abc import Container
 from dataclasses import dataclass, field
 
+from fenghuo.core import state as saved
+
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _EN_WORD = re.compile(r"[a-z][a-z']{2,}")
 STOP_EN = frozenset("""the and for are but not you all any can had her was one our out has have his how its may new now
@@ -183,3 +185,8 @@ def _join(a: str, b: str) -> str | None:
         if b.endswith(a[:k]):
             return b + a[k:]
     return None
+
+
+# saved state: plain data (fenghuo.core.state), under tags that survive renaming the classes
+saved.register("text.topic", Topic)
+saved.register("text.topics", TopicModel)

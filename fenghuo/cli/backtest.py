@@ -1,49 +1,40 @@
 """``fenghuo backtest``: what a proposed rule would have raised on the stored history of a data directory,
-beside the current rule of the same id, with a progress bar over the series (the HTTP endpoint,
-POST /v1/rules/thresholds/backtest, answers the same question for a running service)."""
+beside the current rule of the same id, with a progress bar over the series. The backtest is
+:func:`fenghuo.detectors.backtest.compare`, the one the HTTP endpoint (POST /v1/rules/thresholds/backtest)
+runs for a running service."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 from tqdm import tqdm
 
-from fenghuo.core.config import ConfigError, Rule, load_config
+from fenghuo.core.config import ConfigError, load_config
 from fenghuo.core.levels import Level
 from fenghuo.core.models import iso, parse_ts
 from fenghuo.core.rulebook import RuleBook, RuleError, validate_rule
 from fenghuo.core.settings import make_settings
 from fenghuo.core.store import open_store
-
-CHUNK = 50  # series per progress step
-
-
-def _group_key(rule: Rule, row: tuple[Any, ...]) -> str:
-    return str(row[0]) if rule.feed == "sensor" else str(row[1])  # sensors by source, texts by grid
+from fenghuo.detectors.backtest import Progress, compare
 
 
-def run(rule: Rule, rows: list[tuple[Any, ...]], chain: Any, grid: str | None, progress: bool) -> list[Any]:
-    """Episodes of ``rule`` over ``rows``, simulated a chunk of series at a time (series are independent)."""
-    from fenghuo.detectors.backtest import simulate
+def _bars(quiet: bool) -> Progress:
+    """A progress bar per side (proposed, current) over the series."""
+    bars: dict[str, tqdm[Any]] = {}
 
-    groups: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for r in rows:
-        groups[_group_key(rule, r)].append(r)
-    keys = sorted(groups)
-    episodes: list[Any] = []
-    bar = tqdm(total=len(keys), desc=f"backtest {rule.id}", unit="series", disable=not progress)
-    for i in range(0, len(keys), CHUNK):
-        chunk = [r for k in keys[i: i + CHUNK] for r in groups[k]]
-        chunk.sort(key=lambda r: r[3])
-        episodes += simulate(rule, chunk, chain, grid).episodes
-        bar.update(len(keys[i: i + CHUNK]))
-    bar.close()
-    return sorted(episodes, key=lambda e: e.raised_at)
+    def progress(side: str, done: int, total: int) -> None:
+        if side not in bars:
+            bars[side] = tqdm(total=total, desc=f"backtest {side}", unit="series", disable=quiet)
+        bar = bars[side]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
 
 
 def _summary(name: str, episodes: list[Any]) -> str:
@@ -75,19 +66,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if t1 <= t0:
             print("fenghuo: --end must be after --start")
             return 2
-
-        def chain(g: str) -> list[str]:
-            return [n.id for n in tree.chain(g)] or [g]
+        chain = tree.chain_ids
 
         current = {r.id: r for r in RuleBook(store, tree).current()}.get(rule.id)
-        fetch = dict(metric=rule.metric if rule.feed == "sensor" else None,
-                     category=None if rule.feed == "sensor" or rule.category in (None, "*") else rule.category)
-        rows = store.history_rows(feed=rule.feed, source=args.source, start=t0, end=t1, **fetch)
-        print(f"{len(rows):,} stored events of feed {rule.feed} between {iso(t0)} and {iso(t1)}")
-        proposed = run(rule, rows, chain, args.grid, not args.quiet)
+        result = compare(store, rule, current, chain, t0, t1, grid=args.grid, source=args.source,
+                         progress=_bars(args.quiet))
+        print(f"{result.fetched:,} stored events of feed {rule.feed} between {iso(t0)} and {iso(t1)}")
+        proposed = result.proposed.episodes
         lines = [_summary("proposed", proposed)]
-        if current is not None:
-            lines.append(_summary("current", run(current, rows, chain, args.grid, not args.quiet)))
+        if result.current is not None:
+            lines.append(_summary("current", result.current.episodes))
         if args.json:
             print(json.dumps([{"series": e.series, "raised_at": iso(e.raised_at),
                                "max_level": Level(e.max_level).name_en, "cleared_at": iso(e.cleared_at)}

@@ -18,7 +18,7 @@ from typing import Any
 
 from fenghuo.core.config import Config, ConfigError, load_config
 from fenghuo.core.settings import Settings, make_settings
-from fenghuo.runtime.kafka.bus import Topics, create_topics, topic_prefix
+from fenghuo.runtime.kafka.bus import Topics, create_topics
 
 log = logging.getLogger("fenghuo.distributed")
 
@@ -36,7 +36,7 @@ def cmd_create_topics(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            made = create_topics(settings.kafka_bootstrap, args.partitions, Topics(topic_prefix()))
+            made = create_topics(settings.kafka_bootstrap, args.partitions, Topics.of(settings))
             break
         except Exception as exc:  # the broker may still be starting (compose one-shot): retry until --wait
             if time.monotonic() > deadline:
@@ -79,7 +79,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         else:
             from fenghuo.runtime.kafka.store_writer import StoreWriter
 
-            worker = StoreWriter(settings.kafka_bootstrap, store, Topics(topic_prefix()))
+            worker = StoreWriter(settings.kafka_bootstrap, store, Topics.of(settings))
         _until_signalled(worker.stop)
         worker.run()
     finally:

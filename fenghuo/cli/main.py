@@ -8,10 +8,14 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fenghuo.core.config import Config, ConfigError, load_config
 from fenghuo.core.settings import Settings, make_settings
+from fenghuo.ingest.adapters import ADAPTERS
+
+if TYPE_CHECKING:
+    from fenghuo.runtime.service import Service
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "demo" / "fenghuo.example.yaml"
 
@@ -59,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from fenghuo.api.app import create_app
     from fenghuo.api.auth import ensure_keys, issue_demo_key
-    from fenghuo.runtime.embedded import Pipeline, build_pipeline
+    from fenghuo.runtime.embedded import build_pipeline
 
     settings = make_settings(host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
                              demo=args.demo or None, tls_cert=args.tls_cert, tls_key=args.tls_key,
@@ -88,17 +92,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif demo_key:
         print(f"admin API key: {demo_key}  (the demo's key, named demo: a new one at every demo start)", flush=True)
 
-    def started(pipeline: Pipeline) -> None:
+    def started(service: Service) -> None:
         if settings.demo:
-            threading.Thread(target=_run_demo, args=(pipeline, args.demo_speed), daemon=True,
+            threading.Thread(target=_run_demo, args=(service, args.demo_speed), daemon=True,
                              name="fenghuo-demo").start()
 
-    make: Any = lambda: build_pipeline(settings, config)  # noqa: E731
-    if settings.bus == "kafka":  # the API ingests into Kafka; the workers detect, alert and deliver
-        from fenghuo.runtime.kafka.front import build_kafka_front
+    def make() -> Service:
+        if settings.bus == "kafka":  # the API ingests into Kafka; the workers detect, alert and deliver
+            from fenghuo.runtime.kafka.front import build_kafka_front
 
-        make = lambda: build_kafka_front(settings, config)  # noqa: E731
-    app = create_app(make, keyring, started, settings)
+            return build_kafka_front(settings, config)
+        return build_pipeline(settings, config)
+
+    # built and started before the server, so a saved state this release cannot read (after a downgrade)
+    # is refused with its reason rather than a traceback from inside the server's startup
+    from fenghuo.core.state import StateVersionError
+
+    try:
+        service = make()
+        service.start()
+    except StateVersionError as exc:
+        return _fail(f"refusing to start: {exc}\nrun the release that wrote this data directory, or restore a "
+                     f"backup made by this release (fenghuo backup)")
+    app = create_app(lambda: service, keyring, started, settings, started=True)
     tls: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} \
         if settings.tls_cert else {}
     proxy: dict[str, Any] = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips} \
@@ -108,24 +124,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_demo(pipeline: Any, speed: float) -> None:
+def _run_demo(service: Service, speed: float) -> None:
     """Replay each bundled slice as its own drill, side by side (each drill runs on its own clock)."""
     from fenghuo.demo import demo_files
 
-    threads = [threading.Thread(target=_replay_demo_file, args=(pipeline, path, fmt, speed), daemon=True)
+    threads = [threading.Thread(target=_replay_demo_file, args=(service, path, fmt, speed), daemon=True)
                for path, fmt in demo_files()]
     for t in threads:
         t.start()
 
 
-def _replay_demo_file(pipeline: Any, path: Path, fmt: str, speed: float) -> None:
+def _replay_demo_file(service: Service, path: Path, fmt: str, speed: float) -> None:
     from fenghuo.ingest.adapters import read_records
     from fenghuo.ingest.replay import replay
 
     records = list(read_records(path, fmt=fmt))
     drill = f"demo-{path.name.split('_')[0]}"
     logging.getLogger("fenghuo.demo").info("drill %s: replaying %d real records at %gx", drill, len(records), speed)
-    stats = replay(records, lambda batch: pipeline.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
+    stats = replay(records, lambda batch: service.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
                    drill=drill, progress=False)
     logging.getLogger("fenghuo.demo").info("drill %s finished: %s", drill, stats.summary())
 
@@ -168,11 +184,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from fenghuo.alerts.notifiers import channel_errors
     from fenghuo.detectors.registry import check_models
 
     try:
         config = load_config(args.file)
-        model_errors = check_models(config.detectors)  # the same parameter classes run builds
+        # the same registries (detector parameters, channel fields) that run builds from
+        model_errors = channel_errors(config) + check_models(config.detectors)
         if model_errors:
             raise ConfigError(model_errors, str(args.file))
     except ConfigError as exc:
@@ -219,7 +237,7 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="stream a file in event-time order into a service or in-process")
     rp.add_argument("file")
     rp.add_argument("--feed", choices=["sensor", "complaint", "opinion"])
-    rp.add_argument("--format", choices=["hubeau", "boston311", "nab", "json"])
+    rp.add_argument("--format", choices=ADAPTERS.names())
     rp.add_argument("--speed", default="max", help="N times real time, or max")
     rp.add_argument("--drill", help="replay as this drill: drill alerts reach only drill channels")
     rp.add_argument("--url", help="a running service, e.g. http://127.0.0.1:8000 (default: in-process)")
@@ -263,12 +281,15 @@ def main(argv: list[str] | None = None) -> int:
             float(args.speed)
         except ValueError:
             return _fail(f"--speed takes a number or max, not {args.speed!r}")
+    from fenghuo.core.state import StateVersionError
     from fenghuo.core.store import StoreIntegrityError
 
     try:
         return int(args.fn(args))
     except StoreIntegrityError as exc:  # a damaged, missing or emptied database: say what to do, no traceback
         return _fail(str(exc))
+    except StateVersionError as exc:  # a worker's saved state from a newer release (after a downgrade)
+        return _fail(f"refusing to run on a saved state this release cannot read: {exc}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fenghuo.core.levels import LEVEL_NAMES, Level
 
@@ -47,8 +47,12 @@ class Responder(Strict):
 
 
 class Channel(Strict):
+    """A notification channel. ``type`` names a registered channel type (webhook, email, sms, log or one
+    added to :mod:`fenghuo.alerts.notifiers`), which checks the other fields (``fenghuo check-config`` and
+    ``run`` alike)."""
+
     name: str
-    type: Literal["webhook", "email", "sms", "log"]
+    type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     url: str | None = None
     secret: str | None = None
     to: list[str] = Field(default_factory=list)
@@ -147,14 +151,41 @@ def _order_errors(where: str, levels: dict[str, float], direction: str) -> list[
     return [f"{where}: for direction {direction!r} thresholds must {want} from blue to red, got {levels}"]
 
 
-class Detectors(Strict):
-    """Model detectors beside the rules; each is off unless given (its fields are the model's parameters)."""
+class Detectors(BaseModel):
+    """Model detectors beside the rules, by the name they are registered under in
+    :mod:`fenghuo.detectors.registry`; each is off unless given, and its mapping holds the detector's
+    parameters. The registry checks names and parameters against each detector's parameter schema, for
+    ``fenghuo check-config`` and ``run`` alike. The built-in detectors have fields (so ``cfg.bursts`` reads
+    None when off); a detector added later is just another key.
+
+    >>> sorted(Detectors(fusion={}, toy={"k": 2}).configured().items())
+    [('fusion', {}), ('toy', {'k': 2})]
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     bursts: dict[str, Any] | None = None  # complaint bursts: fenghuo.detectors.bursts.BurstParams
     fusion: dict[str, Any] | None = None  # corroboration across feeds: fenghuo.detectors.fusion.FusionParams
-    forecast: dict[str, Any] | None = None  # forecast early warning
-    text: dict[str, Any] | None = None  # text risk for complaints and opinion
-    anomaly: dict[str, Any] | None = None  # streaming anomaly models on sensor series
+    forecast: dict[str, Any] | None = None  # forecast early warning: fenghuo.detectors.forecast_model.ForecastParams
+    text: dict[str, Any] | None = None  # text risk for complaints and opinion: fenghuo.detectors.text.detector
+    anomaly: dict[str, Any] | None = None  # streaming anomaly models on sensor series: fenghuo.detectors.anomaly
+
+    @model_validator(mode="after")
+    def _mappings(self) -> Detectors:
+        for name, value in (self.model_extra or {}).items():
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{name}: a detector's parameters are a mapping (or null), got {type(value).__name__}")
+        return self
+
+    def configured(self) -> dict[str, dict[str, Any]]:
+        """The detectors switched on: name -> parameters as given (built-in fields first, then the others)."""
+        out = {name: getattr(self, name) for name in type(self).model_fields}
+        out.update(self.model_extra or {})
+        return {name: values for name, values in out.items() if values is not None}
+
+    def only(self, names: set[str] | frozenset[str]) -> Detectors:
+        """The same section with only these detectors (the others off)."""
+        return Detectors(**{name: values for name, values in self.configured().items() if name in names})
 
 
 class Drills(Strict):
@@ -299,13 +330,7 @@ def semantic_errors(config: Config) -> list[str]:
     for i, ch in enumerate(config.channels):
         if ch.name in seen_channels:
             errors.append(f"channels[{i}].name: duplicate channel {ch.name!r}")
-        seen_channels.add(ch.name)
-        if ch.type in ("webhook", "sms") and not ch.url:
-            errors.append(f"channels[{i}].url: a {ch.type} channel needs a url")
-        if ch.type == "webhook" and not ch.secret:
-            errors.append(f"channels[{i}].secret: a webhook channel needs a secret (use ${{ENV_VAR}})")
-        if ch.type == "email" and not ch.to:
-            errors.append(f"channels[{i}].to: an email channel needs recipients")
+        seen_channels.add(ch.name)  # the type and its fields: fenghuo.alerts.notifiers.channel_errors
     for i, r in enumerate(config.responders):
         if r.node not in ids:
             errors.append(f"responders[{i}].node: unknown node {r.node!r}")

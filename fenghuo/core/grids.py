@@ -104,6 +104,15 @@ class GridTree:
             current = self.nodes.get(current.parent) if current.parent else None
         return out
 
+    def chain_ids(self, grid: str) -> list[str]:
+        """The ids of the grid's chain, bottom up: what every detector and the router scope by. A grid the
+        tree does not know stands alone (its own id), so an event of a new grid still finds its rules.
+
+        >>> GridTree([]).chain_ids("G9")
+        ['G9']
+        """
+        return [n.id for n in self.chain(grid)] or [grid]
+
     def under(self, grid: str, node_id: str) -> bool:
         """Is ``grid`` the node or below it?"""
         return any(n.id == node_id for n in self.chain(grid))

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     store_url: str = ""  # empty: SQLite in data_dir; postgresql://... for PostgreSQL
     bus: Literal["memory", "kafka"] = "memory"
     kafka_bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = "fenghuo"
+    topic_prefix: str = "fenghuo"  # Kafka topics <prefix>.events.<feed>, ... and consumer groups <prefix>-<name>
+    public_url: str = ""  # the board's address, for links in notifications and CAP messages
+    cap_sender: str = ""  # the CAP sender; empty: fenghuo@<host of the request>
     tick_seconds: float = Field(default=1.0, gt=0)
     delivery_workers: int = Field(default=8, ge=1)
     demo: bool = False

@@ -9,27 +9,23 @@ delivers the outbox and snapshots detector state; on start, events stored but no
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fenghuo.alerts.delivery import Delivery
+from fenghuo.alerts.notifiers import build_notifiers
 from fenghuo.alerts.notifiers.base import Notifier
-from fenghuo.alerts.notifiers.log import LogNotifier
-from fenghuo.alerts.notifiers.webhook import WebhookNotifier
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.service import AlertService
 from fenghuo.alerts.stages import Change
 from fenghuo.core.chain import DailyHeadExport
-from fenghuo.core.clock import Clock, WallClock
-from fenghuo.core.clocks import Clocks
+from fenghuo.core.clock import Clock, Clocks, WallClock
 from fenghuo.core.config import Config
 from fenghuo.core.grids import GridTree
-from fenghuo.core.models import Event, Signal
+from fenghuo.core.models import Alert, Event, Signal
 from fenghuo.core.privacy import private_dir, private_tree
 from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
@@ -37,9 +33,12 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.core.titles import make_title
 from fenghuo.detectors.engine import DetectorEngine
-from fenghuo.detectors.registry import add_models
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
+from fenghuo.runtime import topology
 from fenghuo.runtime.broadcast import Broadcaster
+from fenghuo.runtime.service import IngestResult, MetricFigures, Stats, StoreReads, merge_refused, open_by_level
+
+__all__ = ["AlertsBehind", "IngestResult", "Pipeline", "Stats", "build_notifiers", "build_pipeline"]
 
 log = logging.getLogger("fenghuo.runtime.embedded")
 SNAPSHOT_EVERY = 10.0
@@ -53,47 +52,9 @@ class AlertsBehind(RuntimeError):
     retry_after = 5
 
 
-@dataclass(slots=True)
-class IngestResult:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+class Pipeline(StoreReads):
+    """The embedded runtime: every stage in this process (a :class:`~fenghuo.runtime.service.Service`)."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
-
-
-@dataclass(slots=True)
-class Stats:
-    events: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    signals: int = 0
-    alerts_changed: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds from receipt to alert persisted
-
-    def observe_latency(self, seconds: float) -> None:
-        self.latencies.append(seconds)
-        if len(self.latencies) > 10_000:
-            del self.latencies[:5_000]
-
-
-def build_notifiers(config: Config) -> dict[str, Notifier]:
-    out: dict[str, Notifier] = {}
-    for ch in config.channels:
-        if ch.type == "webhook":
-            assert ch.url and ch.secret
-            out[ch.name] = WebhookNotifier(ch.name, ch.url, ch.secret, ch.timeout_seconds)
-        elif ch.type == "log":
-            out[ch.name] = LogNotifier(ch.name)
-        else:
-            from fenghuo.alerts.notifiers import make_other  # email and SMS
-
-            out[ch.name] = make_other(ch)
-    return out
-
-
-class Pipeline:
     def __init__(self, settings: Settings, config: Config, store: Store, clock: Clock | None = None,
                  new_id: Callable[[], str] | None = None, notifiers: dict[str, Notifier] | None = None) -> None:
         self.settings = settings
@@ -101,7 +62,7 @@ class Pipeline:
         self.store = store
         self.clocks = Clocks(settings.clock, clock or WallClock())
         self.tree = GridTree(config.nodes, config.grid_match_km)
-        self.resolve = make_resolver(self.tree)
+        self.grid_of = make_resolver(self.tree)  # lat/lon or grid id -> the grid
         self.broadcaster = Broadcaster()
         self.stats = Stats()
         self.lock = threading.RLock()
@@ -109,13 +70,13 @@ class Pipeline:
         self.rulebook.seed(config, self.clocks.wall_now())
         self.engine = DetectorEngine(self.rulebook.current(), self._chain)
         models = private_dir(private_dir(settings.data_dir) / "models")  # 0700: personal data inside
-        add_models(self.engine, config.detectors, models)
+        topology.add_detectors(self.engine, config, topology.ALL, models)  # every stage in this process
         private_tree(models)  # model caches 0600 whatever the umask
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
         self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,
                                    lambda s: make_title(s, names), self._publish)
-        self.notifiers = notifiers if notifiers is not None else build_notifiers(config)
+        self.notifiers = notifiers if notifiers is not None else build_notifiers(config, settings.public_url or None)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
                                  outcomes=self.alerts.record_deliveries)
@@ -128,7 +89,7 @@ class Pipeline:
         self.heads = DailyHeadExport(settings.data_dir)  # the hash chains' heads, once a day
 
     def _chain(self, grid: str) -> list[str]:
-        return [n.id for n in self.tree.chain(grid)] or [grid]
+        return self.tree.chain_ids(grid)
 
     def _publish(self, changes: list[Change]) -> None:
         self.stats.alerts_changed += len(changes)
@@ -139,16 +100,18 @@ class Pipeline:
     def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
               ) -> tuple[list[Event], list[Rejected]]:
         """Validate against the config's ``limits`` and a time window around the wall clock's now."""
-        return parse_records(records, self.resolve, drill, now=self.clocks.wall_now(), limits=self.config.limits,
+        return parse_records(records, self.grid_of, drill, now=self.clocks.wall_now(), limits=self.config.limits,
                              may_drill=may_drill)
 
-    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
-        """Store and process the valid records; ``may_drill`` False refuses every record marked as a drill."""
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True,
+               refused: Sequence[Rejected] = ()) -> IngestResult:
+        """Store and process the valid records; ``may_drill`` False refuses every record marked as a drill.
+        The rejected ones (and ``refused``, records the caller could not read) go to the dead letters."""
         if len(self.unapplied) >= MAX_UNAPPLIED:
             raise AlertsBehind(f"{len(self.unapplied)} detector signals wait for the store to take their alert "
                                "changes; nothing of this request was stored: send it again later")
         received = time.perf_counter()
-        events, bad = self.parse(records, drill, may_drill=may_drill)
+        events, bad = merge_refused(records, refused, lambda rs: self.parse(rs, drill, may_drill=may_drill))
         now = self.clocks.wall_now()
         self.store.add_dead_letters(bad, now)
         with self.lock:
@@ -203,16 +166,29 @@ class Pipeline:
             self.engine.set_rules(self.rulebook.current())
         return version
 
+    # -- alerts and figures -------------------------------------------------------------------------
+    def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self.alerts.ack(alert_id, actor, comment)
+
+    def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self.alerts.resolve(alert_id, actor, comment)
+
+    def open_alerts(self) -> list[Alert]:
+        return list(self.alerts.dedup.open.values())  # in memory: the same as the store's, without a query
+
+    def metrics(self) -> MetricFigures:
+        s = self.stats
+        return MetricFigures(s.events, s.duplicates, s.rejected, s.signals, s.alerts_changed, list(s.latencies),
+                             self.store.pending_notification_count(), open_by_level(self.open_alerts()),
+                             self.delivery.delivered, self.delivery.failed)
+
     # -- lifecycle ----------------------------------------------------------------------------------
     def recover(self) -> None:
         """Restore detector state; re-run what was stored but not processed before a stop or crash."""
         raw = self.store.get_state("snapshot")
         snap_cursor = 0
         if raw:
-            snap = pickle.loads(raw)
-            self.engine.restore(snap["engine"])
-            self.clocks.restore(snap["clocks"])
-            snap_cursor = snap["cursor"]
+            snap_cursor = self._restore_snapshot(raw)
         applied = int(self.store.get_state("cursor") or 0)
         warm = replayed = 0
         for seq, apply in ((snap_cursor, False), (applied, True)):
@@ -233,13 +209,34 @@ class Pipeline:
         if warm or replayed:
             log.info("recovered: %d events re-learned, %d processed that a stop had left", warm, replayed)
 
+    SNAPSHOT_VERSION = 1  # of the saved snapshot (kind "embedded-snapshot"; the detectors version their own parts)
+
     def snapshot(self) -> None:
+        """Save the detectors' state, the clocks and the cursor as versioned data (never a pickle)."""
+        from fenghuo.core import state as saved
+
         with self.lock:
             if self.unapplied:  # the detectors are ahead of the stored alerts: keep the older snapshot
                 return
             data = {"engine": self.engine.snapshot(), "clocks": self.clocks.snapshot(), "cursor": self.cursor}
-            self.store.put_state("snapshot", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+            self.store.put_state("snapshot", saved.dumps("embedded-snapshot", self.SNAPSHOT_VERSION, data))
         self._last_snapshot = time.monotonic()
+
+    def _restore_snapshot(self, raw: bytes) -> int:
+        """Restore the detectors and clocks from a saved snapshot; its cursor. A snapshot the previous
+        release (0.1.0) pickled is read once (the next snapshot is written as data); one of a version this
+        release does not know raises StateVersionError: the service does not start rather than start empty."""
+        from fenghuo.core import state as saved
+
+        if saved.is_state(raw):
+            snap = saved.loads(raw, "embedded-snapshot", {self.SNAPSHOT_VERSION: lambda d: d})
+            self.engine.restore(snap["engine"])
+        else:
+            snap = saved.legacy_unpickle(raw)
+            self.engine.restore_legacy(snap["engine"])
+            log.info("read a detector snapshot of the previous release: it is written as data from now on")
+        self.clocks.restore(snap["clocks"])
+        return int(snap["cursor"])
 
     def tick(self) -> None:
         with self.lock:
@@ -271,9 +268,7 @@ class Pipeline:
         if self._thread:
             self._thread.join(timeout=10)
         self.snapshot()
-        for model in self.engine.extras:
-            if hasattr(model, "close"):
-                model.close()
+        self.engine.close()
         self.delivery.close()
         self.purge.wait(30)
         self.store.close()

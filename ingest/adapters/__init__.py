@@ -5,7 +5,9 @@ dict per record; nothing is validated here beyond what the format itself needs, 
 reaches the service and is rejected there with a reason (and dead-lettered), never dropped.
 
 :func:`read_records` picks the adapter from an explicit ``fmt`` or from the file name, and else
-from the CSV header.
+from the CSV header, through the adapter registry (:mod:`fenghuo.ingest.adapters.registry`: name ->
+fixed feed, file-name and header sniffs, reader). Adding a format is one module with one
+``@register_adapter``.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "events.ndjson")
@@ -26,9 +28,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
-
-FORMATS = ("hubeau", "boston311", "nab", "json")
-_ADAPTER_FEED = {"hubeau": "sensor", "boston311": "complaint", "nab": "sensor"}
 
 
 @dataclass
@@ -75,68 +74,14 @@ def csv_rows(path: str | Path, fields: tuple[str, ...], required: set[str], kind
             yield pick(raw + pad[len(raw):])  # short rows padded; missing columns read the last ""
 
 
-def _strip_gz(name: str) -> str:
-    name = name.lower()
-    return name.removesuffix(".gz")
+from fenghuo.ingest.adapters.registry import ADAPTERS, detect_format, read_records, register_adapter  # noqa: E402
 
 
-def detect_format(path: str | Path) -> str:
-    """The adapter for a file: by its name, else by its first line (a CSV header or JSON)."""
-    name = _strip_gz(Path(path).name)
-    if name.endswith((".json", ".jsonl", ".ndjson")):
-        return "json"
-    if "hubeau" in name:
-        return "hubeau"
-    if "311" in name:
-        return "boston311"
-    with open_text(path) as fh:
-        head = fh.readline()
-    stripped = head.lstrip()
-    if stripped.startswith(("[", "{")):
-        return "json"
-    columns = {c.strip().strip('"') for c in stripped.rstrip("\r\n").split(",")}
-    if {"code_station", "date_obs", "resultat_obs"} <= columns:
-        return "hubeau"
-    if {"CASE_ENQUIRY_ID", "OPEN_DT", "TYPE"} <= columns:
-        return "boston311"
-    if columns == {"timestamp", "value"}:
-        return "nab"
-    raise ValueError(
-        f"cannot tell the format of {path}: pass fmt= one of {', '.join(FORMATS)} "
-        "(or --format on the command line)"
-    )
+def __getattr__(name: str) -> Any:
+    if name == "FORMATS":  # the registered adapters' names
+        return tuple(ADAPTERS.names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def read_records(path: str | Path, feed: str | None = None, fmt: str | None = None,
-                 stats: ReadStats | None = None, **options: Any) -> Iterator[dict[str, Any]]:
-    """Stream v1 event dicts from a file.
-
-    ``fmt`` is one of hubeau, boston311, nab, json (default: detected). ``feed`` is the feed
-    records of a JSON file get when they lack one; for the CSV formats, whose feed is fixed, it
-    must agree. ``options`` go to the adapter (``grid=`` for NAB, ``known_grids=`` for Boston).
-    ``stats``, when given, is filled in as the file is read.
-    """
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    fixed = _ADAPTER_FEED.get(fmt)
-    if fixed is not None and feed is not None and feed != fixed:
-        raise ValueError(f"{fmt} files hold {fixed} events, not {feed}")
-    if fmt == "hubeau":
-        from fenghuo.ingest.adapters.hubeau import read_hubeau
-
-        return read_hubeau(path, stats=stats)
-    if fmt == "boston311":
-        from fenghuo.ingest.adapters.boston311 import read_boston311
-
-        return read_boston311(path, stats=stats, **options)
-    if fmt == "nab":
-        from fenghuo.ingest.adapters.nab import read_nab
-
-        return read_nab(path, stats=stats, **options)
-    from fenghuo.ingest.adapters.jsonl import read_json
-
-    return read_json(path, feed=feed, stats=stats)
-
-
-__all__ = ["FORMATS", "ReadStats", "detect_format", "open_text", "read_records"]
+__all__ = ["ADAPTERS", "FORMATS", "ReadStats", "detect_format", "open_text", "read_records",
+           "register_adapter"]

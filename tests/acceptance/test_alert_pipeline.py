@@ -216,7 +216,6 @@ def test_text_risk_raises_a_safety_alert_without_keeping_the_text(tmp_path: Path
 
 def test_an_anomaly_model_warns_of_the_real_flood_before_the_thresholds(tmp_path: Path) -> None:
     from fenghuo.ingest.adapters import read_records
-
     from tests.support import DATA
 
     path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
@@ -239,7 +238,6 @@ def test_an_anomaly_model_warns_of_the_real_flood_before_the_thresholds(tmp_path
 
 def test_a_forecast_raises_the_rule_alert_before_the_level_is_crossed(tmp_path: Path) -> None:
     from fenghuo.ingest.adapters import read_records
-
     from tests.support import DATA
 
     path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"

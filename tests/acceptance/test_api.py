@@ -1,4 +1,10 @@
-"""The HTTP API as a client sees it: roles, errors, NDJSON, rules at runtime, SSE, docs, metrics."""
+"""The HTTP API as a client sees it: roles, errors, NDJSON, rules at runtime, SSE, docs, metrics.
+
+Every test that takes ``svc`` runs against both runtimes behind the API's Service: the embedded pipeline
+(``fenghuo run``) and the Kafka runtime (``fenghuo run`` with FENGHUO_BUS=kafka, its detector, alert and
+store-writer workers on a real broker; skipped unless FENGHUO_TEST_KAFKA is set). In Kafka mode alerts
+come a moment after the events that raise them, so the tests wait for them (:func:`eventually`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,17 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from fenghuo.runtime.kafka.bus import Topics, create_topics
+from tests.integration.kafka.kafka_support import KAFKA, Cluster, kafka_warnings, needs_kafka, store_url
 from tests.support import Service
 
 TREE = [
@@ -25,11 +35,70 @@ TREE = [
 RULE = {"feed": "sensor", "metric": "gas_ppm", "levels": {"blue": 10, "red": 50}}
 
 
-@pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    s = Service(tmp_path_factory.mktemp("api"), {"nodes": TREE}).start()
-    yield s
-    s.stop()
+@dataclass
+class Api:
+    """The API under test: ``fenghuo run`` over one runtime (and, in Kafka mode, the workers)."""
+
+    mode: str
+    service: Service
+    cluster: Cluster | None = None
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    @property
+    def log(self) -> Path:
+        return self.service.log
+
+    def client(self, role: str = "admin") -> httpx.Client:
+        return self.service.client(role)
+
+    def rules_in_force(self, *versions: str) -> None:
+        """Wait until the detectors run these rule versions ("gas v1"): at once in the embedded runtime, within
+        the detector workers' reload period in Kafka mode."""
+        if self.cluster is not None:
+            eventually(lambda: all(v in self.cluster.log("detectors") for v in versions),  # type: ignore[union-attr]
+                       f"the detectors to load {versions}")
+
+    def logs(self) -> str:
+        worker_logs = "" if self.cluster is None else "".join(
+            (self.cluster.tmp / f"{n}.log").read_text(encoding="utf-8", errors="replace") for n in self.cluster.procs)
+        return self.service.log.read_text(encoding="utf-8") + worker_logs
+
+
+def eventually(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """``predicate()`` once it is true (the embedded runtime: at the first try), else fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (got := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return got
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("kafka", marks=[needs_kafka, *kafka_warnings])])
+def svc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    tmp = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "embedded":
+        s = Service(tmp, {"nodes": TREE}).start()
+        yield Api("embedded", s)
+        s.stop()
+        return
+    assert KAFKA
+    cluster = Cluster(tmp / "kafka", {"nodes": TREE}, store_url(tmp), partitions=2)
+    create_topics(KAFKA, 2, Topics(cluster.prefix))
+    env = {k: cluster.env[k] for k in ("FENGHUO_TOPIC_PREFIX", "FENGHUO_KAFKA_BOOTSTRAP", "FENGHUO_STORE_URL")}
+    s = Service(tmp / "api", {"nodes": TREE}, env={**env, "FENGHUO_BUS": "kafka"})
+    try:
+        s.start()
+        cluster.detector("detectors")
+        cluster.start("alerts", "alerts")
+        cluster.start("store-writer", "store-writer")
+        yield Api("kafka", s, cluster)
+    finally:
+        cluster.stop()
+        if s.proc is not None:
+            s.stop()
 
 
 def reading(value: float, ts: str, **kw: Any) -> dict[str, Any]:
@@ -50,7 +119,7 @@ def reading(value: float, ts: str, **kw: Any) -> dict[str, Any]:
     ("get", "/v1/audit", "analyst", 403),
     ("get", "/v1/audit", "admin", 200),
 ])
-def test_roles(svc: Service, method: str, path: str, role: str | None, status: int) -> None:
+def test_roles(svc: Api, method: str, path: str, role: str | None, status: int) -> None:
     client = svc.client(role) if role else httpx.Client(base_url=svc.url)
     kw: dict[str, Any] = {"json": RULE} if method == "put" else ({"json": []} if path.endswith("events") else {})
     r = getattr(client, method)(path, **kw)
@@ -59,12 +128,12 @@ def test_roles(svc: Service, method: str, path: str, role: str | None, status: i
         assert r.json()["detail"]  # says why
 
 
-def test_a_wrong_key_is_refused(svc: Service) -> None:
+def test_a_wrong_key_is_refused(svc: Api) -> None:
     r = httpx.get(svc.url + "/v1/alerts", headers={"Authorization": "Bearer not-a-key-at-all-xx"})
     assert r.status_code == 401 and r.json()["detail"] == "invalid API key"
 
 
-def test_ndjson_with_a_broken_line_keeps_the_rest(svc: Service) -> None:
+def test_ndjson_with_a_broken_line_keeps_the_rest(svc: Api) -> None:
     body = "\n".join([json.dumps(reading(1.0, "2024-05-01T00:00:00Z")), "{not json",
                       json.dumps(reading(2.0, "2024-05-01T00:01:00Z", lat=10.0, lon=10.0))])
     r = svc.client("responder").post("/v1/events", content=body)
@@ -73,16 +142,25 @@ def test_ndjson_with_a_broken_line_keeps_the_rest(svc: Service) -> None:
     assert [x["index"] for x in res["rejected"]] == [1, 2]
     assert "not valid JSON" in res["rejected"][0]["error"]
     assert "no grid within" in res["rejected"][1]["error"]  # lat/lon far from every grid
+    # both rejects are dead letters, written by the service (in Kafka mode through the dead-letter topic)
+    analyst = svc.client("analyst")
+
+    def dead() -> list[str]:
+        return [d["error"] for d in analyst.get("/v1/deadletters", params={"limit": 1000}).json()["items"]]
+
+    eventually(lambda: any("not valid JSON" in e for e in dead()) and any("no grid within" in e for e in dead()),
+               "both rejected records in the dead letters")
 
 
-def test_rules_change_at_runtime_with_versions_and_audit(svc: Service) -> None:
+def test_rules_change_at_runtime_with_versions_and_audit(svc: Api) -> None:
     analyst, admin = svc.client("analyst"), svc.client("admin")
     bad = analyst.put("/v1/rules/thresholds/gas", json={**RULE, "levels": {"blue": 60, "red": 50}})
     assert bad.status_code == 422 and "thresholds must rise" in bad.json()["detail"]["errors"][0]
     assert analyst.put("/v1/rules/thresholds/gas", json=RULE).json()["version"] == 1
+    svc.rules_in_force("gas v1")
     r = svc.client("responder").post("/v1/events", json=[reading(60.0, "2024-05-02T00:00:00Z")])
     assert r.json()["accepted"] == 1
-    alerts = admin.get("/v1/alerts", params={"grid": "G1"}).json()["alerts"]
+    alerts = eventually(lambda: admin.get("/v1/alerts", params={"grid": "G1"}).json()["alerts"], "the alert")
     assert [a["level"] for a in alerts] == ["red"]
     assert alerts[0]["title"] == {"zh-CN": "一号网格 燃气浓度预警", "en": "Grid 1: gas concentration warning"}
     assert analyst.put("/v1/rules/thresholds/gas", json={**RULE, "levels": {"blue": 5, "red": 500}}).json()[
@@ -94,8 +172,9 @@ def test_rules_change_at_runtime_with_versions_and_audit(svc: Service) -> None:
     assert admin.get("/v1/rules/thresholds/gas").status_code == 404
 
 
-def test_stream_delivers_alert_changes_live(svc: Service) -> None:
+def test_stream_delivers_alert_changes_live(svc: Api) -> None:
     svc.client("analyst").put("/v1/rules/thresholds/gas2", json={**RULE, "metric": "co_ppm"})
+    svc.rules_in_force("gas2 v1")
     got: list[dict[str, Any]] = []
     ready = threading.Event()
 
@@ -103,7 +182,7 @@ def test_stream_delivers_alert_changes_live(svc: Service) -> None:
         with svc.client("viewer").stream("GET", "/v1/alerts/stream") as r:
             for line in r.iter_lines():
                 ready.set()
-                if line.startswith("data: "):
+                if line.startswith("data: ") and json.loads(line[6:]).get("alert", {}).get("rule") == "gas2":
                     got.append(json.loads(line[6:]))
                     return
 
@@ -112,11 +191,11 @@ def test_stream_delivers_alert_changes_live(svc: Service) -> None:
     assert ready.wait(10)
     svc.client("responder").post("/v1/events", json=[reading(99.0, "2024-05-03T00:00:00Z", metric="co_ppm",
                                                               source="co-1")])
-    t.join(10)
+    t.join(60)
     assert got and got[0]["type"] == "raised" and got[0]["alert"]["level"] == "red"
 
 
-def test_docs_health_metrics_and_grids(svc: Service) -> None:
+def test_docs_health_metrics_and_grids(svc: Api) -> None:
     assert httpx.get(svc.url + "/docs").status_code == 200
     paths = httpx.get(svc.url + "/openapi.json").json()["paths"]
     assert {"/v1/events", "/v1/alerts", "/v1/alerts/{alert_id}/ack", "/v1/rules/thresholds/{rule_id}",
@@ -126,17 +205,24 @@ def test_docs_health_metrics_and_grids(svc: Service) -> None:
     assert "# TYPE fenghuo_events_total counter" in metrics and 'fenghuo_open_alerts{level="red"}' in metrics
     nodes = svc.client("viewer").get("/v1/grids").json()["nodes"]
     assert {n["id"] for n in nodes} == {"D", "S", "C", "G1"}
+    assert httpx.get(svc.url + "/healthz").json() == {"status": "ok"}  # no counts without a key
+    health = svc.client("viewer").get("/healthz").json()
+    assert health["status"] == "ok" and {"events_stored", "open_alerts", "outbox_pending"} <= set(health)
+    report = svc.client("viewer").get("/v1/reports/response-times", params={"group_by": "level"})
+    assert report.status_code == 200, report.text
 
 
-def test_complaint_text_stays_out_of_the_logs(svc: Service) -> None:
+def test_complaint_text_stays_out_of_the_logs(svc: Api) -> None:
     secret = "王小明 13800138000 住在幸福小区3号楼"
     svc.client("responder").post("/v1/events", json=[{"feed": "complaint", "source": "12345", "grid": "G1",
                                                        "ts": "2024-05-04T00:00:00Z", "category": "噪音",
                                                        "text": secret}, {"feed": "complaint", "text": secret}])
-    assert secret not in svc.log.read_text(encoding="utf-8")
+    assert secret not in svc.logs()  # the API's log and, in Kafka mode, the workers' logs
 
 
 def test_without_configured_keys_an_admin_key_is_made_and_printed_once(tmp_path: Path) -> None:
+    """Embedded only: the key file is made by ``fenghuo run`` before either runtime is built, the same code
+    whatever FENGHUO_BUS says."""
     s = Service(tmp_path, env={"FENGHUO_API_KEYS": ""})
     s.start()
     s.stop()

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+
 from fenghuo.api.app import create_app
 from fenghuo.api.auth import ensure_keys
-
 from fenghuo.core.config import parse_config
 from fenghuo.core.settings import Settings
 from fenghuo.runtime.embedded import build_pipeline
@@ -82,7 +82,8 @@ class Served:
 
     @property
     def pipeline(self) -> Any:
-        return self.app.state.pipeline
+        """The embedded Pipeline behind the app (the tests publish to its broadcaster)."""
+        return self.app.state.service
 
 
 @pytest.fixture
@@ -480,10 +481,9 @@ def test_the_board_needs_nothing_its_content_security_policy_forbids() -> None:
 
 
 def test_metrics_render_in_kafka_mode_without_delivery_counters(tmp_path: Path) -> None:
-    """The API's KafkaFront delivers nothing (the alert service does): /metrics must not need ``.delivery``.
-    Built for real, without a broker: nothing here connects."""
+    """The API's KafkaFront delivers nothing (the alert service does): its figures have no delivery outcomes,
+    and /metrics leaves them out. Built for real, without a broker: nothing here connects."""
     from fenghuo.api.routes.health import render_metrics
-
     from fenghuo.core.store.sqlite import SqliteStore
     from fenghuo.runtime.kafka.front import KafkaFront
     from fenghuo.runtime.kafka.ingest_worker import make_kafka_ingest
@@ -492,7 +492,7 @@ def test_metrics_render_in_kafka_mode_without_delivery_counters(tmp_path: Path) 
     config = parse_config({"nodes": TREE})
     front = KafkaFront(settings, config, SqliteStore(tmp_path / "db.sqlite"), make_kafka_ingest(settings, config))
     try:
-        text = render_metrics(front)  # type: ignore[arg-type]
+        text = render_metrics(front.metrics())
     finally:
         front.store.close()
     assert "fenghuo_open_alerts{level=\"red\"} 0" in text and "fenghuo_notifications_total" not in text

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fenghuo.ingest.events import DRILL_NEEDS_PERMISSION, event_json_schema, parse_event, parse_records
 
 from fenghuo.core.clock import FixedClock
 from fenghuo.core.config import Limits, parse_config
 from fenghuo.core.models import Event
 from fenghuo.core.settings import Settings
 from fenghuo.core.store.sqlite import SqliteStore
+from fenghuo.ingest.events import DRILL_NEEDS_PERMISSION, event_json_schema, parse_event, parse_records
 from fenghuo.runtime.embedded import Pipeline
 
 NOW = 1_579_687_200.0  # 2020-01-22T10:00:00Z

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from fenghuo.ingest.adapters.boston311 import grid_id, slug
 
 from fenghuo.core.config import Config, load_config
 from fenghuo.core.grids import GridTree
 from fenghuo.core.levels import Level
+from fenghuo.ingest.adapters.boston311 import grid_id, slug
 from tests.support import DATA, ROOT
 
 EXAMPLE = ROOT / "fenghuo" / "demo" / "fenghuo.example.yaml"

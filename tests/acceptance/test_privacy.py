@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from fenghuo.alerts.cap import area_of, atom_feed, messages, to_xml
 
+from fenghuo.alerts.cap import area_of, atom_feed, messages, to_xml
 from fenghuo.core.clock import FixedClock
 from fenghuo.core.config import ConfigError, parse_config
 from fenghuo.core.models import Alert
@@ -26,9 +26,8 @@ from fenghuo.core.retention import DAY, PURGED, PurgeJob
 from fenghuo.core.settings import Settings
 from fenghuo.core.store.sqlite import SqliteStore
 from fenghuo.runtime.embedded import Pipeline
+from tests.alerts_support import CIRCLE_AREA, Inbox, make_alert, valid
 from tests.support import Receiver, Service, free_port
-from tests.test_cap import valid
-from tests.test_notifiers_email_sms import Inbox
 
 T0 = 1_579_651_200.0  # 2020-01-22T00:00:00Z
 PHONE, PHONE_MASKED = "13812345678", "138****5678"
@@ -158,8 +157,6 @@ def test_no_number_reaches_a_webhook_mailbox_sms_gateway_cap_or_log(
 
 
 def test_cap_masks_every_text_element_and_stays_valid() -> None:
-    from tests.test_cap import CIRCLE_AREA, make_alert
-
     a: Alert = make_alert(feed="complaint", drill=f"演练-{PHONE}")
     a.title_zh, a.title_en = f"一号网格 身份证{ID_CARD}", f"Grid 1: caller {PHONE}"
     a.evidence[0]["category"] = CATEGORY

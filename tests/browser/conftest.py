@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_board import ARGS, CHROMIUM
+from tests.browser.browser_support import ARGS, CHROMIUM
 
 
 @pytest.fixture

@@ -18,12 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ROOT, Receiver, Service
+from tests.browser.browser_support import CHROMIUM, shot, sign_in
+from tests.support import Receiver, Service
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "tests" / "artifacts" / "board"
 ORANGE = "rgb(236, 106, 0)"  # --orange in style.css
 
 pytestmark = pytest.mark.skipif(
@@ -85,18 +82,6 @@ def post(client: httpx.Client, records: list[dict[str, Any]], drill: str | None 
     r = client.post("/v1/events", content="\n".join(json.dumps(x) for x in records),
                     params={"drill": drill} if drill else None)
     assert r.status_code == 200 and r.json()["accepted"] == len(records), r.text
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, url: str, key: str) -> None:
-    page.goto(url + "/")
-    page.fill("#key", key)
-    page.click("#signin")
-    page.wait_for_selector('#live[data-state="live"]')
 
 
 def test_board_live_alert_ack_reports_map_drills(service: Service, browser: Any) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_board import CHROMIUM, shot, sign_in
+from tests.browser.browser_support import CHROMIUM, shot, sign_in
+from tests.flood_support import CURRENT, station_rows
 from tests.support import Service
-from tests.test_backtest import CURRENT, station_rows
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium): apt-get install chromium")

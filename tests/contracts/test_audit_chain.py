@@ -1,6 +1,6 @@
 """Tamper evidence: the hash chains over the audit log, rule versions and alert changes.
 
-Contract cases, on SQLite and PostgreSQL alike (the fixtures of tests/contracts/test_store_contract.py):
+Contract cases, on SQLite and PostgreSQL alike (the store contract's fixtures, tests/contracts/conftest.py):
 rows are edited, deleted and inserted directly with sqlite3 / psycopg2, and ``verify`` must name
 the table, the row and what is wrong; an untouched store verifies.
 """
@@ -19,11 +19,10 @@ from fenghuo.core import chain
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Status, TimelineEntry
 from fenghuo.core.store import Store
-from tests import test_store_contract as contract
-from tests.test_store_contract import T0, Opener, alert
+from tests.contracts.store_support import T0, Opener, alert
 
-# the contract suite's fixtures: every case runs on SQLite and on PostgreSQL (FENGHUO_TEST_PG_DSN)
-kind, open_store, store = contract.kind, contract.open_store, contract.store
+# the contract suite's fixtures (tests/contracts/conftest.py): every case runs on SQLite and on PostgreSQL
+# (FENGHUO_TEST_PG_DSN)
 
 Raw = Callable[..., list[tuple[Any, ...]]]
 

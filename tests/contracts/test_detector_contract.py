@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from fenghuo.detectors.anomaly import DETECTORS, make_detector
 from fenghuo.detectors.base import SeriesDetector
 

@@ -2,28 +2,21 @@
 
 The PostgreSQL cases need a real server: ``FENGHUO_TEST_PG_DSN`` (``scripts/services/postgres.sh
 start DIR PORT`` prints it). Each test gets a fresh, uniquely named database, dropped afterwards.
+The fixtures are in tests/contracts/conftest.py, the sample rows in tests/contracts/store_support.py.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fenghuo.core.levels import Level
-from fenghuo.core.models import Alert, Event, Risk, Status, TimelineEntry
-from fenghuo.core.store import AlertQuery, Notification, Store
-
-PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
-PG_SKIP = ("FENGHUO_TEST_PG_DSN is not set; start PostgreSQL with scripts/services/postgres.sh start DIR PORT "
-           "and export the DSN it prints")
-
-Opener = Callable[[], Store]
+from fenghuo.core.models import Event, Risk, Status, TimelineEntry
+from fenghuo.core.store import AlertQuery, Store
+from tests.contracts.store_support import PG_DSN, PG_SKIP, T0, Opener, alert, ev, ids, note
 
 
 def _integrity_errors() -> tuple[type[BaseException], ...]:
@@ -35,67 +28,6 @@ def _integrity_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         pass
     return tuple(errors)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not PG_DSN, reason=PG_SKIP))])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Opener]:
-    """A function that opens (or reopens) the test's store; every store opened is closed at the end."""
-    opened: list[Store] = []
-    if kind == "sqlite":
-        from fenghuo.core.store.sqlite import SqliteStore
-
-        def make() -> Store:
-            opened.append(SqliteStore(tmp_path / "fenghuo.db"))
-            return opened[-1]
-    else:
-        from fenghuo.core.store.postgres import PostgresStore
-
-        dsn = request.getfixturevalue("pg_database")
-
-        def make() -> Store:
-            opened.append(PostgresStore(dsn))
-            return opened[-1]
-    yield make
-    for s in opened:
-        s.close()
-
-
-@pytest.fixture
-def store(open_store: Opener) -> Store:
-    return open_store()
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-T0 = 1579687200.0  # 2020-01-22T10:00:00Z
-
-
-def ev(i: int | str, ts: float = T0, *, feed: str = "sensor", grid: str = "G-1", source: str = "hubeau:A",
-       metric: str | None = "water_level_m", value: float | None = 1.0, **kw: Any) -> Event:
-    return Event(feed=feed, source=source, ts=ts, grid=grid, id=str(i), metric=metric, value=value, **kw)
-
-
-def alert(aid: str, *, fp: str | None = None, level: Level = Level.BLUE, status: Status = Status.OPEN,
-          grid: str = "G-1", feed: str = "sensor", risk: Risk = Risk.SAFETY, drill: str | None = None,
-          updated: float = T0) -> Alert:
-    return Alert(id=aid, fingerprint=fp or f"fp-{aid}", risk=risk, feed=feed, grid=grid, source="hubeau:A",
-                 series="hubeau:A/water_level_m", rule="river-level", level=level, status=status, drill=drill,
-                 created_at=T0, updated_at=updated, title_zh="水位", title_en="water level", max_level=level,
-                 timeline=[TimelineEntry(T0, "raised", level.name_en, None, None, "x > 3")],
-                 evidence=[{"ts": T0, "value": 3.2}])
-
-
-def note(nid: str, alert_id: str = "a1", created: float = T0, **kw: Any) -> Notification:
-    return Notification(id=nid, alert_id=alert_id, channel="webhook", responder="r1", kind="raised", tier=0,
-                        payload={"alert": alert_id, "text": "水位"}, created_at=created, **kw)
-
-
-def ids(items: list[Any]) -> list[str]:
-    return [x.id for x in items]
 
 
 # -- schema ----------------------------------------------------------------------------------------

@@ -12,46 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fenghuo.alerts.notifiers.webhook import verify
-from fenghuo.ingest.adapters import read_records
-
-from tests.support import DATA, Receiver, Service
-
-STATION = "hubeau:Y063402001"  # L'Agly: the highest Storm Gloria peak in the data (5.9 m median -> 15.5 m)
-SECRET = "test-webhook-secret-1234"
-TIERS = ["G-AGLY", "C-AGLY", "S-PO", "D-OCC"]
-
-
-def config(receiver_url: str) -> dict[str, Any]:
-    kinds = ["grid", "community", "street", "district"]
-    nodes = []
-    for i, (node, kind) in enumerate(zip(TIERS, kinds, strict=True)):
-        n: dict[str, Any] = {"id": node, "name": f"{kind}-{node}", "kind": kind}
-        if i + 1 < len(TIERS):
-            n["parent"] = TIERS[i + 1]
-        if kind == "grid":
-            n["centroid"] = [42.745, 2.5885]
-        nodes.append(n)
-    return {
-        "nodes": nodes,
-        "channels": [{"name": f"hook-{k}", "type": "webhook", "url": f"{receiver_url}/{k}", "secret": SECRET,
-                      "max_attempts": 3} for k in kinds]
-        + [{"name": "drill-hook", "type": "webhook", "url": f"{receiver_url}/drill", "secret": SECRET}],
-        "responders": [{"id": f"duty-{k}", "name": f"值班-{k}", "node": node, "channels": [f"hook-{k}"]}
-                       for node, k in zip(TIERS, kinds, strict=True)],
-        "drills": {"channels": ["drill-hook"]},
-    }
-
-
-RULE = {"feed": "sensor", "metric": "water_level_m", "grid": "*", "direction": "above",
-        "levels": {"blue": 7.0, "yellow": 9.0, "orange": 11.0, "red": 13.0}, "for_seconds": 600, "hysteresis": 0.1}
+from tests.flood_support import RULE, SECRET, TIERS, config, station_rows
+from tests.support import Receiver, Service
 
 
 @pytest.fixture
 def readings(shared_data: Path) -> list[dict[str, Any]]:
-    path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
-    rows = [r for r in read_records(path, fmt="hubeau") if r["source"] == STATION]
-    rows.sort(key=lambda r: r["ts"])
+    rows = station_rows()
     assert len(rows) > 4000
     return rows
 

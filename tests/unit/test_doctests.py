@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 
 import pytest
 
-import fenghuo
+from tests.support import fenghuo_modules
 
 SKIP = ("fenghuo.__main__", "fenghuo.demo.make_demo_data")  # scripts: they run on import
 
 
 def _modules() -> list[str]:
-    names = ["fenghuo"]
-    for info in pkgutil.walk_packages(fenghuo.__path__, "fenghuo."):
-        if not info.name.startswith(SKIP):
-            names.append(info.name)
-    return sorted(names)
+    return sorted(name for name in fenghuo_modules() if not name.startswith(SKIP))
 
 
 def _with_examples() -> list[str]:
@@ -40,7 +35,7 @@ MODULES = _with_examples()
 
 
 def test_the_doctests_are_found() -> None:
-    assert len(MODULES) > 30  # a package that stopped being walked would quietly lose its examples
+    assert len(MODULES) > 60  # a package that stopped being walked would quietly lose its examples
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,7 +1,8 @@
 """The Kafka bus of the distributed runtime: topic names, the wire codecs, topic creation.
 
 Every stage talks to Kafka through these names and codecs (kernel, so stages do not depend on
-each other). Topic names share one prefix (``FENGHUO_TOPIC_PREFIX``, default ``fenghuo``) so
+each other). Topic names share one prefix (``Settings.topic_prefix``, from ``FENGHUO_TOPIC_PREFIX``, default
+``fenghuo``: :meth:`Topics.of`) so
 several deployments or test runs share a broker without meeting.
 
 >>> t = Topics("x")
@@ -20,13 +21,13 @@ True
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fenghuo.core.levels import Level
 from fenghuo.core.models import FEEDS, Certainty, Event, Risk, Signal
+from fenghuo.core.settings import Settings
 
 DEFAULT_PREFIX = "fenghuo"
 
@@ -81,10 +82,14 @@ class Topics:
         """A consumer group id under this prefix (``fenghuo-alerts`` for the default prefix)."""
         return f"{self.prefix}-{name}"
 
+    @classmethod
+    def of(cls, settings: Settings) -> Topics:
+        """The topics of ``settings.topic_prefix`` (an empty prefix is the default one).
 
-def topic_prefix() -> str:
-    """The prefix from ``FENGHUO_TOPIC_PREFIX`` (until Settings has the field)."""
-    return os.environ.get("FENGHUO_TOPIC_PREFIX") or DEFAULT_PREFIX
+        >>> Topics.of(Settings(topic_prefix="t1")).alerts, Topics.of(Settings(topic_prefix="")).alerts
+        ('t1.alerts', 'fenghuo.alerts')
+        """
+        return cls(settings.topic_prefix or DEFAULT_PREFIX)
 
 
 def create_topics(bootstrap: str, partitions: int = 8, topics: Topics | None = None,
@@ -97,7 +102,7 @@ def create_topics(bootstrap: str, partitions: int = 8, topics: Topics | None = N
     """
     from kafka.admin import KafkaAdminClient
 
-    topics = topics or Topics(topic_prefix())
+    topics = topics or Topics()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fenghuo-admin",
                              request_timeout_ms=int(timeout_s * 1000))
     try:

@@ -30,8 +30,9 @@ from fenghuo.core.grids import GridTree
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
-from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire, topic_prefix
-from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records, split_models
+from fenghuo.runtime import topology
+from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
+from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
 from fenghuo.runtime.kafka.grid_runner import GridRunner, GridState
 
 log = logging.getLogger("fenghuo.detectors.worker")
@@ -80,15 +81,14 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     import faust
     from mode.supervisors import CrashingSupervisor
 
-    topics = Topics(prefix or topic_prefix())
+    topics = Topics(prefix) if prefix else Topics.of(settings)
     tree = GridTree(config.nodes, config.grid_match_km)
+    chain = tree.chain_ids
 
-    def chain(grid: str) -> list[str]:
-        return [n.id for n in tree.chain(grid)] or [grid]
-
-    grid_models, rollup_models = split_models(config.detectors)
-    runner = GridRunner((), chain, grid_models, settings.data_dir / "models")
-    district = None if rollup_models is None else DistrictRunner(rollup_models, chain, settings.data_dir / "models")
+    # the topology's Kafka placement: grid-scope detectors here, district-scope ones in the roll-up stage
+    runner = GridRunner((), chain, config.detectors, settings.data_dir / "models", scopes=topology.GRID)
+    district = (DistrictRunner(config.detectors, chain, settings.data_dir / "models")
+                if topology.runs(config, topology.DISTRICT) else None)
     rules = Rules(settings.store_url, settings.data_dir, tree, runner)
     datadir = settings.data_dir / "faust" / worker_id
     datadir.mkdir(parents=True, exist_ok=True)

@@ -42,46 +42,13 @@ from typing import Any
 
 from fenghuo.core.config import Detectors
 from fenghuo.core.models import Event
-from fenghuo.detectors.bursts import BurstExtra
-from fenghuo.detectors.fusion import Corroboration, FusionParams
-from fenghuo.detectors.registry import _params
+from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.grid_runner import GridBatch, GridRunner, GridState, Where
 
-__all__ = ["DistrictRunner", "GridState", "by_node", "forward_from_wire", "forward_records", "forward_to_wire",
-           "make_corroboration", "split_models"]
+__all__ = ["DistrictRunner", "GridState", "by_node", "forward_from_wire", "forward_records", "forward_to_wire"]
 
 ROLLUP_MAX_IDS = 8192  # recent ids kept per district (a client's repeated complaint counts once)
 ChainFn = Callable[[str], list[str]]  # a grid's node ids, the grid first, the top node last
-
-
-def split_models(models: Detectors) -> tuple[Detectors, Detectors | None]:
-    """The grid stage's model detectors and the roll-up stage's (None when no roll-up model is configured).
-
-    Corroboration (``fusion``) runs in neither: it needs every signal of a grid, the grid stage's and the
-    district stage's, and they meet only in the alert service (:func:`make_corroboration`).
-
-    >>> grid, rollup = split_models(Detectors(bursts={}, fusion={}, anomaly={}))
-    >>> grid.bursts, grid.fusion, grid.anomaly, rollup.bursts, rollup.fusion
-    (None, None, {}, {}, None)
-    >>> split_models(Detectors(fusion={}))[1] is None
-    True
-    """
-    grid = models.model_copy(update={"bursts": None, "fusion": None})
-    return grid, None if models.bursts is None else Detectors(bursts=models.bursts)
-
-
-def make_corroboration(models: Detectors) -> Corroboration | None:
-    """The corroboration stage of the ``detectors.fusion`` section (None when not configured), for the
-    alert service of the distributed runtime, where the signals of both detector stages meet.
-
-    >>> make_corroboration(Detectors(fusion={"window_hours": 1.5})).p.window_hours
-    1.5
-    >>> make_corroboration(Detectors(bursts={})) is None
-    True
-    """
-    if models.fusion is None:
-        return None
-    return Corroboration(_params(FusionParams, "fusion", models.fusion))
 
 
 def forward_to_wire(raw_event: bytes, source: Where) -> bytes:
@@ -146,14 +113,14 @@ def by_node(out: GridBatch, hop_of: dict[Where, Where], chain: ChainFn) -> dict[
 
 
 class DistrictRunner:
-    """The roll-up models (complaint bursts) run one district at a time, with that district's state swapped in."""
+    """The district-scope models (complaint bursts) run one district at a time, with that district's state
+    swapped in. ``models`` is the whole ``detectors:`` section: the topology picks the district scope."""
 
     def __init__(self, models: Detectors, chain: ChainFn, cache_dir: Any = None,
                  max_ids: int = ROLLUP_MAX_IDS) -> None:
         self.chain = chain
-        self.runner = GridRunner((), chain, models, cache_dir, max_ids=max_ids)
-        extras = self.runner.engine.extras
-        self.feeds = frozenset(f for x in extras if isinstance(x, BurstExtra) for f in x.params.feeds)
+        self.runner = GridRunner((), chain, models, cache_dir, max_ids=max_ids, scopes=topology.DISTRICT)
+        self.feeds = frozenset(f for d in self.runner.engine.detectors for f in d.feeds)
 
     def top(self, grid: str) -> str:
         """The key of the grid's district: the top node of its chain (the grid itself without parents)."""

@@ -1,10 +1,12 @@
 """The API's side of the distributed runtime (``fenghuo run`` with ``FENGHUO_BUS=kafka``).
 
-:class:`KafkaFront` stands where the embedded :class:`~fenghuo.runtime.embedded.Pipeline` stands for the
-routes (same attributes), but runs no detection, no escalation ticks and no outbox delivery:
+:class:`KafkaFront` is the :class:`~fenghuo.runtime.service.Service` of this runtime, as the embedded
+:class:`~fenghuo.runtime.embedded.Pipeline` is of the other, but runs no detection, no escalation ticks and no
+outbox delivery:
 
 * ingest validates and hands the events to Kafka (:class:`~fenghuo.runtime.kafka.ingest_worker.KafkaIngest`): it
-  returns once Kafka has them, or raises ``BusUnavailable`` (the API answers 503 + Retry-After);
+  returns once Kafka has them, or raises ``BusUnavailable`` (the API answers 503 + Retry-After); rejected
+  records (those the API could not read among them) go to the dead-letter topic, which the store writer keeps;
 * reads (alerts, rules, reports, series) come from the shared store the workers write;
 * ack and resolve are commands on ``<prefix>.commands`` (keyed by the alert's grid, so the alert
   service instance that owns the grid's signals applies them); the alert service answers on the
@@ -20,13 +22,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from fenghuo.alerts.service import AlertConflict, AlertNotFound
 from fenghuo.core.chain import DailyHeadExport
-from fenghuo.core.clock import WallClock
-from fenghuo.core.clocks import Clocks
+from fenghuo.core.clock import Clocks, WallClock
 from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Alert, Event
@@ -34,24 +36,13 @@ from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
-from fenghuo.ingest.events import make_resolver
+from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
-from fenghuo.runtime.embedded import IngestResult, Stats
 from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+from fenghuo.runtime.service import IngestResult, MetricFigures, Stats, StoreReads, merge_refused, open_by_level
 
 log = logging.getLogger("fenghuo.runtime.kafka.front")
-
-
-class OpenAlerts:
-    """``.open`` for the health routes: the open alerts as the alert service stored them."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def open(self) -> dict[str, Alert]:
-        return {a.fingerprint: a for a in self.store.open_alerts()}
 
 
 class AlertCommands:
@@ -59,7 +50,6 @@ class AlertCommands:
 
     def __init__(self, front: KafkaFront, timeout_s: float = 10.0) -> None:
         self.front, self.timeout_s = front, timeout_s
-        self.dedup = OpenAlerts(front.store)
         self.pending: dict[str, Future[dict[str, Any]]] = {}
 
     def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
@@ -100,14 +90,15 @@ class AlertCommands:
         raise AlertConflict(str(reply.get("error", "refused")))
 
 
-class KafkaFront:
+class KafkaFront(StoreReads):
+    """The Kafka runtime's :class:`~fenghuo.runtime.service.Service` (the API process's part of it)."""
+
     def __init__(self, settings: Settings, config: Config, store: Store, kafka: KafkaIngest,
                  command_timeout_s: float = 10.0) -> None:
         self.settings, self.config, self.store, self.kafka = settings, config, store, kafka
         self.topics = kafka.topics
         self.clocks = Clocks(settings.clock, WallClock())
         self.tree = GridTree(config.nodes, config.grid_match_km)
-        self.resolve = make_resolver(self.tree)
         self.broadcaster = Broadcaster()
         self.stats = Stats()
         self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)
@@ -125,12 +116,35 @@ class KafkaFront:
               ) -> tuple[list[Event], list[tuple[int, str, Any]]]:
         return self.kafka.parse(records, drill, may_drill=may_drill)
 
-    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True) -> IngestResult:
-        result = self.kafka.ingest(records, drill, may_drill=may_drill)  # BusUnavailable: nothing accepted (503)
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True,
+               refused: Sequence[Rejected] = ()) -> IngestResult:
+        """To Kafka: the events to their feeds' topics, the rejected records (``refused`` among them) to the
+        dead-letter topic. BusUnavailable: nothing was accepted (503)."""
+        events, bad = merge_refused(records, refused, lambda rs: self.parse(rs, drill, may_drill=may_drill))
+        seen: set[tuple[str, str]] = set()  # ids are unique per source
+        unique = []
+        for e in events:
+            if (e.source, e.id) not in seen:
+                seen.add((e.source, e.id))
+                unique.append(e)
+        self.kafka.send(unique, bad)
+        result = IngestResult(len(unique), len(events) - len(unique), [{"index": i, "error": e} for i, e, _ in bad])
         self.stats.events += result.accepted
         self.stats.duplicates += result.duplicates
         self.stats.rejected += len(result.rejected)
         return result
+
+    def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self.alerts.ack(alert_id, actor, comment)
+
+    def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert:
+        return self.alerts.resolve(alert_id, actor, comment)
+
+    def metrics(self) -> MetricFigures:
+        """This process's ingest counts; the alert service delivers, so no delivery outcomes here."""
+        s = self.stats
+        return MetricFigures(s.events, s.duplicates, s.rejected, s.signals, s.alerts_changed, list(s.latencies),
+                             self.store.pending_notification_count(), open_by_level(self.open_alerts()))
 
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
         rule: Rule

@@ -21,15 +21,16 @@ reading sent twice by a client counts once, as the embedded store's (source, id)
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fenghuo.core import state as saved
 from fenghuo.core.config import Detectors, Rule
 from fenghuo.core.models import Event, Signal
 from fenghuo.detectors.engine import ChainFn, DetectorEngine, _no_chain
-from fenghuo.detectors.registry import add_models
+from fenghuo.runtime import topology
 
 MAX_IDS = 1024
 Where = tuple[str, int, int]  # (topic, partition, offset)
@@ -51,61 +52,112 @@ class GridBatch:
     events: list[Event] = field(default_factory=list)
 
 
+GRID_STATE_VERSION = 1
+KEEP_LIVE = 4096  # grid states kept as objects beside the bytes last written for them (see GridState.loads)
+_live: OrderedDict[bytes, GridState] = OrderedDict()
+
+
 @dataclass(slots=True)
 class GridState:
-    state: dict[Any, Any] = field(default_factory=dict)  # the engine's snapshot for this grid
+    """One grid's state in the worker's table: the engine's state for its series, the offset last applied
+    per source partition and the recent event ids. Written as versioned data (:mod:`fenghuo.core.state`,
+    kind ``grid-state``), never a pickle; a pickle of the previous release (0.1.0) is still read once.
+
+    ``state`` is in one of three forms (``form``): ``"plain"``, the engine's :meth:`DetectorEngine.snapshot`
+    as read from the table (or empty); ``"live"``, the engine's :meth:`DetectorEngine.live_state` after a run
+    (``encode`` turns it into the plain form); ``"legacy"``, the previous release's unpickled snapshot.
+
+    Per batch the worker reads a state from the table, runs it and writes it back. The bytes it writes are
+    the ones it reads next (the table keeps them), so :meth:`dumps` keeps the state's objects beside them and
+    :meth:`loads` of those very bytes takes the objects back instead of decoding: a batch pays for one
+    encoding, not a decoding as well (a crash in between leaves nothing kept: the bytes are decoded).
+
+    >>> gs = GridState(offsets={("t", 0): 5}, ids={"s/a": None})
+    >>> back = GridState.loads(gs.dumps())
+    >>> back.offsets, back.ids, back.form
+    ({('t', 0): 5}, {'s/a': None}, 'plain')
+    """
+
+    state: dict[Any, Any] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered: the oldest go first
+    form: str = "plain"
+    encode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    written: bytes | None = field(default=None, repr=False, compare=False)  # the bytes kept beside it
+
+    def forget_written(self) -> None:
+        """About to change: the bytes last written no longer stand for it (a loads of them decodes them)."""
+        if self.written is not None:
+            if _live.get(self.written) is self:
+                del _live[self.written]
+            self.written = None
 
     def dumps(self) -> bytes:
-        return pickle.dumps((self.state, self.offsets, self.ids), protocol=pickle.HIGHEST_PROTOCOL)
+        if self.form == "plain":
+            engine = self.state
+        elif self.form == "live" and self.encode is not None:
+            engine = self.encode(self.state)
+        else:
+            raise ValueError("a grid state of the previous release is written only after a GridRunner ran it")
+        raw = saved.dumps("grid-state", GRID_STATE_VERSION, {
+            "engine": engine, "offsets": [[t, p, o] for (t, p), o in self.offsets.items()], "ids": list(self.ids)},
+            objects=True)  # written by msgpack's packer from the objects: no plain copy made per batch
+        if self.form == "live":
+            self.forget_written()
+            _live[raw], self.written = self, raw
+            if len(_live) > KEEP_LIVE:
+                _live.popitem(last=False)[1].written = None
+        return raw
 
     @classmethod
     def loads(cls, raw: bytes | None) -> GridState:
+        """The state written as ``raw`` (empty for None); StateVersionError for a state this release cannot
+        read (another kind, an unknown version): the worker stops rather than forget what a grid learned."""
         if not raw:
             return cls()
-        state, offsets, ids = pickle.loads(raw)
-        return cls(state, offsets, ids)
-
-
-def _without_fusion(snap: dict[str, Any], models: int) -> dict[str, Any]:
-    """A grid state saved while corroboration still ran in the grid stage (its snapshot, ``{"groups": ...}``,
-    was the last model's) restored into an engine without it: drop that snapshot, so the other models keep
-    their state (the engine starts every model afresh when the counts differ). Corroboration now runs in the
-    alert service (see fenghuo/runtime/kafka/alert_service/worker.py).
-
-    >>> _without_fusion({"state": {}, "models": [{"a": 1}, {"groups": {}}]}, 1)["models"]
-    [{'a': 1}]
-    >>> _without_fusion({"state": {}, "models": [{"a": 1}]}, 1)["models"]
-    [{'a': 1}]
-    """
-    saved = snap.get("models")
-    if saved and len(saved) == models + 1 and isinstance(saved[-1], dict) and set(saved[-1]) == {"groups"}:
-        return {**snap, "models": saved[:-1]}
-    return snap
+        kept = _live.pop(raw, None)
+        if kept is not None:
+            kept.written = None
+            return kept
+        if not saved.is_state(raw):  # a pickle of the previous release
+            state, offsets, ids = saved.legacy_unpickle(raw)
+            return cls(state if "state" in state else {"state": state}, dict(offsets), dict(ids), "legacy")
+        data = saved.loads(raw, "grid-state", {GRID_STATE_VERSION: lambda d: d}, objects=True)
+        return cls(data["engine"], {(t, p): o for t, p, o in data["offsets"]}, dict.fromkeys(data["ids"]))
 
 
 class GridRunner:
     """A DetectorEngine run one grid at a time, with that grid's state swapped in: its rule state and
-    the state of the configured model detectors (the same ``detectors:`` section as the embedded run)."""
+    the state of the configured model detectors of ``scopes`` (the same ``detectors:`` section as the
+    embedded run; None: every scope, for a section split already; the detector worker's grid stage
+    passes :data:`fenghuo.runtime.topology.GRID`)."""
 
     def __init__(self, rules: Iterable[Rule] = (), chain: ChainFn = _no_chain, models: Detectors | None = None,
-                 cache_dir: Any = None, max_ids: int = MAX_IDS) -> None:
+                 cache_dir: Any = None, max_ids: int = MAX_IDS, scopes: Iterable[str] | None = None) -> None:
         self.engine = DetectorEngine(rules, chain)
         if models is not None:
-            add_models(self.engine, models, cache_dir)
-        self.n_models = len(self.engine.snapshot()["models"])  # fixed at start (rules change, models do not)
+            topology.add_detectors(self.engine, models, scopes, cache_dir)
         self.max_ids = max_ids
         self.skipped = 0
 
     def set_rules(self, rules: Iterable[Rule]) -> None:
         self.engine.set_rules(rules)
 
+    def _swap_in(self, gs: GridState) -> None:
+        """The grid's state into the engine, from whichever form it is in."""
+        if gs.form == "live":
+            self.engine.use_live_state(gs.state)
+        elif gs.form == "legacy":
+            self.engine.restore_legacy(gs.state)
+        else:
+            self.engine.restore(gs.state)
+
     def run(self, gs: GridState, items: list[tuple[Event, Where, float | None]]) -> GridBatch:
         """Process one grid's events (as taken from Kafka) and advance its state.
 
         Watermarks are the latest event time per clock domain ("" = real, else the drill).
         """
+        gs.forget_written()
         fresh: list[tuple[Event, float | None]] = []
         where: dict[str, Where] = {}
         for e, (topic, part, off), rx in items:
@@ -125,14 +177,16 @@ class GridRunner:
             for old in list(gs.ids)[: len(gs.ids) - self.max_ids]:
                 del gs.ids[old]
         if not fresh:
+            if gs.form != "live":
+                self._swap_in(gs)
+                gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
             return GridBatch()
         if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
             fresh.sort(key=lambda p: p[0].ts)
         events = [e for e, _ in fresh]
-        self.engine.restore(_without_fusion(gs.state if "state" in gs.state else {"state": gs.state},
-                                            self.n_models))
+        self._swap_in(gs)
         signals = self.engine.process(events)
-        gs.state = self.engine.snapshot()
+        gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
         clock: dict[str, float] = {}
         for e in events:
             d = e.drill or ""

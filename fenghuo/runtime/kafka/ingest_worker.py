@@ -21,8 +21,8 @@ from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Event
 from fenghuo.core.settings import Settings
 from fenghuo.ingest.events import GridResolver, Rejected, make_resolver, parse_records
-from fenghuo.runtime.embedded import IngestResult
-from fenghuo.runtime.kafka.bus import BusUnavailable, Topics, event_to_wire, topic_prefix
+from fenghuo.runtime.kafka.bus import BusUnavailable, Topics, event_to_wire
+from fenghuo.runtime.service import IngestResult
 
 log = logging.getLogger("fenghuo.ingest.kafka")
 
@@ -35,7 +35,7 @@ class KafkaIngest:
         self.resolve = resolve
         self.limits = limits  # None: the defaults
         self.clock = clock or WallClock()  # places the window of accepted event times
-        self.topics = topics or Topics(topic_prefix())
+        self.topics = topics or Topics()
         self.timeout_s = timeout_s
         self.linger_ms = linger_ms
         self._producer: Any = None
@@ -135,5 +135,5 @@ def _dead_letter(index: int, error: str, record: Any, rx: float) -> bytes:
 def make_kafka_ingest(settings: Settings, config: Config, timeout_s: float = 5.0) -> KafkaIngest:
     """The ingest the API uses when ``FENGHUO_BUS=kafka``: same grid resolver as the embedded pipeline."""
     tree = GridTree(config.nodes, config.grid_match_km)
-    return KafkaIngest(settings.kafka_bootstrap, make_resolver(tree), Topics(settings.topic_prefix),
+    return KafkaIngest(settings.kafka_bootstrap, make_resolver(tree), Topics.of(settings),
                        timeout_s=timeout_s, limits=config.limits)

@@ -1,5 +1,6 @@
 """Real parts for the Kafka tests: the workers as subprocesses on a unique topic prefix, a store URL
-(PostgreSQL when FENGHUO_TEST_PG_DSN is set and the PostgreSQL store exists, else SQLite)."""
+(PostgreSQL when FENGHUO_TEST_PG_DSN is set and the PostgreSQL store exists, else SQLite), a reader of the
+by-district topic; and what the runs over Kafka are compared with (alert stories, the embedded flood run)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import ROOT
+from fenghuo.core.models import Alert
+from tests.flood_support import RULE
+from tests.support import ROOT, Receiver
 
 KAFKA = os.environ.get("FENGHUO_TEST_KAFKA")
 PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
@@ -105,12 +108,11 @@ def deploy(tmp: Path, config: dict[str, Any], partitions: int, rule: dict[str, A
            ) -> tuple[Cluster, list[str], Any, Any]:
     """A test run's topics, store (with ``rule`` as river-level) and ingest producer: the cluster (no
     worker started yet), the topics create_topics made, the store, and a KafkaIngest resolving grids."""
-    from fenghuo.ingest.events import make_resolver
-
     from fenghuo.core.config import Config
     from fenghuo.core.grids import GridTree
     from fenghuo.core.rulebook import RuleBook
     from fenghuo.core.store import open_store
+    from fenghuo.ingest.events import make_resolver
     from fenghuo.runtime.kafka.bus import Topics, create_topics
     from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
 
@@ -142,3 +144,86 @@ def deliveries_caught_up(store: Any, kafka_rx: Any, embedded_rx: Any, cluster: C
     """Wait until the Kafka runtime's outbox is empty and its receiver got at least what the embedded one did."""
     wait_until(lambda: store.pending_notification_count() == 0
                and len(kafka_rx.requests) >= len(embedded_rx.requests), 60, "the deliveries", cluster)
+
+
+def detectors_ready(cluster: Cluster, members: int) -> bool:
+    """The detector workers' group is stable with every worker in it (so no worker takes a backlog alone)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=KAFKA, client_id="fenghuo-test")
+    try:
+        group = cluster.prefix + "-detectors"
+        info = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    state = info.get("group_state") or info.get("state")
+    return state == "Stable" and len(info.get("members") or []) == members
+
+
+def start_stages(cluster: Cluster) -> None:
+    """Two detector workers (grid and district stages), the alert service and the store writer; back once both
+    detector workers are in a stable group."""
+    cluster.detector("detectors-1")
+    cluster.detector("detectors-2")
+    cluster.start("alerts", "alerts")
+    cluster.start("store-writer", "store-writer")
+    wait_until(lambda: detectors_ready(cluster, 2), 120, "both detector workers in the group", cluster)
+
+
+class Forwarded:
+    """Reads the by-district topic (no group) to tell when the grid stage has forwarded a complaint."""
+
+    def __init__(self, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest",
+                                      enable_auto_commit=False)
+        parts = wait_until(lambda: self.consumer.partitions_for_topic(topic), 30, f"the partitions of {topic}")
+        self.consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
+        self.ids: list[str] = []
+
+    def wait_for(self, event_id: str, timeout: float = 30.0) -> None:
+        from fenghuo.runtime.kafka.district_runner import forward_from_wire
+
+        deadline = time.monotonic() + timeout
+        while event_id not in self.ids:
+            assert time.monotonic() < deadline, f"{event_id} was not forwarded to the district stage"
+            for records in self.consumer.poll(timeout_ms=100).values():
+                self.ids += [forward_from_wire(r.value)[0].id for r in records]
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+# ---- the runs compared -------------------------------------------------------------------------------
+DELIVERY = ("notified", "notify_failed", "notify_retrying")
+
+
+def story(a: Alert) -> list[tuple[str, str | None, float, str | None]]:
+    """The alert's timeline without delivery outcomes (those depend on the receiver's timing)."""
+    return [(e.kind, e.level, e.ts, e.detail) for e in a.timeline if e.kind not in DELIVERY]
+
+
+def embedded_flood(tmp: Path, cfg: dict[str, Any], readings: list[dict[str, Any]], receiver: Receiver
+                   ) -> list[Alert]:
+    """River readings through the embedded Pipeline in-process, with tests/flood_support.py's ``RULE`` as
+    river-level; the alerts once three escalations arrived and every notification is delivered."""
+    from fenghuo.core.config import Config
+    from fenghuo.core.settings import Settings
+    from fenghuo.core.store import open_store
+    from fenghuo.runtime.embedded import Pipeline
+
+    config = Config.model_validate(cfg)
+    settings = Settings(data_dir=tmp, clock="event", tick_seconds=0.05)
+    store = open_store("", tmp)
+    pipeline = Pipeline(settings, config, store)
+    pipeline.start()
+    try:
+        pipeline.put_rule("river-level", RULE, "analyst")
+        for i in range(0, len(readings), 500):
+            pipeline.ingest(readings[i: i + 500])
+        receiver.wait_for(lambda g: sum(1 for x in g if x["json"]["event"] == "escalated") >= 3)
+        wait_until(lambda: store.pending_notification_count() == 0, 60, "embedded deliveries")
+        return store.all_alerts()
+    finally:
+        pipeline.stop()

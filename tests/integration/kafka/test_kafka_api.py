@@ -22,10 +22,9 @@ import pytest
 
 from fenghuo.core.store import open_store
 from fenghuo.runtime.kafka.bus import Topics, create_topics
+from tests.flood_support import RULE, config
 from tests.integration.kafka.kafka_support import KAFKA, Cluster, kafka_warnings, needs_kafka, store_url, wait_until
-from tests.integration.test_kafka_flood import readings  # noqa: F401 - a fixture
 from tests.support import ROOT, Receiver, Service
-from tests.test_e2e_service import RULE, config
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(300)]
 KAFKA_CACHE = os.environ.get("FENGHUO_TEST_KAFKA_CACHE")
@@ -39,7 +38,7 @@ def post(client: httpx.Client, batch: list[dict[str, Any]]) -> httpx.Response:
 @pytest.mark.skipif(not (KAFKA_CACHE and KAFKA_DATA), reason="FENGHUO_TEST_KAFKA_CACHE and FENGHUO_TEST_KAFKA_DATA "
                     "(the kafka.sh CACHE_DIR and DATA_DIR) are needed to stop and start the broker")
 def test_run_in_kafka_mode_ingests_acks_and_reports_an_outage(
-        tmp_path: Path, readings: list[dict[str, Any]]) -> None:  # noqa: F811
+        tmp_path: Path, readings: list[dict[str, Any]]) -> None:
     assert KAFKA and KAFKA_CACHE and KAFKA_DATA
     rx = Receiver()
     url = store_url(tmp_path)

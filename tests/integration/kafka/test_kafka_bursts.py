@@ -17,7 +17,6 @@ by-district topic: the order the district stage sees is then the order sent, as 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,19 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import open_store
 from fenghuo.runtime.embedded import Pipeline
 from fenghuo.runtime.kafka.bus import Topics
-from fenghuo.runtime.kafka.district_runner import forward_from_wire
+from tests.flood_support import RULE
 from tests.integration.kafka.kafka_support import (
     KAFKA,
-    Cluster,
+    Forwarded,
     deliveries_caught_up,
     deploy,
     kafka_warnings,
     needs_kafka,
+    start_stages,
+    story,
     wait_until,
 )
-from tests.integration.test_kafka_flood import story
 from tests.support import Receiver, district_of_eight_grids
-from tests.test_e2e_service import RULE
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
 
@@ -71,29 +70,6 @@ def complaints() -> list[dict[str, Any]]:
     return [*quiet, *burst, complaint("late", T0 + 15 * DAY + 3 * 3600, GRIDS[0], "later")]
 
 
-class Forwarded:
-    """Reads the by-district topic (no group) to tell when the grid stage has forwarded a complaint."""
-
-    def __init__(self, topic: str) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        self.consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest",
-                                      enable_auto_commit=False)
-        parts = wait_until(lambda: self.consumer.partitions_for_topic(topic), 30, f"the partitions of {topic}")
-        self.consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
-        self.ids: list[str] = []
-
-    def wait_for(self, event_id: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while event_id not in self.ids:
-            assert time.monotonic() < deadline, f"{event_id} was not forwarded to the district stage"
-            for records in self.consumer.poll(timeout_ms=100).values():
-                self.ids += [forward_from_wire(r.value)[0].id for r in records]
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
 def by_node(alerts: list[Alert]) -> list[tuple[str, list[Any]]]:
     return sorted((a.grid, story(a)) for a in alerts)
 
@@ -110,30 +86,6 @@ def embedded_run(tmp: Path, cfg: dict[str, Any]) -> list[Alert]:
         return store.all_alerts()
     finally:
         pipeline.stop()
-
-
-def start_stages(cluster: Cluster) -> None:
-    """Two detector workers (grid and district stages), the alert service and the store writer; back once both
-    detector workers are in a stable group."""
-    cluster.detector("detectors-1")
-    cluster.detector("detectors-2")
-    cluster.start("alerts", "alerts")
-    cluster.start("store-writer", "store-writer")
-    wait_until(lambda: detectors_ready(cluster, 2), 120, "both detector workers in the group", cluster)
-
-
-def detectors_ready(cluster: Cluster, members: int) -> bool:
-    """The detector workers' group is stable with every worker in it (so no worker takes a backlog alone)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=KAFKA, client_id="fenghuo-test")
-    try:
-        group = cluster.prefix + "-detectors"
-        info = admin.describe_groups([group])[group]
-    finally:
-        admin.close()
-    state = info.get("group_state") or info.get("state")
-    return state == "Stable" and len(info.get("members") or []) == members
 
 
 def kafka_matches_embedded(tmp_path: Path, kill_after: str | None = None) -> None:

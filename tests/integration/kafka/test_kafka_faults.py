@@ -17,16 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fenghuo.ingest.events import make_resolver
 
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Alert
+from fenghuo.ingest.events import make_resolver
 from fenghuo.runtime.kafka.bus import BusUnavailable, Topics, create_topics, event_from_wire
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
-from tests.integration.kafka.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
-from tests.integration.test_kafka_flood import embedded_run, readings, story  # noqa: F401 - a fixture
+from tests.flood_support import RULE, config
+from tests.integration.kafka.kafka_support import (
+    KAFKA,
+    deploy,
+    embedded_flood,
+    kafka_warnings,
+    needs_kafka,
+    story,
+    wait_until,
+)
 from tests.support import ROOT, Receiver
-from tests.test_e2e_service import RULE, config
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
 
@@ -43,11 +50,10 @@ def two_grid_config(receiver_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def two_grids(readings: list[dict[str, Any]], shared_data: Path) -> list[dict[str, Any]]:  # noqa: F811
+def two_grids(readings: list[dict[str, Any]], shared_data: Path) -> list[dict[str, Any]]:
     """Both gauges in event-time order: L'Agly in G-AGLY, the second (its levels doubled, so the same
     thresholds see a flood) in G-2."""
     from fenghuo.ingest.adapters import read_records
-
     from tests.support import DATA
 
     path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
@@ -68,7 +74,7 @@ def test_detector_killed_mid_replay_is_replaced_without_loss_or_duplicates(
     rows = two_grids
     emb_rx, kafka_rx = Receiver(), Receiver()
     try:
-        embedded = embedded_run(tmp_path / "embedded", two_grid_config(emb_rx.url), rows, emb_rx)
+        embedded = embedded_flood(tmp_path / "embedded", two_grid_config(emb_rx.url), rows, emb_rx)
         assert sorted(a.grid for a in embedded) == [GRID_B, "G-AGLY"]
         cfg = two_grid_config(kafka_rx.url)
         cluster, _, store, ingest = deploy(tmp_path, cfg, 2, RULE)
@@ -125,7 +131,7 @@ KAFKA_DATA = os.environ.get("FENGHUO_TEST_KAFKA_DATA")
 @pytest.mark.skipif(not (KAFKA_CACHE and KAFKA_DATA),
                     reason="FENGHUO_TEST_KAFKA_CACHE and FENGHUO_TEST_KAFKA_DATA (the kafka.sh CACHE_DIR and "
                            "DATA_DIR of FENGHUO_TEST_KAFKA) are needed to stop and start the broker")
-def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[dict[str, Any]]) -> None:  # noqa: F811
+def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[dict[str, Any]]) -> None:
     from kafka import KafkaConsumer
 
     assert KAFKA and KAFKA_CACHE and KAFKA_DATA

@@ -12,64 +12,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fenghuo.ingest.adapters import read_records
 
-from fenghuo.core.config import Config
 from fenghuo.core.models import Alert
-from fenghuo.core.settings import Settings
-from fenghuo.core.store import open_store
-from fenghuo.runtime.embedded import Pipeline
 from fenghuo.runtime.kafka.bus import Topics
+from tests.flood_support import RULE, TIERS, config
 from tests.integration.kafka.kafka_support import (
     KAFKA,
     deliveries_caught_up,
     deploy,
+    embedded_flood,
     kafka_warnings,
     needs_kafka,
+    story,
     wait_until,
 )
-from tests.support import DATA, Receiver
-from tests.test_e2e_service import RULE, STATION, TIERS, config
+from tests.support import Receiver
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
-DELIVERY = ("notified", "notify_failed", "notify_retrying")
-
-
-@pytest.fixture
-def readings(shared_data: Path) -> list[dict[str, Any]]:
-    path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
-    rows = sorted((r for r in read_records(path, fmt="hubeau") if r["source"] == STATION), key=lambda r: r["ts"])
-    assert len(rows) > 4000
-    return rows
-
-
-def story(a: Alert) -> list[tuple[str, str | None, float, str | None]]:
-    """The alert's timeline without delivery outcomes (those depend on the receiver's timing)."""
-    return [(e.kind, e.level, e.ts, e.detail) for e in a.timeline if e.kind not in DELIVERY]
-
-
-def embedded_run(tmp: Path, cfg: dict[str, Any], readings: list[dict[str, Any]], receiver: Receiver) -> list[Alert]:
-    config = Config.model_validate(cfg)
-    settings = Settings(data_dir=tmp, clock="event", tick_seconds=0.05)
-    store = open_store("", tmp)
-    pipeline = Pipeline(settings, config, store)
-    pipeline.start()
-    try:
-        pipeline.put_rule("river-level", RULE, "analyst")
-        for i in range(0, len(readings), 500):
-            pipeline.ingest(readings[i: i + 500])
-        receiver.wait_for(lambda g: sum(1 for x in g if x["json"]["event"] == "escalated") >= 3)
-        wait_until(lambda: store.pending_notification_count() == 0, 60, "embedded deliveries")
-        return store.all_alerts()
-    finally:
-        pipeline.stop()
 
 
 def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[str, Any]]) -> None:
     assert KAFKA
     emb_rx, kafka_rx = Receiver(), Receiver()
     try:
-        embedded = embedded_run(tmp_path / "embedded", config(emb_rx.url), readings, emb_rx)
+        embedded = embedded_flood(tmp_path / "embedded", config(emb_rx.url), readings, emb_rx)
         assert len(embedded) == 1
         levels = [e.level for e in embedded[0].timeline if e.kind in ("raised", "upgraded")]
         assert levels == ["blue", "yellow", "orange", "red"]

@@ -1,11 +1,12 @@
 """Corroboration over Kafka against the embedded run: a gas-level crossing (grid stage) and a burst of gas
 complaints (district stage) in one grid corroborate each other in the alert service, as they do embedded.
 
-The stream is tests/unit/runtime/kafka/test_kafka_fusion_unit.py's: two quiet weeks of gas complaints over eight grids, twelve
-gas complaints in G-1 in 30 minutes (bursts of G-1 and of its street), the gas level of G-1 crossing yellow
-30 minutes later, a complaint the next day. Embedded, the burst alert and the sensor alert of G-1 end
-``Observed`` and one level up. Before corroboration moved to the alert service, the grid stage never saw the
-burst signals and both stayed as raised (``Possible`` burst, no corroboration evidence).
+The stream is tests/fusion_support.py's (tests/unit/runtime/kafka/test_kafka_fusion_unit.py replays it too):
+two quiet weeks of gas complaints over eight grids, twelve gas complaints in G-1 in 30 minutes (bursts of G-1
+and of its street), the gas level of G-1 crossing yellow 30 minutes later, a complaint the next day. Embedded,
+the burst alert and the sensor alert of G-1 end ``Observed`` and one level up. Before corroboration moved to
+the alert service, the grid stage never saw the burst signals and both stayed as raised (``Possible`` burst, no
+corroboration evidence).
 
 Corroboration depends on the order its signals come in; the two stages reach the alert service on their own
 paths, so the test sends each complaint once the previous one is on the by-district topic (as
@@ -24,17 +25,18 @@ import pytest
 
 from fenghuo.core.models import Alert
 from fenghuo.runtime.kafka.bus import Topics
+from tests.fusion_support import DELIVERY, GAS, RULE_ID, embedded_run, fusion_config, outcome, records
 from tests.integration.kafka.kafka_support import (
     KAFKA,
+    Forwarded,
     deliveries_caught_up,
     deploy,
     kafka_warnings,
     needs_kafka,
+    start_stages,
     wait_until,
 )
-from tests.integration.test_kafka_bursts import Forwarded, start_stages
 from tests.support import Receiver
-from tests.test_kafka_fusion_unit import DELIVERY, GAS, RULE_ID, embedded_run, fusion_config, outcome, records
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
 

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fenghuo.ingest.events import make_resolver
 
 from fenghuo.core.grids import GridTree
 from fenghuo.core.store import open_store
+from fenghuo.ingest.events import make_resolver
 from fenghuo.runtime.kafka.bus import Topics, create_topics
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+from tests.flood_support import RULE, config
 from tests.integration.kafka.kafka_support import (
     KAFKA,
     PG_DSN,
@@ -32,9 +33,7 @@ from tests.integration.kafka.kafka_support import (
     store_url,
     wait_until,
 )
-from tests.integration.test_kafka_flood import readings  # noqa: F401 - a fixture
 from tests.support import ROOT, Receiver
-from tests.test_e2e_service import RULE, config
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(300)]
 PG_DATA = os.environ.get("FENGHUO_TEST_PG_DATA")  # the postgres.sh DIR of FENGHUO_TEST_PG_DSN
@@ -43,7 +42,7 @@ PG_DATA = os.environ.get("FENGHUO_TEST_PG_DATA")  # the postgres.sh DIR of FENGH
 @pytest.mark.skipif(not (PG_DSN and PG_DATA), reason="FENGHUO_TEST_PG_DSN and FENGHUO_TEST_PG_DATA (the "
                     "postgres.sh DIR of that server) are needed to restart PostgreSQL")
 def test_postgres_restart_during_ingest_loses_no_accepted_event(
-        tmp_path: Path, readings: list[dict[str, Any]]) -> None:  # noqa: F811
+        tmp_path: Path, readings: list[dict[str, Any]]) -> None:
     assert KAFKA and PG_DSN and PG_DATA
     url = store_url(tmp_path)
     cluster = Cluster(tmp_path / "kafka", config("http://127.0.0.1:9"), url, partitions=2)
@@ -81,7 +80,7 @@ def test_postgres_restart_during_ingest_loses_no_accepted_event(
         ingest.close()
 
 
-def test_notifications_reach_a_receiver_that_was_down(tmp_path: Path, readings: list[dict[str, Any]]) -> None:  # noqa: F811
+def test_notifications_reach_a_receiver_that_was_down(tmp_path: Path, readings: list[dict[str, Any]]) -> None:
     assert KAFKA
     rx = Receiver()
     cfg = config(rx.url)

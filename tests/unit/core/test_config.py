@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fenghuo.core.config import ConfigError, load_config, parse_config
+from fenghuo.alerts.notifiers import build_notifiers, channel_errors
+from fenghuo.core.config import ConfigError, Detectors, load_config, parse_config
 from fenghuo.core.settings import make_settings
+from fenghuo.detectors.registry import check_models
 
 TREE = [
     {"id": "D", "name": "区", "kind": "district"},
@@ -19,9 +21,15 @@ RULE = {"id": "r", "metric": "m", "levels": {"blue": 1, "red": 2}}
 
 
 def errors_of(doc: dict[str, object]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(doc)
-    return info.value.errors
+    """What ``fenghuo check-config`` reports: the schema and semantic errors, else those of the channel and
+    detector registries (the checks ``run`` makes when it builds notifiers and detectors)."""
+    try:
+        config = parse_config(doc)
+    except ConfigError as exc:
+        return exc.errors
+    errors = channel_errors(config) + check_models(config.detectors)
+    assert errors, "no error reported"
+    return errors
 
 
 def test_a_good_config_parses() -> None:
@@ -47,7 +55,17 @@ def test_a_good_config_parses() -> None:
     ({"channels": [{"name": "h", "type": "webhook", "url": "http://x"}]},
      "channels[0].secret: a webhook channel needs a secret"),
     ({"channels": [{"name": "h", "type": "webhook", "secret": "s"}]}, "channels[0].url: a webhook channel needs"),
-    ({"channels": [{"name": "e", "type": "email"}]}, "channels[0].to: an email channel needs recipients"),
+    ({"channels": [{"name": "e", "type": "email", "url": "smtp://h:25"}]},
+     "channels[0].to: an email channel needs recipients"),
+    ({"channels": [{"name": "e", "type": "email", "to": ["a@b"]}]}, "channels[0].url: an email channel needs a url"),
+    ({"channels": [{"name": "s", "type": "sms", "url": "http://x", "to": ["1"], "template": "just text"}]},
+     "channels[0].template: the SMS template is neither JSON nor a form body"),
+    ({"channels": [{"name": "p", "type": "pager"}]}, "channels[0].type: unknown channel type 'pager'; registered: "),
+    ({"channels": [{"name": "p", "type": "no spaces"}]}, "channels[0].type: String should match pattern"),
+    ({"detectors": {"forecast": {"wrong_param": 3}}}, "detectors.forecast: unknown parameter(s) wrong_param; known:"),
+    ({"detectors": {"anomaly": {"detector": "nope"}}}, "detectors.anomaly: unknown detector 'nope'"),
+    ({"detectors": {"toy": {}}}, "detectors.toy: unknown detector; registered: bursts, forecast"),
+    ({"detectors": {"toy": 3}}, "detectors: Value error, toy: a detector's parameters are a mapping"),
     ({"escalation": {"deadlines": {"purple": 5}}}, "escalation.deadlines: Value error, unknown level 'purple'"),
     ({"escalation": {"deadlines": {"red": -5}}}, "escalation.deadlines: Value error, deadline for red must be"),
     ({"rules": [{**RULE, "levels": {"blue": 3, "red": 2}}]}, "rules[0].levels: for direction 'above'"),
@@ -150,3 +168,17 @@ def test_environment_overrides_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("FENGHUO_API_KEYS", "boss:short")
     with pytest.raises(ValueError, match="role:key"):
         make_settings().parsed_keys()
+
+
+def test_run_refuses_the_channels_check_config_refuses() -> None:
+    config = parse_config({"channels": [{"name": "h", "type": "webhook", "url": "http://x"}]})
+    with pytest.raises(ConfigError) as info:
+        build_notifiers(config, public_url=None)
+    assert info.value.errors == channel_errors(config) == [
+        "channels[0].secret: a webhook channel needs a secret (use ${ENV_VAR})"]
+
+
+def test_detectors_section_lists_what_is_on() -> None:
+    d = parse_config({"detectors": {"fusion": {"window_hours": 1}, "bursts": None, "toy_spike": {"k": 2}}}).detectors
+    assert d.configured() == {"fusion": {"window_hours": 1}, "toy_spike": {"k": 2}}
+    assert d.bursts is None and d.only({"toy_spike"}) == Detectors(toy_spike={"k": 2})

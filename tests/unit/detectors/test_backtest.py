@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from fenghuo.core.config import Rule
+from fenghuo.core.models import Event
 from fenghuo.detectors.backtest import simulate
 from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
 from fenghuo.detectors.hysteresis_vector import level_changes, level_changes_many
-
-from fenghuo.core.config import Rule
-from fenghuo.core.models import Event
-from tests.support import DATA, Service
+from tests.flood_support import CURRENT, STATION, station_rows
+from tests.support import Service
 
 T0 = 1579000000.0
 CHAINS = {"G1": ["G1", "C1", "D"], "G2": ["G2", "C1", "D"], "G3": ["G3", "C2", "D"]}
@@ -153,18 +154,7 @@ def test_rules_equal_the_engine(kind: str) -> None:
 
 
 # ---- the endpoint on the service ----------------------------------------------------------------
-
-STATION = "hubeau:Y063402001"  # L'Agly through Storm Gloria
-HUBEAU = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
-CURRENT = {"id": "river-level", "feed": "sensor", "metric": "water_level_m", "direction": "above",
-           "levels": {"blue": 6.5, "yellow": 8.0, "orange": 10.0, "red": 12.0}, "for_seconds": 600, "hysteresis": 0.1}
-
-
-def station_rows() -> list[dict[str, Any]]:
-    from fenghuo.ingest.adapters import read_records
-
-    rows = [r for r in read_records(HUBEAU, fmt="hubeau") if r["source"] == STATION]
-    return sorted(rows, key=lambda r: r["ts"])
+# (the station: L'Agly through Storm Gloria, see tests/flood_support.py)
 
 
 def station_series() -> tuple[np.ndarray, np.ndarray]:

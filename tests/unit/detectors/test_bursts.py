@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import math
-import pickle
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fenghuo.detectors.bursts import BurstParams, ComplaintBurst, make_burst_extra, poisson_surprise, risk_for
 
+from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.bursts import BurstParams, ComplaintBurst, make_burst_extra, poisson_surprise, risk_for
 
 DAY = 86400.0
+
+
+def state_copy(obj: Any) -> Any:
+    """``obj`` written as saved-state bytes (versioned msgpack, no pickle) and read back."""
+    raw = saved.dumps("test", 1, saved.to_plain(obj))
+    assert saved.is_state(raw)
+    return saved.from_plain(saved.loads(raw, "test", {1: lambda d: d}))
 
 
 def ev(i: int, t: float, grid: str = "G1", cat: str = "noise", **kw: object) -> Event:
@@ -87,22 +95,24 @@ def test_repeated_place_escalates_one_level() -> None:
     assert repeated[-1].evidence["repeats"] == 10
 
 
-def test_pickle_mid_stream_gives_identical_results_and_is_deterministic() -> None:
+def test_saved_state_mid_stream_gives_identical_results_and_is_deterministic() -> None:
     events = daily_rhythm(21, seed=3) + [ev(10_000 + i, 21 * DAY + i * 60) for i in range(30)]
     whole = run(ComplaintBurst(BurstParams(warmup_hours=48)), events)
     det = ComplaintBurst(BurstParams(warmup_hours=48))
     first = run(det, events[: len(events) // 2])
-    det = pickle.loads(pickle.dumps(det))
+    det = state_copy(det)
     assert first + run(det, events[len(events) // 2:]) == whole
     assert whole == run(ComplaintBurst(BurstParams(warmup_hours=48)), events)
     assert whole
 
 
-def test_extra_keeps_drills_apart_and_pickles() -> None:
+def test_extra_keeps_drills_apart_and_saves_its_state() -> None:
     extra = make_burst_extra(BurstParams(warmup_hours=24))
     for i in range(6 * 14):
         extra(ev(i, i * 4 * 3600.0))
-    extra = pickle.loads(pickle.dumps(extra))
+    fresh = make_burst_extra(BurstParams(warmup_hours=24))
+    fresh.restore(saved.unpack(saved.dumps("x", 1, extra.snapshot()))["data"])
+    extra = fresh
     drill = [s for i in range(20) for s in extra(ev(500 + i, 14 * DAY + i * 120, drill="d1"))]
     assert drill == []  # a drill has its own (still warming up) baseline
     live = [s for i in range(20) for s in extra(ev(900 + i, 14 * DAY + i * 120))]
@@ -113,7 +123,7 @@ def test_a_restart_with_a_changed_config_applies_it_to_the_saved_detectors() -> 
     old = make_burst_extra(BurstParams(warmup_hours=24))
     for i in range(6 * 14):
         old(ev(i, i * 4 * 3600.0))
-    snap = pickle.loads(pickle.dumps(old.snapshot()))
+    snap = saved.unpack(saved.dumps("x", 1, old.snapshot()))["data"]  # through bytes
     burst = [ev(900 + i, 14 * DAY + i * 120) for i in range(20)]
     assert [s for e in burst for s in old(e)]  # the old settings flag the burst
     strict = make_burst_extra(BurstParams(warmup_hours=24, min_count=50))  # the operator raised min_count
@@ -123,12 +133,14 @@ def test_a_restart_with_a_changed_config_applies_it_to_the_saved_detectors() -> 
 
 
 def test_saved_parameters_load_by_name_when_fields_change() -> None:
-    saved = pickle.dumps(BurstParams(min_count=7))
+    doc = saved.to_plain(BurstParams(min_count=7))
+    assert doc["@o"] == "bursts.params"  # a stable tag, not the class's module path
     # a state written by a version with one field fewer or one more still loads, by name
-    fn, (values,) = BurstParams(min_count=7).__reduce__()
-    assert fn({**values, "retired_field": 1}) == BurstParams(min_count=7)
-    assert fn({k: v for k, v in values.items() if k != "window_hours"}).window_hours == BurstParams().window_hours
-    assert pickle.loads(saved) == BurstParams(min_count=7)
+    values = doc["f"]
+    assert saved.from_plain({**doc, "f": {**values, "retired_field": 1}}) == BurstParams(min_count=7)
+    fewer = {k: v for k, v in values.items() if k != "window_hours"}
+    assert saved.from_plain({**doc, "f": fewer}).window_hours == BurstParams().window_hours
+    assert state_copy(BurstParams(min_count=7)) == BurstParams(min_count=7)
 
 
 def test_duplicates_from_one_place_within_minutes_count_once() -> None:
@@ -148,7 +160,7 @@ def test_burst_spread_over_grids_is_flagged_on_the_parent() -> None:
     assert {s.grid for s in out} <= {"C1", "D1"} and out, [(s.grid, s.evidence["count"]) for s in out]
     assert out[0].evidence["tier"] > 0  # no grid saw enough alone
     assert max(s.level for s in out if s.grid == "D1" and s.level) >= Level.ORANGE  # the district, spread widest
-    det = pickle.loads(pickle.dumps(det))  # the chain callable is not pickled; chains seen are kept
+    det = state_copy(det)  # the chain callable is not saved; chains seen are kept
     assert det.chain is None and det.nodes("G3") == ("G3", "C2", "D1")
 
 

@@ -4,20 +4,21 @@ anomalies, pickling, inline vs background refits, the fallback when Prophet is u
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+
+from benchmarks.forecast_gloria import DATA, crossings, load_readings, load_rule, replay, score
+from fenghuo.core import state as saved
+from fenghuo.core.config import Rule
+from fenghuo.core.models import Event, Signal
 from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.detectors.forecast import ForecastParams, ForecastWarner, make_forecast_extra
 from fenghuo.detectors.forecast_model import HoltTrend
 from fenghuo.detectors.rules import params_for
-
-from benchmarks.forecast_gloria import DATA, crossings, load_readings, load_rule, replay, score
-from fenghuo.core.config import Rule
-from fenghuo.core.models import Event, Signal
 
 T0 = 1579651200.0  # 2020-01-22T00:00:00Z
 RULE = Rule(id="river-level", metric="water_level_m", levels={"blue": 3.0, "yellow": 3.5, "orange": 4.0, "red": 4.5},
@@ -26,6 +27,13 @@ LP = params_for(RULE, ["G1"])
 FALLBACK = ForecastParams(model="fallback", refit_mode="inline")
 PROPHET = ForecastParams(model="prophet", refit_mode="inline", min_history_s=12 * 3600, refit_every_s=6 * 3600,
                          window_s=86400)
+
+
+def state_copy(obj: Any) -> Any:
+    """``obj`` written as saved-state bytes (versioned msgpack, no pickle) and read back."""
+    raw = saved.dumps("test", 1, saved.to_plain(obj))
+    assert saved.is_state(raw)
+    return saved.from_plain(saved.loads(raw, "test", {1: lambda d: d}))
 
 
 def series(n: int, rise_from: int | None = None, slope: float = 0.02, seed: int = 0) -> list[tuple[float, float]]:
@@ -96,19 +104,19 @@ def test_warning_is_withdrawn_when_the_rise_stops() -> None:
     assert kinds[0][:2] == ("forecast", 1) and kinds[-1] == ("forecast", None, True)
 
 
-def test_pickling_mid_stream_continues_identically() -> None:
+def test_saved_state_mid_stream_continues_identically() -> None:
     data = series(300, rise_from=200)
     w = ForecastWarner(FALLBACK)
     run(w, data[:210])
-    clone = pickle.loads(pickle.dumps(w))
+    clone = state_copy(w)
     assert [s.reason for s in run(w, data[210:])] == [s.reason for s in run(clone, data[210:])]
 
 
-def test_pickling_drops_the_executor_and_fits_in_flight() -> None:
+def test_saved_state_drops_the_executor_and_fits_in_flight() -> None:
     w = ForecastWarner(replace(PROPHET, refit_mode="background"), use_prophet=True)
     run(w, series(80))  # 80 x 10 min: the first fit is due and in flight
     assert w._pending  # a fit is in flight
-    clone = pickle.loads(pickle.dumps(w))
+    clone = state_copy(w)
     w.drain()  # no stray fit left running after the test
     w.close()
     assert clone._executor is None and clone._pending == {}
@@ -148,7 +156,10 @@ def test_extra_plugs_into_the_engine() -> None:
     assert ("forecast", "forecast") in kinds and ("threshold", "level") in kinds
     first_forecast = min(s.ts for s in out if s.kind == "forecast")
     assert first_forecast < min(s.ts for s in out if s.detector == "threshold")
-    assert pickle.loads(pickle.dumps(extra.snapshot()))["warners"][None].series
+    snap = saved.unpack(saved.dumps("x", 1, extra.snapshot()))["data"]  # plain data, through bytes
+    again = make_forecast_extra(lambda: [RULE], FALLBACK)
+    again.restore(snap)
+    assert again.warners[None].series and snap["v"] == again.STATE_VERSION
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import pickle
+from typing import Any
 
-from fenghuo.detectors.fusion import Corroboration, FusionParams, higher_certainty
-
+from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Risk, Signal
+from fenghuo.detectors.fusion import Corroboration, FusionParams, higher_certainty
+
+
+def state_copy(obj: Any) -> Any:
+    """``obj`` written as saved-state bytes (versioned msgpack, no pickle) and read back."""
+    raw = saved.dumps("test", 1, saved.to_plain(obj))
+    assert saved.is_state(raw)
+    return saved.from_plain(saved.loads(raw, "test", {1: lambda d: d}))
 
 
 def sig(feed: str, detector: str, ts: float, level: Level | None = Level.YELLOW, grid: str = "G1",
@@ -58,10 +65,12 @@ def test_outside_window_other_grid_other_risk_or_cleared_nothing() -> None:
     assert g.observe(sig("complaint", "burst", 20)) == []
 
 
-def test_no_level_raise_when_configured_and_pickles() -> None:
+def test_no_level_raise_when_configured_and_saved() -> None:
     f = Corroboration(FusionParams(raise_levels=0))
     f.observe(sig("sensor", "threshold", 0))
-    f = pickle.loads(pickle.dumps(f))
+    again = Corroboration(FusionParams(raise_levels=0))
+    again.restore(state_copy(f.snapshot()))
+    f = again
     out = f.process([sig("complaint", "burst", 10)])
     assert out[0].kind == "level" and {s.level for s in out[1:]} == {Level.YELLOW}
     assert higher_certainty(Certainty.OBSERVED, Certainty.LIKELY) == Certainty.OBSERVED

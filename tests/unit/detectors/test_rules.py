@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fenghuo.detectors.engine import DetectorEngine
-from fenghuo.detectors.hysteresis import LevelParams, LevelState
-
 from fenghuo.core.config import Rule
 from fenghuo.core.models import Event
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.hysteresis import LevelParams, LevelState
 
 LEVELS = {"blue": 3.0, "yellow": 3.5, "orange": 4.0, "red": 4.5}
 

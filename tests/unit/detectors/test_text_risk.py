@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from fenghuo.core import state as saved
+from fenghuo.core.levels import Level
+from fenghuo.core.models import Event, Risk
 from fenghuo.detectors.text.corpus import load_corpus
 from fenghuo.detectors.text.detector import TextModels, TextRisk, make_text_extra
 from fenghuo.detectors.text.evaluate import metrics, out_of_fold
 from fenghuo.detectors.text.lexicon import Lexicon
 from fenghuo.detectors.text.sentiment import english_negativity
-
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Event, Risk
 
 CACHE = Path(__file__).resolve().parents[3] / ".cache" / "text-risk"
 
@@ -141,7 +141,7 @@ def test_opinion_surge_is_flagged_with_its_topic_and_chatter_is_not(models: Text
     assert set(top.evidence["examples"]) <= {e.id for e in events[-30:]}
 
 
-def test_pickling_mid_stream_gives_the_same_signals(models: TextModels) -> None:
+def test_saved_state_mid_stream_gives_the_same_signals(models: TextModels) -> None:
     events = _stream(seed=1)
     cut = len(events) - 15
     straight = TextRisk(cache_dir=CACHE, models=models)
@@ -149,9 +149,11 @@ def test_pickling_mid_stream_gives_the_same_signals(models: TextModels) -> None:
     det = make_text_extra(cache_dir=CACHE)
     det._models = models
     first = _run(det, events[:cut])
-    blob = pickle.dumps(det)
-    assert len(blob) < 2_000_000  # models are not pickled
-    resumed = pickle.loads(blob)
+    blob = saved.dumps("text", 1, det.snapshot())
+    assert len(blob) < 2_000_000  # models are not saved
+    resumed = make_text_extra(cache_dir=CACHE)
+    resumed._models = models
+    resumed.restore(saved.loads(blob, "text", {1: lambda d: d}))
     got = first + _run(resumed, events[cut:])
     assert [(s.series, s.level, round(s.score, 9)) for s in got] == [
         (s.series, s.level, round(s.score, 9)) for s in expected]

@@ -11,13 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fenghuo.ingest.adapters import ReadStats, detect_format, read_records
-from fenghuo.ingest.adapters.boston311 import grid_id, local_to_utc, slug
-from fenghuo.ingest.events import EventError, make_resolver, parse_event
 
 from fenghuo.core.config import load_config
 from fenghuo.core.grids import GridTree
 from fenghuo.demo import demo_files
+from fenghuo.ingest.adapters import ReadStats, detect_format, read_records
+from fenghuo.ingest.adapters.boston311 import grid_id, local_to_utc, slug
+from fenghuo.ingest.events import EventError, make_resolver, parse_event
 from tests.support import DATA, ROOT
 
 HUBEAU = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"

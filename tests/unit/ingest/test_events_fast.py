@@ -14,6 +14,10 @@ import random
 from typing import Any
 
 import pytest
+
+from fenghuo.core.config import Limits, Node
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Event
 from fenghuo.ingest.events import (
     Bounds,
     EventError,
@@ -24,10 +28,6 @@ from fenghuo.ingest.events import (
     parse_records,
     storable_record,
 )
-
-from fenghuo.core.config import Limits, Node
-from fenghuo.core.grids import GridTree
-from fenghuo.core.models import Event
 
 TREE = GridTree([
     Node(id="D", name="区", kind="district"),

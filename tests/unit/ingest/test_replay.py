@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from fenghuo.ingest.replay import SinkError, http_sink, replay
 
 T0 = datetime(2020, 1, 22, 10, 0, tzinfo=UTC)

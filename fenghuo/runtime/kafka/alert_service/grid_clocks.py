@@ -28,8 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fenghuo.alerts.service import AlertService
-from fenghuo.core.clock import Clock
-from fenghuo.core.clocks import Clocks
+from fenghuo.core.clock import Clock, Clocks
 from fenghuo.core.models import Alert
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fenghuo.detectors.engine import DetectorEngine
-from fenghuo.detectors.registry import add_models
-
 from fenghuo.core.config import Detectors
 from fenghuo.core.models import Event, Signal
+from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.registry import add_models
+from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.bus import event_to_wire
-from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records, split_models
+from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
 from fenghuo.runtime.kafka.grid_runner import GridRunner, GridState, Where
 
 DAY = 86400.0
@@ -77,8 +77,8 @@ def test_district_stage_gives_the_embedded_signals_and_only_the_district_crosses
 
 
 def test_a_grid_stage_without_the_roll_up_sees_no_district_burst() -> None:
-    grid_models, rollup = split_models(MODELS)
-    assert grid_models.bursts is None and rollup is not None
+    grid_models, rollup = topology.models_in(MODELS, topology.GRID), topology.models_in(MODELS, topology.DISTRICT)
+    assert grid_models.bursts is None and rollup.configured()
     per_grid = GridRunner((), chain, MODELS)  # what each Kafka worker did before the district stage
     states: dict[str, GridState] = {}
     signals = []

@@ -25,7 +25,7 @@ CONFIG = parse_config({
 def level_batch(grid: str, ts: float, level: Level, offset: int) -> bytes:
     sig = Signal("threshold", "gas", Risk.SAFETY, "sensor", grid, f"{grid}/gas_ppm/s", "s", ts, level, 60.0,
                  "gas above")
-    return batch_to_wire(grid, [sig], {"": ts}, [None], [[("fenghuo.ingest.events.sensor", 0, offset)]])
+    return batch_to_wire(grid, [sig], {"": ts}, [None], [[("fenghuo.events.sensor", 0, offset)]])
 
 
 def worker(tmp: Path, name: str, store_url: str) -> AlertWorker:
@@ -63,7 +63,7 @@ def test_positions_saved_by_an_older_version_still_count(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     a = worker(tmp_path, "a", url)
     a.apply_record(level_batch("G1", 1000.0, Level.YELLOW, 5))
-    a.store.put_state(POSITIONS_KEY, pickle.dumps({("G1", "fenghuo.ingest.events.sensor", 0): 5}))
+    a.store.put_state(POSITIONS_KEY, pickle.dumps({("G1", "fenghuo.events.sensor", 0): 5}))
     a.store.put_state(GRID_POSITIONS_KEY + "G1", b"")  # as if never written per grid
     b = worker(tmp_path, "b", url)
     b.apply_record(level_batch("G1", 1000.0, Level.YELLOW, 5))

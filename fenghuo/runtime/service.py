@@ -1,0 +1,247 @@
+"""The one thing the API depends on: :class:`Service`, implemented in full by both runtimes.
+
+The embedded :class:`~fenghuo.runtime.embedded.Pipeline` runs everything in the API's process; the Kafka
+runtime's :class:`~fenghuo.runtime.kafka.front.KafkaFront` hands events to Kafka and alert commands to the
+alert service, and reads what the workers stored. The routes call only what :class:`Service` declares
+(tests/acceptance/test_service_protocol.py checks both classes against it, member by member).
+
+:class:`StoreReads` is the part both runtimes share: the reads of the shared store (alerts, rules, series,
+audit, reports, dead letters, backtests) and of the grid tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from fenghuo.alerts.reports import response_times
+from fenghuo.core import chain as hash_chain
+from fenghuo.core.clock import Clocks
+from fenghuo.core.config import Rule
+from fenghuo.core.grids import GridTree
+from fenghuo.core.models import Alert, Event
+from fenghuo.core.rulebook import RuleBook
+from fenghuo.core.settings import Settings
+from fenghuo.core.store import AlertQuery, Notification, Store
+from fenghuo.detectors.backtest import compare, report
+from fenghuo.ingest.events import Rejected
+from fenghuo.runtime.broadcast import Broadcaster
+
+LEVELS = ("blue", "yellow", "orange", "red")
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+@dataclass(slots=True)
+class Stats:
+    """What this process counted (the figures of /metrics that are not read from the store)."""
+
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    signals: int = 0
+    alerts_changed: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds from receipt to alert persisted
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        if len(self.latencies) > 10_000:
+            del self.latencies[:5_000]
+
+
+@dataclass(slots=True)
+class MetricFigures:
+    """What ``GET /metrics`` shows. ``delivered``/``failed`` are None where this process delivers nothing
+    (Kafka mode: the alert service delivers); signals and alert changes count what this process saw."""
+
+    events: int
+    duplicates: int
+    rejected: int
+    signals: int
+    alerts_changed: int
+    latencies: list[float]
+    outbox_pending: int
+    open_by_level: dict[str, int]
+    delivered: int | None = None
+    failed: int | None = None
+
+
+@runtime_checkable
+class Service(Protocol):
+    """The service behind the HTTP API (both runtimes implement every member)."""
+
+    settings: Settings
+    tree: GridTree
+
+    # -- lifecycle
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+    # -- ingest
+    def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True,
+               refused: Sequence[Rejected] = ()) -> IngestResult:
+        """Validate and accept ``records``; every rejected record goes to the dead letters (by this call), with
+        ``refused`` (records the caller could not read: their index in ``records``, reason, raw text) among them.
+        Indexes in the result are indexes in ``records``."""
+        ...
+
+    def dead_letters(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        """(count of all dead letters, one page of them)."""
+        ...
+
+    # -- alerts
+    def list_alerts(self, query: AlertQuery) -> list[Alert]: ...
+    def get_alert(self, alert_id: str) -> Alert | None: ...
+    def notifications(self, alert_id: str) -> list[Notification]: ...
+    def open_alerts(self) -> list[Alert]: ...
+    def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert: ...
+    def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert: ...
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        """A queue of live alert changes (``{"type", "alert"}``) for the caller's event loop."""
+        ...
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
+
+    # -- rules
+    def list_rules(self) -> list[dict[str, Any]]: ...
+    def current_rules(self) -> list[Rule]: ...
+    def rule_history(self, rule_id: str) -> list[dict[str, Any]]: ...
+    def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]: ...
+    def delete_rule(self, rule_id: str, actor: str) -> int: ...
+    def backtest(self, rule: Rule, start: float, end: float, *, grid: str | None = None, source: str | None = None,
+                 series: str | None = None, charts: int = 1) -> dict[str, Any]: ...
+
+    # -- reads
+    def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
+               category: str | None, start: float, end: float, limit: int) -> list[Event]: ...
+    def response_times(self, group_by: str, drill: bool) -> dict[str, Any]: ...
+    def grids(self) -> list[dict[str, Any]]: ...
+    def chain(self, grid: str) -> list[str]: ...
+    def now(self) -> float: ...
+
+    # -- audit
+    def audit(self, actor: str, action: str, target: str, detail: str) -> None: ...
+    def audit_log(self, limit: int) -> list[dict[str, Any]]: ...
+    def verify_chains(self) -> dict[str, Any]: ...
+    def chain_heads(self) -> dict[str, dict[str, Any]]: ...
+
+    # -- health
+    def health(self) -> dict[str, Any]: ...
+    def metrics(self) -> MetricFigures: ...
+
+
+class StoreReads:
+    """The members of :class:`Service` both runtimes answer the same way, from the shared store and the tree."""
+
+    settings: Settings
+    store: Store
+    tree: GridTree
+    rulebook: RuleBook
+    clocks: Clocks
+    broadcaster: Broadcaster
+
+    def dead_letters(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        return self.store.dead_letter_count(), self.store.dead_letters(limit, offset)
+
+    def list_alerts(self, query: AlertQuery) -> list[Alert]:
+        return self.store.list_alerts(query)
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        return self.store.get_alert(alert_id)
+
+    def notifications(self, alert_id: str) -> list[Notification]:
+        return self.store.notifications_for(alert_id)
+
+    def open_alerts(self) -> list[Alert]:
+        return self.store.open_alerts()
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        return self.broadcaster.subscribe()
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.broadcaster.unsubscribe(queue)
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        return self.rulebook.listing()
+
+    def current_rules(self) -> list[Rule]:
+        return self.rulebook.current()
+
+    def rule_history(self, rule_id: str) -> list[dict[str, Any]]:
+        return self.store.rule_history(rule_id)
+
+    def backtest(self, rule: Rule, start: float, end: float, *, grid: str | None = None, source: str | None = None,
+                 series: str | None = None, charts: int = 1) -> dict[str, Any]:
+        current = {r.id: r for r in self.current_rules()}.get(rule.id)
+        c = compare(self.store, rule, current, self.chain, start, end, grid=grid, source=source, series=series)
+        alerts = self.store.all_alerts(drill=False) if current is not None else []
+        return report(c, self.chain, alerts, grid=grid, source=source, series=series, charts=charts)
+
+    def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
+               category: str | None, start: float, end: float, limit: int) -> list[Event]:
+        return self.store.series(feed=feed, grid=grid, source=source, metric=metric, category=category,
+                                 start=start, end=end, limit=limit)
+
+    def response_times(self, group_by: str, drill: bool) -> dict[str, Any]:
+        return response_times(self.store.all_alerts(drill=drill), group_by)
+
+    def grids(self) -> list[dict[str, Any]]:
+        return self.tree.to_json()  # type: ignore[no-any-return]
+
+    def chain(self, grid: str) -> list[str]:
+        """The grid's chain of nodes, bottom up (the grid itself when the tree does not know it)."""
+        return self.tree.chain_ids(grid)
+
+    def now(self) -> float:
+        return self.clocks.wall_now()
+
+    def audit(self, actor: str, action: str, target: str, detail: str) -> None:
+        self.store.audit(self.clocks.wall_now(), actor, action, target, detail)
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        return self.store.audit_log(limit)
+
+    def verify_chains(self) -> dict[str, Any]:
+        heads = Path(self.settings.data_dir) / hash_chain.HEADS_FILE
+        exported = hash_chain.checkpoints(hash_chain.read_exported(heads))
+        return hash_chain.verify(self.store, exported).to_json()  # type: ignore[no-any-return]
+
+    def chain_heads(self) -> dict[str, dict[str, Any]]:
+        return self.store.chain_heads()
+
+    def health(self) -> dict[str, Any]:
+        return {"events_stored": self.store.event_count(), "open_alerts": len(self.open_alerts()),
+                "outbox_pending": self.store.pending_notification_count()}
+
+
+def merge_refused(records: list[Any], refused: Sequence[Rejected], parse: Callable[[list[Any]], tuple[list[Event],
+                  list[Rejected]]]) -> tuple[list[Event], list[Rejected]]:
+    """Parse the records the caller could read; the rejects (``refused`` among them) by their index in ``records``.
+
+    >>> ok = lambda rs: ([], [(i, "bad", r) for i, r in enumerate(rs) if r == "x"])
+    >>> merge_refused(["a", None, "x"], [(1, "not JSON", "{")], ok)
+    ([], [(1, 'not JSON', '{'), (2, 'bad', 'x')])
+    """
+    skip = {i for i, _, _ in refused}
+    index = [i for i in range(len(records)) if i not in skip]
+    events, bad = parse([records[i] for i in index])
+    every = [*refused, *((index[i], e, r) for i, e, r in bad)]
+    return events, sorted(every, key=lambda b: b[0])
+
+
+def open_by_level(alerts: Sequence[Alert]) -> dict[str, int]:
+    out = dict.fromkeys(LEVELS, 0)
+    for a in alerts:
+        out[a.level.name_en] = out.get(a.level.name_en, 0) + 1
+    return out
