@@ -21,9 +21,7 @@ from fenghuo.api.errors import ERRORS, safe_error
 from fenghuo.api.guard import Guard
 from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
 from fenghuo.core.settings import Settings
-from fenghuo.runtime.embedded import AlertsBehind
-from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
-from fenghuo.runtime.service import Service
+from fenghuo.runtime.service import AlertsBehind, BusUnavailable, CommandTimeout, Service
 
 STATIC = Path(__file__).parent / "static"
 

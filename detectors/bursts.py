@@ -147,8 +147,8 @@ class ComplaintBurst:
     """Streaming burst detector; ``process(event)`` returns the level changes it causes.
 
     ``chain(grid)`` gives the grid and its ancestors, bottom up (node ids or objects with ``.id``);
-    without it only grids are tested. The callable is not pickled: set ``chain`` again after
-    unpickling (chains already seen are kept).
+    without it only grids are tested. The callable is not saved: set ``chain`` again after
+    restoring (chains already seen are kept).
     """
 
     def __init__(self, params: BurstParams | None = None, chain: ChainFn | None = None) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Risk, Signal
+from fenghuo.core.models import Certainty, Signal
 from fenghuo.detectors.protocol import DetectorBase
 from fenghuo.detectors.registry import BuildContext, register
 
@@ -65,17 +65,22 @@ class FusionParams:
 
 
 @dataclass(slots=True)
-class _Group:
+class Group:
+    """The signals of one grid (in one domain: the real one or a drill) that corroborate one another."""
+
     members: dict[str, Signal] = field(default_factory=dict)  # fingerprint -> latest raised signal
     emitted: dict[str, tuple[Certainty, int]] = field(default_factory=dict)  # fingerprint -> last proposal
 
 
+_Group = Group  # the name the previous release (0.1.0) pickled it under: its saved groups still load
+
+
 class Corroboration:
-    """Pure and clock-free (signal ``ts`` only); the object pickles."""
+    """Pure and clock-free (signal ``ts`` only); its state is saved as plain data (:meth:`snapshot`)."""
 
     def __init__(self, params: FusionParams | None = None) -> None:
         self.p = params or FusionParams()
-        self.groups: dict[tuple[str | None, str], _Group] = {}
+        self.groups: dict[tuple[str | None, str], Group] = {}
 
     def _certainty(self, members: list[Signal]) -> Certainty:
         feeds = {s.feed for s in members}
@@ -88,7 +93,7 @@ class Corroboration:
         """Take one signal; return the corroboration signals it causes (maybe none)."""
         if signal.kind == "corroboration":
             return []
-        g = self.groups.setdefault((signal.drill, signal.grid), _Group())
+        g = self.groups.setdefault((signal.drill, signal.grid), Group())
         fp = signal.fingerprint
         window = self.p.window_hours * 3600.0
         horizon = max([signal.ts, *(s.ts for s in g.members.values())]) - window  # a late signal moves nothing back
@@ -193,8 +198,4 @@ def _build(params: FusionParams, ctx: BuildContext) -> CorroborationStage:
 
 # saved state: plain data (fenghuo.core.state), under tags that survive renaming the classes
 saved.register("fusion.params", FusionParams)
-saved.register("fusion.group", _Group)
-saved.register("signal", Signal)
-saved.register("certainty", Certainty)
-saved.register("risk", Risk)
-saved.register("level", Level)
+saved.register("fusion.group", Group)

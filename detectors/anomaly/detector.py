@@ -52,7 +52,7 @@ class _Series:
 
 
 class AnomalyExtra(DetectorBase):
-    """The ``anomaly`` :class:`fenghuo.detectors.protocol.Detector` (also ``Event -> list[Signal]``); pickles whole."""
+    """The ``anomaly`` :class:`fenghuo.detectors.protocol.Detector` (also ``Event -> list[Signal]``)."""
 
     name = "anomaly"
     feeds = frozenset({"sensor"})

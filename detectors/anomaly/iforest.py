@@ -8,8 +8,9 @@ milliseconds, the walk microseconds).
 Refits run in the background (``background=True``, the default): the batch is handed to one
 shared worker thread and the stream goes on scoring with the previous forest; the new forest is
 swapped in exactly ``swap_after`` learned points later (waiting for the fit only if it is not done
-by then), so results do not depend on thread timing and stay deterministic under a seed. A
-pickled detector carries a finished pending fit with it (the fit is waited for when pickling).
+by then), so results do not depend on thread timing and stay deterministic under a seed. Its saved
+state holds the rows and seed each forest was fitted on, and restoring refits them, so a restored
+detector scores exactly as the one that was saved.
 """
 
 from __future__ import annotations

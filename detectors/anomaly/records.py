@@ -224,7 +224,7 @@ class RecordFusion:
     # need the same derived quantities (surprise, moving means, seasonal residuals), each a sum
     # over a window. score_one computes them once and learn_one reuses them when it gets the same
     # (ts, value): nothing can change in between, since only learn_one changes the state. The
-    # cache is no part of the state: pickles leave it out, so score_one still changes no pickle.
+    # cache is no part of the state: saved states leave it out, so score_one still changes no state.
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

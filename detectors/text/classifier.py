@@ -24,6 +24,7 @@ small numpy product; it gives the pipeline's probabilities (checked in the tests
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import pickle
@@ -36,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from fenghuo.detectors.text.corpus import DATA, LABELS, Row
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 WORD_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
@@ -131,9 +134,16 @@ class RiskClassifier:
 
         path = Path(cache_dir) / f"risk-classifier-{self.cache_key()}.pkl" if cache_dir else None
         if path is not None and rows is None and path.exists():
-            with path.open("rb") as fh:
-                self.__dict__.update(pickle.load(fh).__dict__)
-            return self
+            try:
+                with path.open("rb") as fh:
+                    cached = pickle.load(fh)
+                if type(cached) is not type(self) or not cached.__dict__:
+                    raise TypeError(f"not a {type(self).__name__} of this release")
+                self.__dict__.update(cached.__dict__)
+                return self
+            except Exception as exc:  # a cache another release wrote (classes moved since), or a torn file
+                log.warning("retraining the risk classifier: its cache %s does not load (%s)", path.name,
+                            type(exc).__name__)
         self.fit(rows if rows is not None else load_corpus())
         if path is not None and rows is None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,15 @@ safe", "never fixed") counts as negative. With ``n`` negative and ``p`` positive
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import pickle
 import re
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 NEGATIVE_EN = frozenset("""
 abandoned abuse abused abusive afraid aggressive alarming angry annoyed annoying anxious appalling
@@ -141,10 +144,14 @@ class ChineseNegativity:
         """Load the cached model from ``cache_dir``, or train it and write the cache (atomically)."""
         path = Path(cache_dir) / f"zh-negativity-{self.cache_key()}.pkl" if cache_dir else None
         if path is not None and path.exists():
-            with path.open("rb") as fh:
-                self.model = pickle.load(fh)
-            self._fast = None
-            return self
+            try:
+                with path.open("rb") as fh:
+                    self.model = pickle.load(fh)
+                self._fast = None
+                return self
+            except Exception as exc:  # a cache another release wrote, or a torn file: train again
+                log.warning("retraining the Chinese negativity model: its cache %s does not load (%s)", path.name,
+                            type(exc).__name__)
         self.fit(*self.corpus(self.settings["max_chars"]))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

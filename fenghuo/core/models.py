@@ -219,3 +219,16 @@ class Alert:
             out["timeline"] = [e.to_json() for e in self.timeline]
             out["evidence"] = self.evidence
         return out
+
+
+# the kernel's values inside saved detector state, under stable tags (fenghuo.core.state)
+def _register_state() -> None:
+    from fenghuo.core import state
+
+    state.register("signal", Signal)
+    state.register("certainty", Certainty)
+    state.register("risk", Risk)
+    state.register("level", Level)
+
+
+_register_state()

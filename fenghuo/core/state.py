@@ -72,11 +72,7 @@ def loads(raw: bytes, kind: str, readers: Mapping[int, Callable[[Any], Any]], *,
         raise StateVersionError(f"saved {kind} state has no kind and version: not written by this program")
     if doc["kind"] != kind:
         raise StateVersionError(f"saved state is of kind {doc['kind']!r}, not {kind!r}")
-    reader = readers.get(doc["v"])
-    if reader is None:
-        known = ", ".join(str(v) for v in sorted(readers))
-        raise StateVersionError(f"saved {kind} state has version {doc['v']}; this release reads versions {known}")
-    return reader(doc.get("data"))
+    return unversioned(doc, kind, readers)
 
 
 # -- plain data for object graphs --------------------------------------------------------------------------
@@ -173,6 +169,15 @@ def _counter() -> None:
     register("counter", Counter, lambda c: {"items": list(c.items())}, lambda f: Counter(dict(f["items"])))
 
 
+def _ordered(items: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set's members in a stable order (sorted when they compare), so equal states write equal bytes
+    whatever order the members were added in."""
+    try:
+        return sorted(items)
+    except TypeError:
+        return list(items)
+
+
 def to_plain(obj: Any) -> Any:
     """``obj`` as plain values (see above); TypeError for a class nobody registered."""
     t = type(obj)
@@ -194,7 +199,7 @@ def to_plain(obj: Any) -> Any:
     if t is deque:
         return {"@q": [to_plain(x) for x in obj], "n": obj.maxlen}
     if t is set or t is frozenset:
-        return {"@s" if t is set else "@f": [to_plain(x) for x in obj]}
+        return {"@s" if t is set else "@f": [to_plain(x) for x in _ordered(obj)]}
     import numpy as np
 
     if isinstance(obj, np.ndarray):
@@ -256,7 +261,7 @@ def _default(obj: Any) -> Any:
     if t is deque:
         return {"@q": list(obj), "n": obj.maxlen}
     if t is set or t is frozenset:
-        return {"@s" if t is set else "@f": list(obj)}
+        return {"@s" if t is set else "@f": _ordered(obj)}
     import numpy as np
 
     if isinstance(obj, np.ndarray):

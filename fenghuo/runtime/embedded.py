@@ -36,20 +36,21 @@ from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
 from fenghuo.runtime import topology
 from fenghuo.runtime.broadcast import Broadcaster
-from fenghuo.runtime.service import IngestResult, MetricFigures, Stats, StoreReads, merge_refused, open_by_level
+from fenghuo.runtime.service import (
+    AlertsBehind,
+    IngestResult,
+    MetricFigures,
+    Stats,
+    StoreReads,
+    merge_refused,
+    open_by_level,
+)
 
 __all__ = ["AlertsBehind", "IngestResult", "Pipeline", "Stats", "build_notifiers", "build_pipeline"]
 
 log = logging.getLogger("fenghuo.runtime.embedded")
 SNAPSHOT_EVERY = 10.0
 MAX_UNAPPLIED = 100_000
-
-
-class AlertsBehind(RuntimeError):
-    """The store has refused alert changes for a while (``MAX_UNAPPLIED`` signals wait): new events are not
-    taken (503) until it takes them, so no signal is ever dropped to bound the wait."""
-
-    retry_after = 5
 
 
 class Pipeline(StoreReads):

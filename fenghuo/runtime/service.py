@@ -33,6 +33,26 @@ from fenghuo.runtime.broadcast import Broadcaster
 LEVELS = ("blue", "yellow", "orange", "red")
 
 
+class NotAccepted(RuntimeError):
+    """The service took nothing of this request; the client should send it again after ``retry_after`` seconds
+    (the API answers 503 with Retry-After)."""
+
+    retry_after = 5
+
+
+class AlertsBehind(NotAccepted):
+    """Embedded: the store has refused alert changes for a while (``MAX_UNAPPLIED`` signals wait): new events
+    are not taken until it takes them, so no signal is ever dropped to bound the wait."""
+
+
+class BusUnavailable(NotAccepted):
+    """Kafka mode: the bus did not take the events (unreachable, timed out, refused): nothing was accepted."""
+
+
+class CommandTimeout(TimeoutError):
+    """Kafka mode: a command (ack, resolve) is queued but the alert service did not confirm it in time."""
+
+
 @dataclass(slots=True)
 class IngestResult:
     accepted: int = 0

@@ -28,18 +28,9 @@ from typing import Any
 from fenghuo.core.levels import Level
 from fenghuo.core.models import FEEDS, Certainty, Event, Risk, Signal
 from fenghuo.core.settings import Settings
+from fenghuo.runtime.service import BusUnavailable
 
 DEFAULT_PREFIX = "fenghuo"
-
-
-class BusUnavailable(RuntimeError):
-    """Kafka did not take the events (unreachable, timed out, refused): nothing was accepted."""
-
-    retry_after = 5
-
-
-class CommandTimeout(TimeoutError):
-    """A command (ack, resolve) is in Kafka but the alert service did not confirm it in time."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,17 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
-from fenghuo.runtime.kafka.bus import BusUnavailable, CommandTimeout
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
-from fenghuo.runtime.service import IngestResult, MetricFigures, Stats, StoreReads, merge_refused, open_by_level
+from fenghuo.runtime.service import (
+    BusUnavailable,
+    CommandTimeout,
+    IngestResult,
+    MetricFigures,
+    Stats,
+    StoreReads,
+    merge_refused,
+    open_by_level,
+)
 
 log = logging.getLogger("fenghuo.runtime.kafka.front")
 

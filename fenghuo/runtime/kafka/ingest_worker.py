@@ -21,8 +21,8 @@ from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Event
 from fenghuo.core.settings import Settings
 from fenghuo.ingest.events import GridResolver, Rejected, make_resolver, parse_records
-from fenghuo.runtime.kafka.bus import BusUnavailable, Topics, event_to_wire
-from fenghuo.runtime.service import IngestResult
+from fenghuo.runtime.kafka.bus import Topics, event_to_wire
+from fenghuo.runtime.service import BusUnavailable, IngestResult
 
 log = logging.getLogger("fenghuo.ingest.kafka")
 

@@ -21,8 +21,9 @@ import pytest
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Alert
 from fenghuo.ingest.events import make_resolver
-from fenghuo.runtime.kafka.bus import BusUnavailable, Topics, create_topics, event_from_wire
+from fenghuo.runtime.kafka.bus import Topics, create_topics, event_from_wire
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+from fenghuo.runtime.service import BusUnavailable
 from tests.flood_support import RULE, config
 from tests.integration.kafka.kafka_support import (
     KAFKA,

@@ -168,3 +168,17 @@ def test_signals_never_contain_the_text(models: TextModels) -> None:
     for e in events:
         assert e.text is not None and e.text not in blob
     assert "13800000000" not in blob and "张三" not in blob
+
+
+def test_a_model_cache_written_by_the_previous_release_is_retrained_not_fatal(tmp_path: Path) -> None:
+    """0.1.0 cached the classifier as a pickle of ``detectors.text.classifier.RiskClassifier``; that module is
+    fenghuo.detectors.text.classifier now, so the old cache cannot load: it is retrained and rewritten."""
+    from fenghuo.detectors.text.classifier import RiskClassifier
+
+    fresh = RiskClassifier()
+    path = tmp_path / f"risk-classifier-{fresh.cache_key()}.pkl"
+    path.write_bytes(b"\x80\x04cdetectors.text.classifier\nRiskClassifier\n)\x81}b.")  # the old class, by name
+    loaded = fresh.load_or_train(tmp_path)
+    assert len(loaded.predict(["煤气泄漏 闻到很浓的气味", "the street lights are out"])) == 2  # trained
+    assert RiskClassifier().load_or_train(tmp_path).cache_key() == fresh.cache_key()  # the rewritten cache loads
+    assert b"cdetectors.text.classifier\n" not in path.read_bytes()

@@ -32,7 +32,7 @@ from typing import Any
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Risk, Signal
 from fenghuo.core.state import StateVersionError, dumps, is_state, legacy_unpickle, loads
-from fenghuo.detectors.fusion import _Group
+from fenghuo.detectors.fusion import Group
 
 CLOCKS_KEY = "kafka-alerts-clocks"
 POSITIONS_KEY = "kafka-alerts-positions"  # before per-grid keys: one dict for every grid (read as a fallback)
@@ -122,7 +122,7 @@ def signal_from_doc(d: dict[str, Any]) -> Signal:
                   evidence=d["evidence"], drill=d["drill"], kind=d["kind"], certainty=Certainty(d["certainty"]))
 
 
-def groups_to_doc(groups: dict[GroupKey, _Group]) -> list[dict[str, Any]]:
+def groups_to_doc(groups: dict[GroupKey, Group]) -> list[dict[str, Any]]:
     """Corroboration groups (``Corroboration.groups``) as plain values."""
     return [{"drill": drill, "grid": grid,
              "members": [[fp, signal_to_doc(s)] for fp, s in g.members.items()],
@@ -130,29 +130,29 @@ def groups_to_doc(groups: dict[GroupKey, _Group]) -> list[dict[str, Any]]:
             for (drill, grid), g in groups.items()]
 
 
-def groups_from_doc(doc: list[dict[str, Any]]) -> dict[GroupKey, _Group]:
-    return {(d["drill"], d["grid"]): _Group(members={fp: signal_from_doc(s) for fp, s in d["members"]},
+def groups_from_doc(doc: list[dict[str, Any]]) -> dict[GroupKey, Group]:
+    return {(d["drill"], d["grid"]): Group(members={fp: signal_from_doc(s) for fp, s in d["members"]},
                                             emitted={fp: (Certainty(c), int(level)) for fp, c, level in d["emitted"]})
             for d in doc}
 
 
-def dump_groups(groups: dict[GroupKey, _Group]) -> bytes:
+def dump_groups(groups: dict[GroupKey, Group]) -> bytes:
     """One grid's corroboration groups as a state.
 
     >>> from fenghuo.core.models import Risk
     >>> s = Signal("burst", "r", Risk.SAFETY, "complaint", "G1", "G1/c", "src", 5.0, Level.YELLOW, 1.0, "")
-    >>> groups = {(None, "G1"): _Group({s.fingerprint: s}, {s.fingerprint: (Certainty.LIKELY, 3)})}
+    >>> groups = {(None, "G1"): Group({s.fingerprint: s}, {s.fingerprint: (Certainty.LIKELY, 3)})}
     >>> load_groups(dump_groups(groups)) == groups
     True
     """
     return dumps(GROUPS_KIND, VERSION, groups_to_doc(groups))
 
 
-def load_groups(raw: bytes) -> dict[GroupKey, _Group]:
+def load_groups(raw: bytes) -> dict[GroupKey, Group]:
     """One grid's corroboration groups, from a state (or the previous release's pickle)."""
     if not is_state(raw):
         groups = legacy_dict(raw, GROUPS_KIND)
-        if not all(isinstance(g, _Group) for g in groups.values()):
+        if not all(isinstance(g, Group) for g in groups.values()):
             raise StateVersionError(f"saved {GROUPS_KIND} state holds no corroboration groups")
         return dict(groups)
     return loads(raw, GROUPS_KIND, {1: groups_from_doc})  # type: ignore[no-any-return]
