@@ -56,6 +56,33 @@ def _until_signalled(stop: Any) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+STORE_WAIT_S = 120.0  # how long a worker waits at start for a store that does not answer yet
+
+
+def _open_store_when_up(settings: Settings, wait_s: float = STORE_WAIT_S) -> Any:
+    """The store, once it answers: a worker may start before its database (compose) or while it restarts.
+    A damaged database is refused at once; one that does not answer within ``wait_s`` ends the worker with
+    the reason (its supervisor restarts it)."""
+    from fenghuo.core.store import StoreIntegrityError, open_store
+
+    deadline, delay = time.monotonic() + wait_s, 0.5
+    while True:
+        try:
+            return open_store(settings.store_url, settings.data_dir)
+        except StoreIntegrityError:
+            raise
+        except Exception as exc:  # psycopg2.OperationalError and the like: not up yet
+            if time.monotonic() + delay > deadline:
+                raise StoreUnreachable(f"the store did not answer within {wait_s:.0f} s: {exc}".strip()) from None
+            log.warning("the store does not answer yet (%s); trying again in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class StoreUnreachable(RuntimeError):
+    """The store did not answer while a worker waited for it at start."""
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
@@ -68,9 +95,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         return run_worker(settings, config, partitions=args.partitions, batch=args.batch, within=args.within,
                           per_event=args.per_event, worker_id=args.worker_id)
-    from fenghuo.core.store import open_store
-
-    store = open_store(settings.store_url, settings.data_dir)
+    try:
+        store = _open_store_when_up(settings)
+    except StoreUnreachable as exc:
+        print(f"fenghuo: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.role == "alerts":
             from fenghuo.runtime.kafka.alert_service.worker import make_alert_worker

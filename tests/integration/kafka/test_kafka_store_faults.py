@@ -54,6 +54,10 @@ def test_postgres_restart_during_ingest_loses_no_accepted_event(
     port = PG_DSN.rsplit(":", 1)[1].split("/", 1)[0]
     try:
         cluster.start("store-writer", "store-writer")
+        # the writer is up (store open, consuming) before the database goes: the outage hits it mid-stream
+        log = cluster.tmp / "store-writer.log"
+        wait_until(lambda: "store writer consuming" in log.read_text(errors="replace"), 60, "the store writer up",
+                   cluster)
 
         def send() -> None:
             for i in range(0, len(rows), 100):
