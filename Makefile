@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint bench bench-nab clean
+.PHONY: install run test lint bench bench-nab bench-skab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: install
 ## bench-nab: every detector over the Numenta Anomaly Benchmark, scored with NAB's rules
 bench-nab: install
 	$(BIN)/python -m benchmarks.nab.run_nab
+
+## bench-skab: every detector over SKAB (1 Hz pumps, 8 sensors), SKAB's protocol and metrics beside its leaderboard
+bench-skab: install
+	$(BIN)/python -m benchmarks.skab.run_skab
 
 clean:
 	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache .hypothesis

@@ -11,7 +11,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import detector_args
 from benchmarks.nab.scorer import PROFILES, FileLabels, SweepResult, sweep
-from fenghuo.detectors.anomaly import DETECTORS, make_detector
+from fenghuo.detectors.anomaly import make_detector
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "nab"
@@ -123,16 +123,9 @@ def format_table(measured: dict[str, dict[str, SweepResult]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated registry names")
-    parser.add_argument("--data", type=Path, default=None, help="NAB root (holds data/ and labels/)")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
+    args, detectors = detector_args(__doc__.splitlines()[0], "NAB root (holds data/ and labels/)", argv)
+    parser = args.parser
     data_dir = args.data or default_data_dir()
-    detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
-    for d in detectors:
-        if d not in DETECTORS:
-            parser.error(f"unknown detector {d!r}; choose from {', '.join(DETECTORS)}")
     files = list_files(data_dir)
     if not files:
         parser.error(f"no NAB files under {data_dir / 'data'}")

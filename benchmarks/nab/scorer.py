@@ -6,6 +6,12 @@ false positive (larger when far from the last window). One threshold ``T`` for t
 flags rows with ``score >= T``; a window counts once, at its best flagged row, and costs ``-A_FN``
 when nothing in it is flagged. The threshold sweep tries every distinct score (and 1.1 = no
 flags) and keeps the best total; the total is normalised between the null and perfect detectors.
+:func:`score_at` scores one fixed threshold instead (no sweep: a threshold chosen elsewhere).
+
+``style="skab"`` gives the variant of the Skoltech Anomaly Benchmark (waico/SKAB ``core/metrics.py``,
+"improved" scale): a detection at relative position ``f`` in its window earns
+``A_tp (1 - u) - A_fp u`` with ``u = (1 + tanh(x)/tanh(pi/2)) / 2``, ``x = -pi/2 + pi f`` (so ``A_tp``
+at the window start, ``-A_fp`` at its end), and every flag outside a window costs ``A_fp``.
 
 >>> import numpy as np
 >>> ts = np.arange(20).astype("datetime64[m]")
@@ -80,14 +86,24 @@ class FileLabels:
     window: np.ndarray
     tp_unit: np.ndarray
     fp_unit: np.ndarray
+    tp_fp_unit: np.ndarray | None = None  # style "skab": the A_fp-weighted part of a detection inside a window
 
     @classmethod
-    def build(cls, name: str, timestamps: np.ndarray, windows: Sequence[tuple[object, object]]) -> FileLabels:
-        """Compute the sweep geometry from row timestamps and ``[start, end]`` windows."""
+    def build(cls, name: str, timestamps: np.ndarray, windows: Sequence[tuple[object, object]],
+              probation: int | None = None, style: str = "nab") -> FileLabels:
+        """Compute the sweep geometry from row timestamps and ``[start, end]`` windows.
+
+        ``probation``: rows never scored (default NAB's :func:`probation_length`); ``style``: ``"nab"``
+        or ``"skab"`` (see the module docstring).
+        """
+        if style not in ("nab", "skab"):
+            raise ValueError(f"unknown style {style!r}; choose nab or skab")
         ts = np.asarray(timestamps).astype("datetime64[ns]")
         n = len(ts)
         bounds = [(np.datetime64(a).astype("datetime64[ns]"), np.datetime64(b).astype("datetime64[ns]"))
                   for a, b in windows]
+        if style == "skab":
+            return cls._build_skab(name, ts, bounds, 0 if probation is None else probation)
         window = np.full(n, -1, dtype=np.int64)
         tp_unit = np.zeros(n)
         fp_unit = np.zeros(n)
@@ -115,8 +131,31 @@ class FileLabels:
                     fp_unit[i] = scaled_sigmoid(abs(prev_right - i) / float(prev_width - 1))
             if i in ends_by_row:
                 prev_right, prev_width = i, ends_by_row[i]
-        start = probation_length(n)
+        start = probation_length(n) if probation is None else probation
         return cls(name, n, len(bounds), start, window[start:], tp_unit[start:], fp_unit[start:])
+
+    @classmethod
+    def _build_skab(cls, name: str, ts: np.ndarray, bounds: list[tuple[np.datetime64, np.datetime64]],
+                    start: int) -> FileLabels:
+        n = len(ts)
+        window = np.full(n, -1, dtype=np.int64)
+        tp_unit = np.zeros(n)
+        tp_fp_unit = np.zeros(n)
+        grid = np.linspace(-math.pi / 2, math.pi / 2, 1000)
+        for k, (lo, hi) in enumerate(bounds):
+            inside = np.flatnonzero((ts >= lo) & (ts <= hi))
+            if len(inside) == 0:
+                continue
+            span = float((hi - lo) / np.timedelta64(1, "ns"))
+            frac = (ts[inside] - lo) / np.timedelta64(1, "ns") / span if span > 0 else np.zeros(len(inside))
+            x = grid[np.minimum((frac * 1000).astype(np.int64), 999)]
+            u = (1.0 + np.tanh(x) / math.tanh(math.pi / 2)) / 2.0
+            window[inside] = k
+            tp_unit[inside] = 1.0 - u
+            tp_fp_unit[inside] = -u
+        fp_unit = np.full(n, -1.0)
+        return cls(name, n, len(bounds), start, window[start:], tp_unit[start:], fp_unit[start:],
+                   tp_fp_unit[start:])
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,27 @@ class SweepResult:
     fn: int
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """Running totals over rows sorted by descending score (flagging the first ``i + 1`` rows)."""
+
+    scores: np.ndarray
+    total: np.ndarray
+    n_tp: np.ndarray
+    n_fp: np.ndarray
+    s_null: float
+    s_perfect: float
+    n_win: int
+
+    def result(self, profile: Profile, threshold: float, best_i: int) -> SweepResult:
+        raw = float(self.total[best_i]) if best_i >= 0 else self.s_null
+        tp = int(self.n_tp[best_i]) if best_i >= 0 else 0
+        fp = int(self.n_fp[best_i]) if best_i >= 0 else 0
+        span = self.s_perfect - self.s_null
+        norm = 100.0 * (raw - self.s_null) / span if span != 0 else 0.0
+        return SweepResult(profile.name, threshold, raw, norm, tp, fp, self.n_win - tp)
+
+
 def sweep(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile,
           n_windows: int | None = None) -> SweepResult:
     """Sweep one corpus-wide threshold over ``(labels, scores)`` pairs and return the best.
@@ -139,6 +199,35 @@ def sweep(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile,
     ``scores`` are the detector's scores for every row of the file (probation rows included; they
     are ignored). ``n_windows`` defaults to the number of windows over all files.
     """
+    t = _totals(files, profile, n_windows)
+    # A threshold equal to scores[i] flags every row up to the last row with that same score.
+    scores = t.scores
+    last_of_group = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True]) if len(scores) else np.zeros(0, int)
+    best_t, best_s, best_i = 1.1, t.s_null, -1
+    for i in last_of_group:  # descending thresholds: strict '>' keeps the higher one on ties
+        if t.total[i] > best_s:
+            best_t, best_s, best_i = float(scores[i]), float(t.total[i]), int(i)
+    return t.result(profile, best_t, best_i)
+
+
+def score_at(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile, threshold: float,
+             n_windows: int | None = None) -> SweepResult:
+    """Score the rows with ``score >= threshold`` (a threshold fixed beforehand: no sweep).
+
+    >>> import numpy as np
+    >>> ts = np.arange(20).astype("datetime64[m]")
+    >>> f = FileLabels.build("demo", ts, [(ts[10], ts[13])])
+    >>> flags = np.zeros(20); flags[[10, 17]] = 1.0
+    >>> r = score_at([(f, flags)], PROFILES["standard"], 1.0)
+    >>> r.tp, r.fp, r.fn
+    (1, 1, 0)
+    """
+    t = _totals(files, profile, n_windows)
+    count = int(np.count_nonzero(t.scores >= threshold))
+    return t.result(profile, float(threshold), count - 1)
+
+
+def _totals(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile, n_windows: int | None) -> _Totals:
     scores_l, sweep_l, win_l, is_tp_l = [], [], [], []
     offset = 0
     total_windows = 0
@@ -149,7 +238,10 @@ def sweep(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile,
         s = s[labels.start:]
         inside = labels.window >= 0
         scores_l.append(s)
-        sweep_l.append(np.where(inside, labels.tp_unit * profile.tp, labels.fp_unit * profile.fp))
+        reward = labels.tp_unit * profile.tp
+        if labels.tp_fp_unit is not None:
+            reward = reward + labels.tp_fp_unit * profile.fp
+        sweep_l.append(np.where(inside, reward, labels.fp_unit * profile.fp))
         win_l.append(np.where(inside, labels.window + offset, -1))
         is_tp_l.append(inside)
         offset += labels.n_windows
@@ -181,13 +273,4 @@ def sweep(files: Sequence[tuple[FileLabels, np.ndarray]], profile: Profile,
     total = s_null + np.cumsum(delta)
     n_tp = np.cumsum(tp_flag)
     n_fp = np.cumsum(wins < 0)
-    # A threshold equal to scores[i] flags every row up to the last row with that same score.
-    last_of_group = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True]) if len(scores) else np.zeros(0, int)
-    best_t, best_s, best_i = 1.1, s_null, -1
-    for i in last_of_group:  # descending thresholds: strict '>' keeps the higher one on ties
-        if total[i] > best_s:
-            best_t, best_s, best_i = float(scores[i]), float(total[i]), int(i)
-    tp = int(n_tp[best_i]) if best_i >= 0 else 0
-    fp = int(n_fp[best_i]) if best_i >= 0 else 0
-    norm = 100.0 * (best_s - s_null) / (s_perfect - s_null) if s_perfect != s_null else 0.0
-    return SweepResult(profile.name, best_t, best_s, norm, tp, fp, n_win - tp)
+    return _Totals(scores, total, n_tp, n_fp, float(s_null), float(s_perfect), n_win)
