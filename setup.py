@@ -5,12 +5,14 @@ api/ as fenghuo.api; the kernel (fenghuo/core), the runtimes and the CLI live in
 Everything else is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 STAGES = ("ingest", "detectors", "alerts", "api")
 
 packages = find_packages(include=["fenghuo", "fenghuo.*"])
 for stage in STAGES:
-    packages += [f"fenghuo.{name}" for name in find_packages(include=[stage, f"{stage}.*"])]
+    # namespace-aware, so data folders (api/static, detectors/text/data) are listed as setuptools wants them
+    packages += [f"fenghuo.{name}" for name in find_namespace_packages(include=[stage, f"{stage}.*"])
+                 if "__pycache__" not in name]
 
 setup(packages=packages, package_dir={f"fenghuo.{stage}": stage for stage in STAGES})
