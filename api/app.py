@@ -37,10 +37,10 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
         service = make_service()
         if not started:
             service.start()
-        app.state.service = service
-        if on_started:
-            on_started(service)
         try:
+            app.state.service = service
+            if on_started:
+                on_started(service)
             yield
         finally:
             service.stop()

@@ -3,7 +3,7 @@
     python -m benchmarks.detectors_speed [--rows N]
 
 Series detectors (detectors/anomaly) score then learn every reading of the 47 river gauges; the
-rule engine runs the example configuration's rules; model detectors run as engine extras.
+rule engine runs the example configuration's rules; model detectors run in the engine (DetectorEngine.add).
 Prints figures; asserts nothing.
 """
 

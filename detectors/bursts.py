@@ -59,7 +59,7 @@ from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
-from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
 
 __all__ = ["BurstExtra", "BurstParams", "ComplaintBurst", "make_burst_extra", "poisson_surprise", "risk_for"]
@@ -352,7 +352,7 @@ class ComplaintBurst:
         return out
 
 
-class BurstExtra(DetectorBase):
+class BurstExtra(VersionedDetector):
     """The ``bursts`` :class:`fenghuo.detectors.protocol.Detector`: one detector for live events, one per
     drill (fresh baseline)."""
 
@@ -386,9 +386,6 @@ class BurstExtra(DetectorBase):
     def feeds(self) -> frozenset[str]:  # type: ignore[override]
         return frozenset(self.params.feeds)
 
-    def state(self) -> dict[str, Any]:
-        return self.snapshot()
-
     def live_state(self) -> dict[str, Any]:
         """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"detectors": dict(self.detectors)}
@@ -403,15 +400,6 @@ class BurstExtra(DetectorBase):
 
     STATE_VERSION = 1  # of the bursts' state (a ComplaintBurst per drill); bump it (and read the old) on a change
 
-    def snapshot(self) -> dict[str, Any]:
-        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
-        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
-        read raises :class:`fenghuo.core.state.StateVersionError`."""
-        self.use_live_state(saved.read_versioned(snap, "bursts", self.STATE_VERSION))
-
 
 saved.register("bursts.params", BurstParams)
 saved.register("bursts.key", _Key)
@@ -420,7 +408,7 @@ saved.register("bursts.extra", BurstExtra)
 
 
 def make_burst_extra(params: BurstParams | None = None, chain: ChainFn | None = None) -> BurstExtra:
-    """A picklable callable ``Event -> list[Signal]`` for ``DetectorEngine.extras``.
+    """The bursts :class:`~fenghuo.detectors.protocol.Detector` (``Event -> list[Signal]``) for ``DetectorEngine.add``.
 
     ``chain(grid)`` (the engine's chain: node ids, grid first) rolls bursts up the grid tree.
     """

@@ -59,11 +59,6 @@ class DetectorEngine:
         """Run this model detector too (after the ones already added)."""
         self.detectors.append(detector)
 
-    @property
-    def extras(self) -> list[Detector]:
-        """The model detectors (the name of this list before :class:`Detector`): use :attr:`detectors`."""
-        return self.detectors
-
     def close(self) -> None:
         """Close every model detector (the runtime stops)."""
         for d in self.detectors:

@@ -53,7 +53,7 @@ from fenghuo.detectors.forecast_model import (
     withdraw_signal,
 )
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
-from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.rules import params_for
 
@@ -289,7 +289,7 @@ def _own_grid(grid: str) -> list[str]:
     return [grid]
 
 
-class ForecastExtra(DetectorBase):
+class ForecastExtra(VersionedDetector):
     """The ``forecast`` :class:`fenghuo.detectors.protocol.Detector`: forecasts for every sensor series a
     threshold rule watches.
 
@@ -351,9 +351,6 @@ class ForecastExtra(DetectorBase):
 
     process = __call__
 
-    def state(self) -> dict[str, Any]:
-        return self.snapshot()
-
     def close(self) -> None:
         for w in self.warners.values():
             w.close()
@@ -367,15 +364,6 @@ class ForecastExtra(DetectorBase):
 
     STATE_VERSION = 1  # of the forecasts' state (a ForecastWarner per drill); bump it (and read the old) on a change
 
-    def snapshot(self) -> dict[str, Any]:
-        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
-        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
-        read raises :class:`fenghuo.core.state.StateVersionError`."""
-        self.use_live_state(saved.read_versioned(snap, "forecast", self.STATE_VERSION))
-
 
 saved.register("forecast.series", _Series)
 saved.register("forecast.rule", _RuleState)
@@ -385,7 +373,7 @@ saved.register("forecast.warner", ForecastWarner)
 
 def make_forecast_extra(rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
                         use_prophet: bool | None = None) -> ForecastExtra:
-    """A callable ``Event -> list[Signal]`` for ``DetectorEngine.extras`` (picklable when its provider is)."""
+    """The forecast :class:`~fenghuo.detectors.protocol.Detector` for ``DetectorEngine.add``."""
     return ForecastExtra(rules_provider, params, chain, use_prophet)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from fenghuo.core import state as saved
 from fenghuo.core.models import Event, Signal
 
 
@@ -100,4 +101,26 @@ class DetectorBase:
         return None
 
 
-__all__ = ["Detector", "DetectorBase"]
+class VersionedDetector(DetectorBase):
+    """:class:`DetectorBase` for a detector whose :meth:`live_state` is a graph of classes registered as state
+    (:func:`fenghuo.core.state.register`): :meth:`snapshot` (its :meth:`state`) writes it as versioned plain
+    data, :meth:`restore` reads it back. Bump ``STATE_VERSION`` on a change of that state (and read the old)."""
+
+    STATE_VERSION: int | None = 1
+
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
+        assert self.STATE_VERSION is not None
+        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
+        read raises :class:`fenghuo.core.state.StateVersionError`."""
+        assert self.STATE_VERSION is not None
+        self.use_live_state(saved.read_versioned(state, self.name, self.STATE_VERSION))
+
+
+__all__ = ["Detector", "DetectorBase", "VersionedDetector"]

@@ -4,10 +4,11 @@ Each detector module registers itself once, at import, with the ``@register`` de
 factory: its name (the ``detectors.<name>`` key of the config), its parameter class (a dataclass:
 the schema of ``detectors.<name>``), the feeds it watches, its *scope* (where it runs: ``grid``
 per grid, ``district`` over a whole district's events, ``alerts`` over all signals of a grid) and
-the factory that builds it (a :class:`fenghuo.detectors.protocol.Detector`). :data:`MODULES` lists
-the modules that register the built-in detectors. Adding a detector is one new module with one
-``@register`` and one line in :data:`MODULES` (or, for a plug-in or a test, ``with
-REGISTRY.registered(...)``).
+the factory that builds it (a :class:`fenghuo.detectors.protocol.Detector`). :data:`MODULES` maps
+each built-in detector to the module that registers it; only the modules of the detectors a config
+names are imported (the anomaly models' scikit-learn and pandas stay unloaded unless ``anomaly`` is
+configured). Adding a detector is one new module with one ``@register`` and one line in
+:data:`MODULES` (or, for a plug-in or a test, ``with REGISTRY.registered(...)``).
 
 ``check-config`` (:func:`check_models`) and ``run`` (:func:`add_models`) read parameters through the
 same :meth:`Registration.parse`, so the first refuses what the second would. Where each scope runs in
@@ -39,14 +40,14 @@ from fenghuo.detectors.protocol import Detector
 Scope = Literal["grid", "district", "alerts"]
 SCOPES: tuple[Scope, ...] = ("grid", "district", "alerts")
 
-# the modules that register the built-in detectors, in the order their detectors run (and are saved)
-MODULES = (
-    "fenghuo.detectors.bursts",
-    "fenghuo.detectors.forecast",
-    "fenghuo.detectors.anomaly.detector",
-    "fenghuo.detectors.text.detector",
-    "fenghuo.detectors.fusion",
-)
+# built-in detector -> the module that registers it, in the order the detectors run (and are saved)
+MODULES: dict[str, str] = {
+    "bursts": "fenghuo.detectors.bursts",
+    "forecast": "fenghuo.detectors.forecast",
+    "anomaly": "fenghuo.detectors.anomaly.detector",
+    "text": "fenghuo.detectors.text.detector",
+    "fusion": "fenghuo.detectors.fusion",
+}
 
 
 def _no_rules() -> list[Rule]:
@@ -115,17 +116,22 @@ class Registration:
 
 
 class Registry:
-    """Name -> :class:`Registration`, in registration order (the built-in modules load on first use)."""
+    """Name -> :class:`Registration`, built-in detectors first (their modules load on first use: one
+    detector's alone when it is asked for by name, all of them when the whole registry is)."""
 
-    def __init__(self, modules: Iterable[str] = ()) -> None:
-        self._modules = tuple(modules)
+    def __init__(self, modules: dict[str, str] | None = None) -> None:
+        self._modules = dict(modules or {})
         self._loaded = False
         self._items: dict[str, Registration] = {}
 
-    def _load(self) -> None:
+    def _load(self, name: str | None = None) -> None:
+        if name is not None and (name in self._items or name in self._modules):
+            if name not in self._items:
+                importlib.import_module(self._modules[name])
+            return
         if not self._loaded:
             self._loaded = True
-            for module in self._modules:
+            for module in self._modules.values():
                 importlib.import_module(module)
 
     def add(self, name: str, params: type, feeds: Iterable[str], scope: Scope, factory: Factory,
@@ -143,9 +149,6 @@ class Registry:
         self._items[name] = reg
         return reg
 
-    def remove(self, name: str) -> None:
-        self._items.pop(name, None)
-
     @contextmanager
     def registered(self, name: str, params: type, feeds: Iterable[str], scope: Scope, factory: Factory,
                    check: Callable[[Any], None] | None = None) -> Iterator[Registration]:
@@ -161,19 +164,22 @@ class Registry:
                 del self._items[name]
 
     def get(self, name: str) -> Registration:
-        self._load()
+        self._load(name)
         reg = self._items.get(name)
         if reg is None:
             raise ConfigError([f"detectors.{name}: unknown detector; registered: {', '.join(self.names())}"])
         return reg
 
-    def _ordered(self) -> list[Registration]:
+    def ordered(self, regs: Iterable[Registration]) -> list[Registration]:
         """Built-in detectors in the order of :data:`MODULES` (whatever imported them first), then the others
         in the order they registered: the order detectors run in."""
-        self._load()
-        rank = {m: i for i, m in enumerate(self._modules)}
+        rank = {m: i for i, m in enumerate(self._modules.values())}
         items = list(self._items.values())
-        return sorted(items, key=lambda r: (rank.get(r.module, len(rank)), items.index(r)))
+        return sorted(regs, key=lambda r: (rank.get(r.module, len(rank)), items.index(r)))
+
+    def _ordered(self) -> list[Registration]:
+        self._load()
+        return self.ordered(self._items.values())
 
     def names(self) -> list[str]:
         return [r.name for r in self._ordered()]
@@ -182,7 +188,7 @@ class Registry:
         return iter(self._ordered())
 
     def __contains__(self, name: object) -> bool:
-        self._load()
+        self._load(name if isinstance(name, str) else None)
         return name in self._items
 
 
@@ -211,7 +217,8 @@ def selected(cfg: Detectors, scopes: Iterable[str] | None = None) -> list[tuple[
         raise ConfigError([f"detectors.{n}: unknown detector; registered: {', '.join(REGISTRY.names())}"
                            for n in unknown])
     keep = None if scopes is None else set(scopes)
-    return [(reg, wanted[reg.name]) for reg in REGISTRY if reg.name in wanted and (keep is None or reg.scope in keep)]
+    chosen = REGISTRY.ordered(REGISTRY.get(n) for n in wanted)
+    return [(reg, wanted[reg.name]) for reg in chosen if keep is None or reg.scope in keep]
 
 
 def check_models(cfg: Detectors) -> list[str]:
@@ -250,16 +257,6 @@ def add_models(engine: DetectorEngine, cfg: Detectors, cache_dir: Path | None,
     ctx = BuildContext(engine.chain, engine.current_rules, cache_dir)
     for detector in build_models(cfg, ctx, scopes):
         engine.add(detector)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "_FusionStage":  # its old name, for anything that still imports it
-        from fenghuo.detectors.fusion import CorroborationStage
-
-        return CorroborationStage
-    if name == "PARAMS":  # detectors.<name> -> (module, parameter class), as before the registry
-        return {r.name: (r.params.__module__, r.params.__name__) for r in REGISTRY}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["MODULES", "REGISTRY", "SCOPES", "BuildContext", "Registration", "Registry", "Scope", "add_models",

@@ -77,9 +77,6 @@ class ChannelRegistry:
         kind = self._items[name] = ChannelType(name, check, factory, module)
         return kind
 
-    def remove(self, name: str) -> None:
-        self._items.pop(name, None)
-
     @contextmanager
     def registered(self, name: str, check: Check, factory: Factory) -> Iterator[ChannelType]:
         """A channel type for the time of a ``with`` block (tests, plug-ins tried out): undone on exit."""

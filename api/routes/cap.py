@@ -9,7 +9,7 @@ otherwise.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from fenghuo.alerts.cap import CAP_MIME, Area, area_of, atom_feed, messages, to_xml
@@ -39,7 +39,7 @@ def _area(service: Service, alert: Alert) -> Area:
 
 @router.get("/alerts/{alert_id}.xml", summary="An alert as a CAP 1.2 message (the latest, or ?seq=N)",
             response_class=Response, responses={200: {"content": {CAP_MIME: {}}}, **NOT_FOUND})
-def cap_alert(alert_id: str, request: Request, service: ServiceDep, who: Viewer,
+def cap_alert(request: Request, service: ServiceDep, who: Viewer, alert_id: str = Path(..., max_length=200),
               seq: int | None = Query(None, ge=1, le=100_000, description="1-based message number; default the latest")
               ) -> Response:
     alert = service.get_alert(alert_id)

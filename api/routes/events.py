@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fenghuo.api.bounds import MAX_INT_OFFSET
 from fenghuo.api.deps import Analyst, Responder, ServiceDep
+from fenghuo.ingest.events import event_json_schema
 from fenghuo.runtime.service import IngestResult
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -59,11 +60,6 @@ def split_body(raw: bytes) -> tuple[list[Any], list[tuple[int, str, Any]]]:
 
 
 def _event_schema() -> dict[str, Any]:
-    try:
-        from fenghuo.ingest.events import event_json_schema
-    except ImportError:  # older kernels: an object, described in words
-        return {"type": "object", "description": "one v1 event: feed, source, ts, grid | lat+lon, "
-                                                 "metric+value | category+text, id, attrs"}
     return {k: v for k, v in event_json_schema().items() if k != "$schema"}  # OpenAPI 3.1 has its own dialect
 
 

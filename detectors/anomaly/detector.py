@@ -27,7 +27,7 @@ from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.anomaly import make_detector
 from fenghuo.detectors.base import SeriesDetector
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
-from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
 
 
@@ -51,7 +51,7 @@ class _Series:
     peak_ts: float = float("-inf")
 
 
-class AnomalyExtra(DetectorBase):
+class AnomalyExtra(VersionedDetector):
     """The ``anomaly`` :class:`fenghuo.detectors.protocol.Detector` (also ``Event -> list[Signal]``)."""
 
     name = "anomaly"
@@ -95,9 +95,6 @@ class AnomalyExtra(DetectorBase):
 
     process = __call__
 
-    def state(self) -> dict[str, Any]:
-        return self.snapshot()
-
     def live_state(self) -> dict[str, Any]:
         """The state as the live objects (not copied), for :meth:`use_live_state`."""
         return {"series": self.series}
@@ -106,16 +103,6 @@ class AnomalyExtra(DetectorBase):
         self.series = dict(live.get("series", {}))
 
     STATE_VERSION = 1  # of the series' models and levels; bump it (and read the old) on a change
-
-    def snapshot(self) -> dict[str, Any]:
-        """The learned state as versioned plain data (:mod:`fenghuo.core.state`): every model of
-        :mod:`fenghuo.detectors.anomaly` registers its classes there."""
-        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
-        read raises :class:`fenghuo.core.state.StateVersionError`."""
-        self.use_live_state(saved.read_versioned(snap, "anomaly", self.STATE_VERSION))
 
 
 saved.register("anomaly.series", _Series)

@@ -29,7 +29,7 @@ from typing import Any
 from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
-from fenghuo.detectors.protocol import DetectorBase
+from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.text.classifier import RiskClassifier
 from fenghuo.detectors.text.lexicon import Lexicon
@@ -87,7 +87,7 @@ class TextModels:
         self.negativity = Negativity(cache_dir)
 
 
-class TextRisk(DetectorBase):
+class TextRisk(VersionedDetector):
     """The ``text`` :class:`fenghuo.detectors.protocol.Detector`, picklable:
     ``TextRisk(params, cache_dir)(event) -> signals``."""
 
@@ -124,15 +124,6 @@ class TextRisk(DetectorBase):
         self.surges = dict(live.get("surges", {}))
 
     STATE_VERSION = 1  # of the held levels and opinion surges; bump it (and read the old) on a change
-
-    def snapshot(self) -> dict[str, Any]:
-        """The learned state as versioned plain data (:mod:`fenghuo.core.state`)."""
-        return saved.versioned(self.STATE_VERSION, saved.to_plain(self.live_state()))
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        """Continue from a :meth:`snapshot` (an empty dict: start afresh); a version this release does not
-        read raises :class:`fenghuo.core.state.StateVersionError`."""
-        self.use_live_state(saved.read_versioned(snap, "text", self.STATE_VERSION))
 
     def assess(self, text: str) -> Assessment:
         m = self.models
@@ -181,9 +172,6 @@ class TextRisk(DetectorBase):
     def feeds(self) -> frozenset[str]:  # type: ignore[override]
         return frozenset(self.params.feeds)
 
-    def state(self) -> dict[str, Any]:
-        return self.snapshot()
-
     def _signal(self, e: Event, a: Assessment) -> Signal | None:
         assert a.level is not None
         cats = [c for c in a.terms if self.models.lexicon.risk_of[c] == a.risk]
@@ -222,7 +210,7 @@ def _level(score: float, thresholds: tuple[float, float, float, float]) -> Level
 
 
 def make_text_extra(params: TextParams | None = None, cache_dir: str | Path | None = None) -> TextRisk:
-    """A picklable callable ``Event -> list[Signal]`` for ``DetectorEngine.extras``."""
+    """The text-risk :class:`~fenghuo.detectors.protocol.Detector` for ``DetectorEngine.add``."""
     return TextRisk(params, cache_dir)
 
 

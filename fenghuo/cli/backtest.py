@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc)
         return 2
-    text = Path(args.rule).read_text(encoding="utf-8")
-    body = yaml.safe_load(text)
-    store = open_store(settings.store_url, settings.data_dir)
+    try:
+        body = yaml.safe_load(Path(args.rule).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        print(f"fenghuo: cannot read the rule file {args.rule}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        t0, t1 = parse_ts(args.start), parse_ts(args.end)
+    except ValueError:
+        print("fenghuo: --start and --end take ISO 8601 times, e.g. 2024-01-31 or 2024-01-31T06:00:00Z",
+              file=sys.stderr)
+        return 2
+    if t1 <= t0:
+        print("fenghuo: --end must be after --start")
+        return 2
+    try:
+        store = open_store(settings.store_url, settings.data_dir)
+    except OSError as exc:
+        print(f"fenghuo: cannot open the data directory: {exc}", file=sys.stderr)
+        return 2
     try:
         from fenghuo.core.grids import GridTree
 
@@ -61,10 +78,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         except RuleError as exc:
             print("fenghuo: the proposed rule is not valid:\n" + "\n".join(f"  - {e}" for e in exc.errors)
                   + "\nfix the rule file and try again")
-            return 2
-        t0, t1 = parse_ts(args.start), parse_ts(args.end)
-        if t1 <= t0:
-            print("fenghuo: --end must be after --start")
             return 2
         chain = tree.chain_ids
 

@@ -39,6 +39,19 @@ def _load(settings: Settings, demo: bool) -> Config:
     return demo_config(config) if demo else config
 
 
+def _store_problem(settings: Settings, exc: Exception) -> str | None:
+    """What to tell the user when the data directory or the store cannot be opened (None: another error)."""
+    from fenghuo.core.store import StoreIntegrityError
+
+    if isinstance(exc, StoreIntegrityError):
+        return None  # main() says what to do
+    if isinstance(exc, OSError):  # e.g. the data directory is a file, or a key file cannot be written
+        return f"cannot use the data directory {settings.data_dir}: {exc}"
+    if settings.store_url.startswith("postgres"):  # psycopg2.OperationalError and the like
+        return f"the store does not answer ({type(exc).__name__}): {str(exc).strip()}"
+    return None
+
+
 def tls_problem(cert: Path | None, key: Path | None) -> str | None:
     """Why the TLS files cannot be used, or None (both given and readable, or neither)."""
     if (cert is None) != (key is None):
@@ -82,6 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"{exc}\nfix the configuration and try again (fenghuo check-config FILE lists every error)")
     except ValueError as exc:
         return _fail(str(exc))
+    except Exception as exc:
+        problem = _store_problem(settings, exc)
+        if problem is None:
+            raise
+        return _fail(problem)
     scheme = "https" if settings.tls_cert else "http"
     url = f"{scheme}://{settings.host}:{settings.port}"
     print(f"fenghuo 烽火 serving on {url}  (API docs: {url}/docs)", flush=True)
@@ -114,13 +132,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StateVersionError as exc:
         return _fail(f"refusing to start: {exc}\nrun the release that wrote this data directory, or restore a "
                      f"backup made by this release (fenghuo backup)")
-    app = create_app(lambda: service, keyring, started, settings, started=True)
+    served = False  # set once the app's lifespan has the service: from then on it stops it at shutdown
+
+    def serve() -> Service:
+        nonlocal served
+        served = True
+        return service
+
+    app = create_app(serve, keyring, started, settings, started=True)
     tls: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} \
         if settings.tls_cert else {}
     proxy: dict[str, Any] = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips} \
         if settings.forwarded_allow_ips else {"proxy_headers": False}
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=5, server_header=False, **tls, **proxy)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                    timeout_graceful_shutdown=5, server_header=False, **tls, **proxy)
+    finally:
+        if not served:  # the server failed before its startup: the service it never took is stopped here
+            service.stop()
     return 0
 
 
@@ -172,7 +201,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             config = load_config(settings.config)
         except ConfigError as exc:
             return _fail(str(exc))
-        pipeline = build_pipeline(settings, config)
+        try:
+            pipeline = build_pipeline(settings, config)
+        except Exception as exc:
+            problem = _store_problem(settings, exc)
+            if problem is None:
+                raise
+            return _fail(problem)
         pipeline.start()
         try:
             stats = replay(records, lambda b: pipeline.ingest(b, args.drill).to_json(), speed=speed,

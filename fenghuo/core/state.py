@@ -89,14 +89,6 @@ _BY_TYPE: dict[type, tuple[str, Encode]] = {}
 _BY_TAG: dict[str, Decode] = {}
 
 
-def _fields_of(cls: type) -> list[str]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(cls):
-        return [f.name for f in dataclasses.fields(cls)]
-    return []
-
-
 def register(tag: str, cls: type, encode: Encode | None = None, decode: Decode | None = None) -> None:
     """Make ``cls`` writable by :func:`to_plain` under ``tag``.
 
@@ -117,8 +109,8 @@ def register(tag: str, cls: type, encode: Encode | None = None, decode: Decode |
             def decode(f: dict[str, Any]) -> Any:
                 return cls(f["v"])
         elif dataclasses.is_dataclass(cls):
-            names = _fields_of(cls)
             known = {f.name: f for f in dataclasses.fields(cls)}
+            names = list(known)
 
             def encode(obj: Any) -> dict[str, Any]:
                 return {n: getattr(obj, n) for n in names}
@@ -213,10 +205,18 @@ def to_plain(obj: Any) -> Any:
 
 
 def from_plain(doc: Any) -> Any:
-    """The objects :func:`to_plain` wrote; StateVersionError for a tag this release does not know."""
+    """The objects :func:`to_plain` wrote; StateVersionError for a tag this release does not know (or data
+    nested deeper than any state is: a crafted one)."""
+    try:
+        return _from_plain(doc)
+    except RecursionError:
+        raise StateVersionError("saved state is nested too deeply: not written by this program") from None
+
+
+def _from_plain(doc: Any) -> Any:
     t = type(doc)
     if t is list:
-        return [from_plain(x) for x in doc]
+        return [_from_plain(x) for x in doc]
     if t is not dict:
         return doc
     if len(doc) <= 3 and doc:
@@ -224,24 +224,24 @@ def from_plain(doc: Any) -> Any:
             decode = _BY_TAG.get(doc["@o"])
             if decode is None:
                 raise StateVersionError(f"saved state holds a {doc['@o']!r}, which this release does not know")
-            return decode({k: from_plain(v) for k, v in doc["f"].items()})
+            return decode({k: _from_plain(v) for k, v in doc["f"].items()})
         if "@t" in doc:
-            return tuple(from_plain(x) for x in doc["@t"])
+            return tuple(_from_plain(x) for x in doc["@t"])
         if "@m" in doc:
-            return {_key(from_plain(k)): from_plain(v) for k, v in doc["@m"]}
+            return {_key(_from_plain(k)): _from_plain(v) for k, v in doc["@m"]}
         if "@q" in doc:
             from collections import deque
 
-            return deque((from_plain(x) for x in doc["@q"]), doc.get("n"))
+            return deque((_from_plain(x) for x in doc["@q"]), doc.get("n"))
         if "@s" in doc:
-            return {from_plain(x) for x in doc["@s"]}
+            return {_from_plain(x) for x in doc["@s"]}
         if "@f" in doc:
-            return frozenset(from_plain(x) for x in doc["@f"])
+            return frozenset(_from_plain(x) for x in doc["@f"])
         if "@a" in doc:
             import numpy as np
 
             return np.frombuffer(doc["@a"], dtype=np.dtype(doc["dt"])).reshape(doc["sh"]).copy()
-    return {k: from_plain(v) for k, v in doc.items()}
+    return {k: _from_plain(v) for k, v in doc.items()}
 
 
 def _key(k: Any) -> Any:
@@ -355,9 +355,19 @@ LEGACY_MODULES = {
 }
 LEGACY_PREFIXES = (("detectors.", "fenghuo.detectors."), ("alerts.", "fenghuo.alerts."),
                    ("ingest.", "fenghuo.ingest."))
-_PICKLE_SAFE = {"builtins", "collections", "copyreg", "datetime", "decimal", "_codecs", "numpy",
-                "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric",
-                "numpy.dtypes", "concurrent.futures._base"}
+# The functions (not classes) the previous release's pickles call to rebuild a value.
+LEGACY_READERS = frozenset({"fenghuo.detectors.bursts._burst_params"})
+# What a pickle of plain containers and numpy values names outside fenghuo: exactly these (module, name) pairs.
+# Anything else from outside fenghuo (builtins.eval, os.system, numpy.load, ...) is refused.
+_PICKLE_GLOBALS = frozenset(
+    [("builtins", n) for n in ("set", "frozenset", "bytearray", "complex", "slice", "range", "object", "int",
+                               "float", "str", "bytes", "bool", "dict", "list", "tuple")]
+    + [("collections", n) for n in ("deque", "OrderedDict", "Counter", "defaultdict")]
+    + [("copyreg", "_reconstructor"), ("_codecs", "encode"), ("decimal", "Decimal")]
+    + [("datetime", n) for n in ("date", "time", "datetime", "timedelta", "timezone")]
+    + [("numpy", "dtype"), ("numpy", "ndarray")]
+    + [(f"numpy.{core}.{mod}", n) for core in ("core", "_core")
+       for mod, n in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))])
 
 
 def legacy_module(module: str) -> str:
@@ -374,10 +384,29 @@ def legacy_module(module: str) -> str:
     return module
 
 
+def _legacy_allowed(module: str, obj: Any) -> bool:
+    """Whether a previous release's pickle may name ``obj`` (found in ``module``): a class of fenghuo's state
+    (registered, or a dataclass or enum defined in fenghuo), one of :data:`LEGACY_READERS`, or a numpy dtype
+    class; never another function, a module, or a class imported from elsewhere."""
+    import dataclasses
+    import enum
+
+    if module == "numpy.dtypes":
+        import numpy as np
+
+        return isinstance(obj, type) and issubclass(obj, np.dtype)
+    if not str(getattr(obj, "__module__", "")).startswith("fenghuo."):
+        return False
+    if isinstance(obj, type):
+        return obj in _BY_TYPE or dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum)
+    return f"{obj.__module__}.{getattr(obj, '__qualname__', '')}" in LEGACY_READERS
+
+
 def legacy_unpickle(raw: bytes) -> Any:
-    """A pickle written by the previous release, its classes found under today's module names. Only the
-    program's own modules, numpy and a few builtin containers are loaded (a pickle naming anything else
-    is refused): this reads the state a previous release wrote, nothing more."""
+    """A pickle written by the previous release, its classes found under today's module names. Only fenghuo's
+    own state classes (:func:`_legacy_allowed`), numpy values and a few builtin containers are named
+    (:data:`_PICKLE_GLOBALS`; a pickle naming anything else, say ``builtins.eval``, is refused): this reads
+    the state a previous release wrote, nothing more."""
     import importlib
     import io
     import pickle
@@ -385,12 +414,18 @@ def legacy_unpickle(raw: bytes) -> Any:
     class _Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
             mod = legacy_module(module)
-            if not (mod.startswith("fenghuo.") or mod in _PICKLE_SAFE or mod.startswith("numpy.")):
-                raise StateVersionError(f"the saved pickle names {module}.{name}, which is no state of fenghuo")
-            obj: Any = importlib.import_module(mod)
-            for part in name.split("."):
-                obj = getattr(obj, part)
-            return obj
+            if (mod, name) in _PICKLE_GLOBALS:
+                return getattr(importlib.import_module(mod), name)
+            if mod.startswith("fenghuo.") or mod == "numpy.dtypes":
+                obj: Any = importlib.import_module(mod)
+                for i, part in enumerate(name.split(".")):
+                    if i and not isinstance(obj, type):  # a dotted name goes through nested classes only
+                        break
+                    obj = getattr(obj, part)
+                else:
+                    if _legacy_allowed(mod, obj):
+                        return obj
+            raise StateVersionError(f"the saved pickle names {module}.{name}, which is no state of fenghuo")
 
     try:
         return _Unpickler(io.BytesIO(raw)).load()

@@ -46,7 +46,7 @@ from fenghuo.runtime.service import (
     open_by_level,
 )
 
-__all__ = ["AlertsBehind", "IngestResult", "Pipeline", "Stats", "build_notifiers", "build_pipeline"]
+__all__ = ["AlertsBehind", "Pipeline", "build_pipeline"]
 
 log = logging.getLogger("fenghuo.runtime.embedded")
 SNAPSHOT_EVERY = 10.0
@@ -234,6 +234,8 @@ class Pipeline(StoreReads):
             self.engine.restore(snap["engine"])
         else:
             snap = saved.legacy_unpickle(raw)
+            if not (isinstance(snap, dict) and {"engine", "clocks", "cursor"} <= snap.keys()):
+                raise saved.StateVersionError("saved embedded-snapshot is a pickle, but not of a snapshot")
             self.engine.restore_legacy(snap["engine"])
             log.info("read a detector snapshot of the previous release: it is written as data from now on")
         self.clocks.restore(snap["clocks"])

@@ -41,7 +41,7 @@ from typing import Any
 from fenghuo.core.config import Config, Detectors, Rule
 from fenghuo.detectors.engine import ChainFn, DetectorEngine, _no_chain
 from fenghuo.detectors.fusion import Corroboration, CorroborationStage
-from fenghuo.detectors.registry import REGISTRY, SCOPES, BuildContext, Scope, add_models, selected
+from fenghuo.detectors.registry import SCOPES, BuildContext, Scope, add_models, selected
 
 GRID: tuple[Scope, ...] = ("grid",)
 DISTRICT: tuple[Scope, ...] = ("district",)
@@ -76,11 +76,6 @@ PLACEMENTS: dict[str, dict[str, tuple[Scope, ...]]] = {
 
 def _models(config: Config | Detectors) -> Detectors:
     return config.detectors if isinstance(config, Config) else config
-
-
-def scope_of(name: str) -> Scope:
-    """Where a registered detector runs."""
-    return REGISTRY.get(name).scope
 
 
 def detectors_in(config: Config | Detectors, scopes: Iterable[str]) -> list[str]:
@@ -138,4 +133,4 @@ def corroboration_for(config: Config | Detectors) -> Corroboration | None:
 
 
 __all__ = ["ALERTS", "ALL", "DISTRICT", "GRID", "PLACEMENTS", "STAGES", "Stage", "add_detectors",
-           "corroboration_for", "detectors_in", "engine_for", "models_in", "placed", "runs", "scope_of"]
+           "corroboration_for", "detectors_in", "engine_for", "models_in", "placed", "runs"]

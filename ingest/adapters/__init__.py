@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 
 @dataclass
@@ -76,12 +76,5 @@ def csv_rows(path: str | Path, fields: tuple[str, ...], required: set[str], kind
 
 from fenghuo.ingest.adapters.registry import ADAPTERS, detect_format, read_records, register_adapter  # noqa: E402
 
-
-def __getattr__(name: str) -> Any:
-    if name == "FORMATS":  # the registered adapters' names
-        return tuple(ADAPTERS.names())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["ADAPTERS", "FORMATS", "ReadStats", "detect_format", "open_text", "read_records",
+__all__ = ["ADAPTERS", "ReadStats", "detect_format", "open_text", "read_records",
            "register_adapter"]

@@ -61,9 +61,6 @@ class AdapterRegistry:
         adapter = self._items[name] = Adapter(name, feed, reader, name_sniff, header_sniff, module)
         return adapter
 
-    def remove(self, name: str) -> None:
-        self._items.pop(name, None)
-
     @contextmanager
     def registered(self, name: str, feed: str | None, reader: Reader, name_sniff: Sniff | None = None,
                    header_sniff: Sniff | None = None) -> Iterator[Adapter]:

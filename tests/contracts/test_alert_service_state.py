@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fenghuo.core.config import parse_config
-from fenghuo.core.models import Alert
+from fenghuo.core.models import Alert, Signal
 from fenghuo.core.settings import Settings
 from fenghuo.core.state import StateVersionError, dumps, is_state
 from fenghuo.core.store import Store, open_store
@@ -33,7 +33,6 @@ from fenghuo.runtime.kafka.alert_service.state import (
     load_groups,
     load_legacy_positions,
     load_positions,
-    signal_to_doc,
 )
 from fenghuo.runtime.kafka.alert_service.worker import AlertWorker
 from fenghuo.runtime.kafka.bus import Topics
@@ -54,6 +53,14 @@ def old_state() -> dict[str, bytes]:
         state[GRID_POSITIONS_KEY + g] = old(f"positions-{g}.pickle")
         state[FUSION_KEY + g] = old(f"fusion-{g}.pickle")
     return state
+
+
+def signal_to_doc(s: Signal) -> dict[str, Any]:
+    """A signal as make_fixtures.py wrote it to expected.json."""
+    return {"detector": s.detector, "rule": s.rule, "risk": str(s.risk), "feed": s.feed, "grid": s.grid,
+            "series": s.series, "source": s.source, "ts": s.ts, "level": None if s.level is None else int(s.level),
+            "score": s.score, "reason": s.reason, "evidence": s.evidence, "drill": s.drill, "kind": s.kind,
+            "certainty": str(s.certainty)}
 
 
 def groups_as_saved(groups: dict[tuple[str | None, str], Any]) -> dict[str, Any]:

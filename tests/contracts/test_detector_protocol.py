@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.detectors.protocol import Detector
-from fenghuo.detectors.registry import REGISTRY, SCOPES, BuildContext, Registration, check_models
+from fenghuo.detectors.registry import MODULES, REGISTRY, SCOPES, BuildContext, Registration, check_models
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "text-risk"  # trained text models, shared with unit tests
 CHAIN = {"G1": ["G1", "C1", "D1"], "G2": ["G2", "C1", "D1"]}
@@ -112,6 +114,22 @@ def test_registration_is_complete(reg: Registration) -> None:
     assert dataclasses.is_dataclass(reg.params) and reg.scope in SCOPES
     assert reg.parse({}) == reg.parse(None) == reg.params()
     assert check_models(Detectors(**{reg.name: {}})) == []
+
+
+def test_modules_name_the_module_of_each_built_in_detector() -> None:
+    """A detector asked for by name loads its module alone: MODULES must say which module registers it."""
+    assert {r.name: r.module for r in REGISTRY if r.module in MODULES.values()} == MODULES
+
+
+def test_a_config_loads_only_the_modules_of_its_detectors() -> None:
+    code = ("import sys\n"
+            "from fenghuo.core.config import Detectors\n"
+            "from fenghuo.detectors.registry import MODULES, check_models, selected\n"
+            "assert check_models(Detectors(bursts={})) == []\n"
+            "assert [r.name for r, _ in selected(Detectors(fusion={}, bursts={}))] == ['bursts', 'fusion']\n"
+            "print(sorted(n for n, m in MODULES.items() if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['bursts',", "'fusion']"]
 
 
 def test_builds_from_defaults_and_follows_the_protocol(reg: Registration) -> None:

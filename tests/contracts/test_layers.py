@@ -52,6 +52,8 @@ def imports_of(name: str, path: Path) -> list[tuple[int, str]]:
             else:
                 target = node.module or ""
             found.append((node.lineno, target))
+            # ``from fenghuo import api`` imports fenghuo.api: each name may be a module of the package
+            found += [(node.lineno, f"{target}.{a.name}") for a in node.names if a.name != "*"]
     return [(line, t) for line, t in found if t == "fenghuo" or t.startswith("fenghuo.")]
 
 

@@ -194,6 +194,30 @@ def test_a_pickle_naming_anything_else_is_refused() -> None:
 
     with pytest.raises(StateVersionError, match="no state of fenghuo"):
         saved.legacy_unpickle(pickle.dumps({"engine": Evil()}))
+    # allowed modules, but no state: a builtin that runs code, a function of fenghuo, a module reached
+    # through a dotted name, a numpy function that reads files
+    for crafted in (b"cbuiltins\neval\n(S'1'\ntR.", b"cfenghuo.core.state\nlegacy_unpickle\n.",
+                    b"cfenghuo.core.state\nmsgpack.Unpacker\n.", b"cnumpy\nload\n."):
+        with pytest.raises(StateVersionError):
+            saved.legacy_unpickle(crafted)
+    # what a pickle of plain values and numpy arrays names still loads
+    from collections import OrderedDict, deque
+
+    import numpy as np
+
+    plain = {"a": np.arange(3.0), "x": np.float64(2.5), "s": {1}, "q": deque([1], 3), "o": OrderedDict(k=1)}
+    assert repr(saved.legacy_unpickle(pickle.dumps(plain, protocol=5))) == repr(plain)
+
+
+def test_a_crafted_state_fails_loudly_instead_of_exhausting_memory_or_the_stack() -> None:
+    claims_huge = msgpack.packb({"kind": "grid-state", "v": 1})[:-1] + b"\xdd\xff\xff\xff\xff"
+    with pytest.raises(StateVersionError, match="not readable"):
+        saved.loads(claims_huge, "grid-state", {1: lambda d: d}, objects=True)  # a 4G-long array, 5 bytes given
+    deep = msgpack.unpackb(b"\x91" * 1000 + b"\x01")  # within msgpack's limit, beyond Python's stack
+    with pytest.raises(StateVersionError, match="nested too deeply"):
+        saved.read_versioned({"v": 1, "data": deep}, "x", 1)
+    with pytest.raises(StateVersionError, match="nested too deeply"):
+        GridRunner().engine.restore({"v": 1, "data": {"rules": [["r", "s", deep]]}})
 
 
 def test_the_objects_kept_beside_the_bytes_written_are_what_decoding_them_gives() -> None:

@@ -120,7 +120,10 @@ class GridState:
             kept.written = None
             return kept
         if not saved.is_state(raw):  # a pickle of the previous release
-            state, offsets, ids = saved.legacy_unpickle(raw)
+            found = saved.legacy_unpickle(raw)
+            if not (isinstance(found, (tuple, list)) and len(found) == 3 and isinstance(found[0], dict)):
+                raise saved.StateVersionError("saved grid-state is a pickle, but not of a grid's state")
+            state, offsets, ids = found
             return cls(state if "state" in state else {"state": state}, dict(offsets), dict(ids), "legacy")
         data = saved.loads(raw, "grid-state", {GRID_STATE_VERSION: lambda d: d}, objects=True)
         return cls(data["engine"], {(t, p): o for t, p, o in data["offsets"]}, dict.fromkeys(data["ids"]))

@@ -150,7 +150,7 @@ def test_prophet_unavailable_uses_the_fallback() -> None:
 def test_extra_plugs_into_the_engine() -> None:
     engine = DetectorEngine([RULE])
     extra = make_forecast_extra(lambda: [RULE], FALLBACK)
-    engine.extras.append(extra)
+    engine.add(extra)
     out = engine.process(event(ts, v) for ts, v in series(260, rise_from=200))
     kinds = {(s.detector, s.kind) for s in out}
     assert ("forecast", "forecast") in kinds and ("threshold", "level") in kinds

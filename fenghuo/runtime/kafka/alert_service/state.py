@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fenghuo.core.levels import Level
-from fenghuo.core.models import Certainty, Risk, Signal
 from fenghuo.core.state import StateVersionError, dumps, is_state, legacy_unpickle, loads
 from fenghuo.detectors.fusion import Group
 
@@ -49,19 +47,14 @@ GroupKey = tuple[str | None, str]  # (drill, grid)
 
 
 # -- the previous release's pickles -------------------------------------------------------------------
-def legacy_loads(raw: bytes, what: str) -> Any:
-    """A pickle written by the previous release, its classes under today's module names (``what`` names the
-    state in the error when it cannot be read)."""
+def legacy_dict(raw: bytes, what: str) -> dict[Any, Any]:
+    """A dict the previous release pickled, its classes under today's module names (anything else is refused;
+    ``what`` names the state in the error)."""
     try:
-        return legacy_unpickle(raw)
+        found = legacy_unpickle(raw)
     except StateVersionError as exc:
         raise StateVersionError(f"saved {what} state is neither versioned data nor a readable pickle of the "
                                 f"previous release: {exc}") from None
-
-
-def legacy_dict(raw: bytes, what: str) -> dict[Any, Any]:
-    """:func:`legacy_loads` of a state the previous release saved as a dict (anything else is refused)."""
-    found = legacy_loads(raw, what)
     if not isinstance(found, dict):
         raise StateVersionError(f"saved {what} state is a pickle of {type(found).__name__}, not of its dict")
     return found
@@ -108,51 +101,33 @@ def load_legacy_positions(raw: bytes) -> dict[tuple[str, str, int], int]:
 
 
 # -- corroboration groups ---------------------------------------------------------------------------------
-def signal_to_doc(s: Signal) -> dict[str, Any]:
-    return {"detector": s.detector, "rule": s.rule, "risk": str(s.risk), "feed": s.feed, "grid": s.grid,
-            "series": s.series, "source": s.source, "ts": s.ts, "level": None if s.level is None else int(s.level),
-            "score": s.score, "reason": s.reason, "evidence": s.evidence, "drill": s.drill, "kind": s.kind,
-            "certainty": str(s.certainty)}
-
-
-def signal_from_doc(d: dict[str, Any]) -> Signal:
-    return Signal(detector=d["detector"], rule=d["rule"], risk=Risk(d["risk"]), feed=d["feed"], grid=d["grid"],
-                  series=d["series"], source=d["source"], ts=d["ts"],
-                  level=None if d["level"] is None else Level(d["level"]), score=d["score"], reason=d["reason"],
-                  evidence=d["evidence"], drill=d["drill"], kind=d["kind"], certainty=Certainty(d["certainty"]))
-
-
-def groups_to_doc(groups: dict[GroupKey, Group]) -> list[dict[str, Any]]:
-    """Corroboration groups (``Corroboration.groups``) as plain values."""
-    return [{"drill": drill, "grid": grid,
-             "members": [[fp, signal_to_doc(s)] for fp, s in g.members.items()],
-             "emitted": [[fp, str(c), level] for fp, (c, level) in g.emitted.items()]}
-            for (drill, grid), g in groups.items()]
-
-
-def groups_from_doc(doc: list[dict[str, Any]]) -> dict[GroupKey, Group]:
-    return {(d["drill"], d["grid"]): Group(members={fp: signal_from_doc(s) for fp, s in d["members"]},
-                                            emitted={fp: (Certainty(c), int(level)) for fp, c, level in d["emitted"]})
-            for d in doc}
-
-
 def dump_groups(groups: dict[GroupKey, Group]) -> bytes:
     """One grid's corroboration groups as a state.
 
-    >>> from fenghuo.core.models import Risk
+    >>> from fenghuo.core.levels import Level
+    >>> from fenghuo.core.models import Certainty, Risk, Signal
     >>> s = Signal("burst", "r", Risk.SAFETY, "complaint", "G1", "G1/c", "src", 5.0, Level.YELLOW, 1.0, "")
     >>> groups = {(None, "G1"): Group({s.fingerprint: s}, {s.fingerprint: (Certainty.LIKELY, 3)})}
     >>> load_groups(dump_groups(groups)) == groups
     True
     """
-    return dumps(GROUPS_KIND, VERSION, groups_to_doc(groups))
+    return dumps(GROUPS_KIND, VERSION, [[drill, grid, g] for (drill, grid), g in groups.items()], objects=True)
+
+
+def _groups(groups: dict[Any, Any]) -> dict[GroupKey, Group]:
+    if not all(isinstance(g, Group) for g in groups.values()):
+        raise StateVersionError(f"saved {GROUPS_KIND} state holds no corroboration groups")
+    return groups
+
+
+def _groups_v1(data: Any) -> dict[GroupKey, Group]:
+    """``[[drill, grid, group], ...]``, each group and its signals written as registered state
+    (:func:`fenghuo.core.state.register`: ``fusion.group``, ``signal``)."""
+    return _groups({(drill, grid): g for drill, grid, g in data})
 
 
 def load_groups(raw: bytes) -> dict[GroupKey, Group]:
     """One grid's corroboration groups, from a state (or the previous release's pickle)."""
     if not is_state(raw):
-        groups = legacy_dict(raw, GROUPS_KIND)
-        if not all(isinstance(g, Group) for g in groups.values()):
-            raise StateVersionError(f"saved {GROUPS_KIND} state holds no corroboration groups")
-        return dict(groups)
-    return loads(raw, GROUPS_KIND, {1: groups_from_doc})  # type: ignore[no-any-return]
+        return _groups(dict(legacy_dict(raw, GROUPS_KIND)))
+    return loads(raw, GROUPS_KIND, {1: _groups_v1}, objects=True)  # type: ignore[no-any-return]
