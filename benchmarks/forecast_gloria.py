@@ -39,6 +39,7 @@ DATA = ROOT.parent / "shared/data/hubeau-river-levels-2020/hubeau_water_level_10
 CONFIG = ROOT / "fenghuo/demo/fenghuo.example.yaml"
 NAMES = {1: "blue", 2: "yellow", 3: "orange", 4: "red"}
 Reading = tuple[float, str, float]
+DEFAULTS = ForecastParams()
 QUIET_END = "2020-01-20T00:00:00Z"  # before Gloria's rain: the quiet part of the month
 
 
@@ -228,9 +229,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--horizon-h", type=float, default=3.0)
     ap.add_argument("--refit-h", type=float, default=6.0)
     ap.add_argument("--window-d", type=float, default=3.0)
-    ap.add_argument("--stale-k", type=float, default=ForecastParams.stale_k,
+    ap.add_argument("--stale-k", type=float, default=DEFAULTS.stale_k,
                     help="Prophet's path is used while the reading is within this many half-widths of it "
                          "(inf: always, the fallback only before the first fit)")
+    ap.add_argument("--confirm-readings", default=str(ForecastParams.confirm_readings),
+                    help="readings a forecast level must be reached at before it is warned; a comma list runs each")
+    ap.add_argument("--withdraw-readings", type=int, default=DEFAULTS.withdraw_readings)
+    ap.add_argument("--robust-k", type=float, default=DEFAULTS.robust_k,
+                    help="half-widths beyond which the Holt trend holds a reading until the next confirms it (0: off)")
     args = ap.parse_args(argv)
     rule = load_rule()
     t = time.perf_counter()
@@ -240,11 +246,14 @@ def main(argv: list[str] | None = None) -> None:
           f"hysteresis {rule.hysteresis:g}")
     cross = crossings(readings, rule)
     base = ForecastParams(refit_mode="inline", horizon_s=args.horizon_h * 3600, refit_every_s=args.refit_h * 3600,
-                          window_s=args.window_d * 86400, stale_k=args.stale_k)
+                          window_s=args.window_d * 86400, stale_k=args.stale_k,
+                          withdraw_readings=args.withdraw_readings, robust_k=args.robust_k)
     for model in ("fallback", "prophet") if args.model == "both" else (args.model,):
-        params = replace(base, model=model)
-        run = replay_parallel(readings, rule, params, args.workers)
-        report(model, score(cross, run.signals, params.horizon_s), run)
+        for confirm in (int(c) for c in args.confirm_readings.split(",")):
+            params = replace(base, model=model, confirm_readings=confirm)
+            run = replay_parallel(readings, rule, params, args.workers)
+            report(f"{model}, confirm_readings {confirm}, withdraw_readings {params.withdraw_readings}, "
+                   f"robust_k {params.robust_k:g}", score(cross, run.signals, params.horizon_s), run)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ Beside the rules the engine runs a list of model detectors, each a
 :class:`fenghuo.detectors.protocol.Detector` (built from the ``detectors:`` section by
 :mod:`fenghuo.detectors.registry`): every event goes to the detectors whose ``feeds`` hold its feed,
 in the order they were added, and each batch's signals then pass through every detector's
-``process_signals`` (corroboration adds its signals there).
+``process_signals`` (corroboration adds its signals there). :meth:`DetectorEngine.tick` gives what the
+passing of time causes (a sensor gone silent), through the same ``process_signals``; the runtime calls it
+from its tick loop with each clock domain's time, and :meth:`DetectorEngine.next_due` says when it is due.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fenghuo.core import state as saved
@@ -193,6 +196,27 @@ class DetectorEngine:
         for d in self.detectors:
             out = d.process_signals(out)
         return out
+
+    def tick(self, now: Mapping[str, float]) -> list[Signal]:
+        """What the passing of time causes (a sensor gone silent): every model detector's ``tick(now)``
+        (``now``: clock domain -> its time, ``""`` the real one, a drill's name its event clock), then the
+        whole list through every detector's ``process_signals``, as a batch from :meth:`process` is."""
+        out: list[Signal] = []
+        for d in self.detectors:
+            out.extend(d.tick(now))
+        for d in self.detectors:
+            out = d.process_signals(out)
+        return out
+
+    def next_due(self) -> dict[str, float]:
+        """Per clock domain, the earliest time at which :meth:`tick` could raise something, over every model
+        detector (empty: nothing pending): a runtime with many engines ticks only those with something due."""
+        due: dict[str, float] = {}
+        for d in self.detectors:
+            for domain, at in d.next_due().items():
+                if at < due.get(domain, math.inf):
+                    due[domain] = at
+        return due
 
     def _run(self, rule: Rule, p: Any, e: Event, series: str, value: float, out: list[Signal]) -> None:
         key = (rule.id, f"{e.drill}|{series}" if e.drill else series)  # a drill never touches real state

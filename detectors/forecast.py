@@ -14,10 +14,17 @@ Per reading, in this order (score before learn):
 2. learn the reading;
 3. the path for the next ``horizon_s``: Prophet's grid shifted through the reading while the reading
    is within ``stale_k`` half-widths of it, else the Holt trend;
-4. per threshold rule: the highest level the path reaches; above the rule's current level (its own
-   state machine, ``for_seconds`` included) and above what was already warned, a
-   ``kind="forecast"`` signal with that level. Fulfilled warnings reset silently; one out of reach
-   for ``withdraw_after_s`` is withdrawn. Details and measurements: docs/benchmarks-forecast.md.
+4. per threshold rule: the highest level the path reaches and holds for the rule's ``for_seconds``
+   (a level the rule itself would raise), confirmed: the lowest of those levels over the last
+   ``confirm_readings`` readings. Above the rule's current level (its own state machine,
+   ``for_seconds`` included) and above what was already warned, a ``kind="forecast"`` signal with
+   that level. Fulfilled warnings reset silently; one out of reach at ``withdraw_readings``
+   consecutive readings (and for ``withdraw_after_s``) is withdrawn. Details and measurements:
+   docs/benchmarks-forecast.md.
+
+Glitches (issue 11, item 3): a one-sample spike is held out of the Holt trend until the next reading
+confirms it (``robust_k``), needs ``confirm_readings`` readings to become a warning, and raises a
+``forecast-anomaly`` no higher than blue unless the reading before it was off the forecast too.
 
 Pickling keeps histories, Holt states, the precomputed grids and level states; the executor and
 fits in flight are dropped (such a series refits at its next reading). Fitted Prophet objects are
@@ -46,8 +53,10 @@ from fenghuo.detectors.forecast_model import (
     ForecastParams,
     HoltTrend,
     anomaly_signal,
+    fill_slots,
     fit_prophet,
     forecast_signal,
+    hold_points,
     prophet_available,
     reached,
     withdraw_signal,
@@ -104,6 +113,15 @@ class _RuleState:
     level: LevelState = field(default_factory=LevelState)
     warned: int = 0
     out_of_reach_since: float | None = None
+    recent: list[int] = field(default_factory=list)  # the level the path reached at the last few readings
+    out_of_reach: int = 0  # consecutive readings the warned level has been out of reach
+
+    def __setstate__(self, state: Any) -> None:
+        fill_slots(self, state)
+
+
+# a forecast-anomaly from one reading (the reading before it was near the forecast) stays blue: just below yellow
+_SINGLE_READING_CAP = math.nextafter(ANOMALY.thresholds[1][1], 0.0)
 
 
 class ForecastWarner:
@@ -225,7 +243,10 @@ class ForecastWarner:
             st = self.anomaly.get(key)
             if st is None:  # not setdefault: that would build a LevelState on every reading
                 st = self.anomaly[key] = LevelState()
-            changed = st.step(ANOMALY, ts, z)
+            if st.last_value is None or st.last_value < 1.0:  # one reading off the forecast: at most blue
+                changed = st.step(ANOMALY, ts, min(z, _SINGLE_READING_CAP))
+            else:
+                changed = st.step(ANOMALY, ts, z)
             if changed is not None:
                 out.append(anomaly_signal(e, key, changed, v, exp, z * p.anomaly_k))
         times, vals = s.ts, s.vals
@@ -235,10 +256,11 @@ class ForecastWarner:
         while times and times[0] < cut:
             times.popleft()
             vals.popleft()
-        s.holt.learn_one(ts, v)
+        s.holt.learn_one(ts, v, p.robust_k)
         path = self._path(s, ts, v, at)
+        held = path.model == "fallback" and s.holt.held  # the path has not seen this reading yet
         for rule, lp in rules:
-            sig = self._judge(e, key, rule, lp, path, v)
+            sig = self._judge(e, key, rule, lp, path, v, held)
             if sig is not None:
                 out.append(sig)
         self._maybe_refit(key, s, ts)
@@ -255,26 +277,43 @@ class ForecastWarner:
                 return _Path([x + shift for x in g.yhat[i:j + 1].tolist()], g.t0, g.step, i, "prophet", g.fitted_at)
         return _Path(s.holt.path_values(ts, p.horizon_s, p.step_s), ts, p.step_s, 0, "fallback", ts)
 
-    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path: _Path, v: float) -> Signal | None:
+    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path: _Path, v: float,
+               held: bool = False) -> Signal | None:
+        """The warning (or withdrawal) for one rule; ``held``: the reading is held out of the Holt path until
+        the next one confirms it, so this path is the one before it: neither a confirmation nor a withdrawal."""
         rs = self.rules.get((rule.id, key))
         if rs is None:
             rs = self.rules[(rule.id, key)] = _RuleState()
         rs.level.step(lp, e.ts, v)
         actual = rs.level.level
-        level, i, extreme = reached(path.y, lp)
+        p = self.p
         if rs.warned and actual >= rs.warned:
-            rs.warned, rs.out_of_reach_since = 0, None  # fulfilled: the rule itself now speaks
-        if level > actual and level > rs.warned:
-            rs.warned, rs.out_of_reach_since = level, None
-            return forecast_signal(e, key, rule, Level(level), path.time(i), path.y[i], path.model, path.fitted_at,
-                                   actual, self.p.horizon_s)
+            rs.warned, rs.out_of_reach_since, rs.out_of_reach = 0, None, 0  # fulfilled: the rule itself now speaks
+        if held:
+            return None
+        hold = hold_points(lp.for_seconds, path.step)
+        level, i, extreme = reached(path.y, lp, hold)
+        recent = rs.recent
+        recent.append(level)
+        n = max(1, p.confirm_readings)
+        if len(recent) > n:
+            del recent[:-n]
+        confirmed = min(recent) if len(recent) == n else 0  # reached at each of the last n readings
+        if confirmed > actual and confirmed > rs.warned:
+            rs.warned, rs.out_of_reach_since, rs.out_of_reach = confirmed, None, 0
+            if confirmed < level:  # where the path reaches the confirmed level (not the higher one of now)
+                _, i, _ = reached(path.y, replace(lp, thresholds=tuple(t for t in lp.thresholds if t[0] <= confirmed)),
+                                  hold)
+            return forecast_signal(e, key, rule, Level(confirmed), path.time(i), path.y[i], path.model,
+                                   path.fitted_at, actual, p.horizon_s)
         if rs.warned and level <= actual:
             rs.out_of_reach_since = rs.out_of_reach_since if rs.out_of_reach_since is not None else e.ts
-            if e.ts - rs.out_of_reach_since >= self.p.withdraw_after_s:
-                rs.warned, rs.out_of_reach_since = 0, None
-                return withdraw_signal(e, key, rule, actual, extreme, path.model, self.p.horizon_s)
+            rs.out_of_reach += 1
+            if rs.out_of_reach >= p.withdraw_readings and e.ts - rs.out_of_reach_since >= p.withdraw_after_s:
+                rs.warned, rs.out_of_reach_since, rs.out_of_reach = 0, None, 0
+                return withdraw_signal(e, key, rule, actual, extreme, path.model, p.horizon_s)
         elif rs.warned:
-            rs.out_of_reach_since = None
+            rs.out_of_reach_since, rs.out_of_reach = None, 0
         return None
 
     def stats(self) -> dict[str, float]:
@@ -361,6 +400,8 @@ class ForecastExtra(VersionedDetector):
 
     def use_live_state(self, live: dict[str, Any]) -> None:
         self.warners = dict(live.get("warners", {}))
+        for w in self.warners.values():  # the settings in force, not the ones saved with the state
+            w.p = self.params
 
     STATE_VERSION = 1  # of the forecasts' state (a ForecastWarner per drill); bump it (and read the old) on a change
 

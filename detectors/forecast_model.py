@@ -55,7 +55,7 @@ class ForecastParams:
     max_points: int = 3 * 144 * 3  # bound on history (10-min data: 3 x the window)
     anomaly_k: float = 4.0
     stale_k: float = 3.0
-    withdraw_after_s: float = 3600.0
+    withdraw_after_s: float = 0.0  # and at least this long out of reach (besides ``withdraw_readings``)
     alpha: float = 0.6
     beta: float = 0.25
     damping_s: float = 3 * 3600.0
@@ -63,6 +63,17 @@ class ForecastParams:
     changepoint_prior_scale: float = 0.5
     n_changepoints: int = 12  # one per 6 h on a 3-day window (Prophet's 25 doubles the fit time)
     seed: int = 0
+    # glitches (issue 11, item 3): a warning needs its level reached (held for the rule's for_seconds) by the
+    # path at ``confirm_readings`` consecutive readings; one out of reach at ``withdraw_readings`` consecutive
+    # readings (and for at least ``withdraw_after_s``) is withdrawn; the Holt trend learns a reading more than
+    # ``robust_k`` half-widths off its forecast only once the next reading sides with it (0: at once).
+    # New fields go last, with defaults: a previous release's pickle gives the fields in order.
+    confirm_readings: int = 2
+    withdraw_readings: int = 3
+    robust_k: float = 4.0
+
+    def __setstate__(self, state: Any) -> None:
+        fill_slots(self, state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,22 @@ class HoltTrend:
     ``alpha`` smooths the level, ``beta`` the slope (per second); ``scale`` is an exponential
     mean of absolute one-step errors (x 1.25 ~ sigma for normal errors), floored at
     ``min_scale`` so a flat gauge reading in centimetres does not make every step a surprise.
+
+    Robust to a one-sample spike: a reading more than ``robust_k`` half-widths off the forecast is
+    held, not learned (level, slope and error scale stay as they were, so the path does not
+    extrapolate it); the next reading decides: closer to the held value than to the forecast, both
+    are learned (a real jump); else the held one is dropped (a glitch). ``robust_k`` (an argument of
+    :meth:`learn_one`, the warner's setting) 0 learns every reading at once.
+
+    >>> h = HoltTrend()
+    >>> for i in range(10):
+    ...     h.learn_one(i * 60.0, 1.0, robust_k=4.0)
+    >>> h.learn_one(600.0, 6.0, robust_k=4.0)  # a glitch: held
+    >>> h.held, h.level
+    (True, 1.0)
+    >>> h.learn_one(660.0, 1.0, robust_k=4.0)  # contradicted by the next reading: dropped
+    >>> h.held, h.level, h.slope
+    (False, 1.0, 0.0)
     """
 
     alpha: float = 0.6
@@ -121,6 +148,16 @@ class HoltTrend:
     last_ts: float = math.nan
     dt: float = 600.0
     n: int = 0
+    pending_ts: float | None = None  # a reading held until the next one confirms it (robust_k > 0)
+    pending_v: float = 0.0
+
+    def __setstate__(self, state: Any) -> None:
+        fill_slots(self, state)
+
+    @property
+    def held(self) -> bool:
+        """Whether the last reading is held, waiting for the next one to confirm it."""
+        return self.pending_ts is not None
 
     def predict(self, ts: float) -> float:
         """The point forecast at ``ts`` (damped trend)."""
@@ -135,7 +172,7 @@ class HoltTrend:
         """80 % interval half-width ``h`` seconds ahead (random-walk widening)."""
         return Z80 * self.sigma * math.sqrt(max(1.0, h / self.dt))
 
-    def learn_one(self, ts: float, value: float) -> None:
+    def learn_one(self, ts: float, value: float, robust_k: float = 0.0) -> None:
         if self.n == 0:
             self.level, self.last_ts, self.n = value, ts, 1
             return
@@ -143,6 +180,27 @@ class HoltTrend:
         if dt <= 0:  # a repeated timestamp: take the newer value as the level
             self.level = value
             return
+        if robust_k > 0 and self.n >= 3:
+            if self.pending_ts is not None:
+                held_ts, held_v = self.pending_ts, self.pending_v
+                self.pending_ts, self.pending_v = None, 0.0
+                # (the held reading repeated, ts == held_ts: the newer value is judged afresh)
+                if ts != held_ts and abs(value - held_v) <= abs(value - (self.level + self.slope * dt)):
+                    self._update(held_ts, held_v)  # confirmed: a real jump, learn both
+                    self._update(ts, value)
+                    return
+                # dropped: its error, clipped at the hold limit, still widens the scale (Huber), so a sensor that
+                # turned noisier is learned within a few readings instead of having every reading held
+                h = held_ts - self.last_ts
+                lim = robust_k * self.half_width(h)
+                self.mae = (1 - self.gain) * self.mae + self.gain * min(abs(held_v - self.predict(held_ts)), lim)
+            if abs(value - (self.level + self.slope * dt)) > robust_k * self.half_width(dt):
+                self.pending_ts, self.pending_v = ts, value
+                return
+        self._update(ts, value)
+
+    def _update(self, ts: float, value: float) -> None:
+        dt = ts - self.last_ts
         pred = self.level + self.slope * dt
         err = value - pred
         self.mae = abs(err) if self.n == 1 else (1 - self.gain) * self.mae + self.gain * abs(err)
@@ -265,17 +323,55 @@ def predicted(path_t: list[float], path_y: list[float], p: LevelParams) -> tuple
     return level, (path_t[i] if level else math.nan), extreme
 
 
-def reached(path_y: list[float], p: LevelParams) -> tuple[int, int, float]:
-    """:func:`predicted` by index: (highest level, index of the first point reaching it or -1, extreme)."""
+def reached(path_y: list[float], p: LevelParams, hold: int = 0) -> tuple[int, int, float]:
+    """:func:`predicted` by index: (highest level, index of the first point reaching it or -1, extreme).
+
+    With ``hold`` > 0 points (the rule's ``for_seconds`` on the path's step, :func:`hold_points`) a level
+    counts only where the path stays at or beyond its threshold for ``hold`` further points, as the rule
+    itself needs; the index is then where the rule would enter it (the end of that run's first ``hold``).
+
+    >>> p = LevelParams(((1, 3.0), (4, 4.5)), for_seconds=600)
+    >>> reached([2.0, 4.6, 2.0, 3.1, 3.2], p, hold=1)  # 4.6 for one point only: not red
+    (1, 4, 4.6)
+    """
     if not path_y:
         return 0, -1, math.nan
     above = p.above
     extreme = max(path_y) if above else min(path_y)
     for level, thr in reversed(p.thresholds):
         if extreme >= thr if above else extreme <= thr:
-            i = next(i for i, y in enumerate(path_y) if (y >= thr if above else y <= thr))
-            return level, i, extreme
+            run = 0
+            for i, y in enumerate(path_y):
+                run = run + 1 if (y >= thr if above else y <= thr) else 0
+                if run > hold:
+                    return level, i, extreme
     return 0, -1, extreme
+
+
+def hold_points(for_seconds: float, step: float) -> int:
+    """Path points after the first that a level must hold for to last ``for_seconds`` on a ``step`` grid.
+
+    >>> hold_points(600.0, 600.0), hold_points(0.0, 600.0), hold_points(900.0, 600.0)
+    (1, 0, 2)
+    """
+    return max(0, math.ceil(for_seconds / step - 1e-9)) if step > 0 else 0
+
+
+def fill_slots(obj: Any, state: Any) -> None:
+    """``__setstate__`` of a slotted dataclass that reads a pickle written before it gained fields: the
+    fields the pickle lacks take their defaults (dataclasses' own ``__setstate__`` would leave them unset)."""
+    import dataclasses
+
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+        state = {**(state[0] or {}), **state[1]}  # object's own pickle state of a slotted object: (dict, slots)
+    fields = dataclasses.fields(obj)
+    values = list(state) if isinstance(state, (list, tuple)) else [state.get(f.name, dataclasses.MISSING)
+                                                                   for f in fields]
+    for i, f in enumerate(fields):
+        v = values[i] if i < len(values) else dataclasses.MISSING
+        if v is dataclasses.MISSING:
+            v = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        object.__setattr__(obj, f.name, v)
 
 
 def _base(e: Event, key: str) -> dict[str, Any]:

@@ -7,18 +7,24 @@ level changes it causes) and, once per batch, may add to or rewrite the batch's 
 learned state is plain data out (``state()``) and in (``restore(state)``; an empty dict starts
 afresh); ``refresh()`` is called when the rules change, ``close()`` when the runtime stops.
 
+Time passing without events can matter too (a sensor that stops reporting): ``tick(now)`` gives the
+signals the passing of time causes, ``now`` mapping each clock domain to its current time (``""`` the
+real domain, a drill's name that drill's event clock), and ``next_due()`` says, per domain, the earliest
+time at which ``tick`` could raise something (empty: nothing pending), so a runtime ticks only what is due.
+
 A new detector subclasses :class:`DetectorBase` (or implements every method of :class:`Detector`) and
 registers itself in :mod:`fenghuo.detectors.registry`; ``tests/contracts/test_detector_protocol.py``
 then checks it with the others.
 
 >>> class Echo(DetectorBase):
 ...     name, feeds = "echo", frozenset({"sensor"})
->>> isinstance(Echo(), Detector), Echo().process_signals([]), Echo().state()
-(True, [], {})
+>>> isinstance(Echo(), Detector), Echo().process_signals([]), Echo().state(), Echo().tick({"": 0.0})
+(True, [], {}, [])
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from fenghuo.core import state as saved
@@ -41,6 +47,15 @@ class Detector(Protocol):
 
     def process_signals(self, signals: list[Signal]) -> list[Signal]:
         """The batch's signals (rules' and detectors'), possibly with more: return them unchanged if not a stage."""
+        ...
+
+    def tick(self, now: Mapping[str, float]) -> list[Signal]:
+        """The signals the passing of time causes: ``now`` maps each clock domain (``""`` the real one, a
+        drill's name that drill's event clock) to its current time."""
+        ...
+
+    def next_due(self) -> dict[str, float]:
+        """Per clock domain, the earliest time at which :meth:`tick` could raise something (empty: nothing)."""
         ...
 
     def state(self) -> dict[str, Any]:
@@ -70,7 +85,8 @@ class Detector(Protocol):
 
 
 class DetectorBase:
-    """Defaults for :class:`Detector`: no events, signals unchanged, no state, nothing to refresh or close."""
+    """Defaults for :class:`Detector`: no events, signals unchanged, nothing on a tick, no state, nothing to
+    refresh or close."""
 
     name: str = ""
     feeds: frozenset[str] = frozenset()
@@ -81,6 +97,12 @@ class DetectorBase:
 
     def process_signals(self, signals: list[Signal]) -> list[Signal]:
         return signals
+
+    def tick(self, now: Mapping[str, float]) -> list[Signal]:
+        return []
+
+    def next_due(self) -> dict[str, float]:
+        return {}
 
     def state(self) -> dict[str, Any]:
         return {}

@@ -19,8 +19,8 @@ each runtime is declared in :mod:`fenghuo.runtime.topology`.
 >>> add_models(engine, Detectors(bursts={"tz": "America/New_York"}, fusion={}), cache_dir=None)
 >>> [d.name for d in engine.detectors]
 ['bursts', 'fusion']
->>> [(r.name, r.scope) for r in REGISTRY]
-[('bursts', 'district'), ('forecast', 'grid'), ('anomaly', 'grid'), ('text', 'grid'), ('fusion', 'alerts')]
+>>> {scope: [r.name for r in REGISTRY if r.scope == scope] for scope in SCOPES}
+{'grid': ['forecast', 'anomaly', 'health', 'asset', 'text'], 'district': ['bursts'], 'alerts': ['fusion']}
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ MODULES: dict[str, str] = {
     "bursts": "fenghuo.detectors.bursts",
     "forecast": "fenghuo.detectors.forecast",
     "anomaly": "fenghuo.detectors.anomaly.detector",
+    "health": "fenghuo.detectors.health",
+    "asset": "fenghuo.detectors.asset",
     "text": "fenghuo.detectors.text.detector",
     "fusion": "fenghuo.detectors.fusion",
 }
@@ -231,7 +233,7 @@ def check_models(cfg: Detectors) -> list[str]:
     >>> check_models(Detectors(fusion={}))
     []
     >>> check_models(Detectors(nope={}))  # doctest: +ELLIPSIS
-    ['detectors.nope: unknown detector; registered: bursts, forecast, anomaly, text, fusion...']
+    ['detectors.nope: unknown detector; registered: bursts, forecast, anomaly, health, asset, text, fusion...']
     """
     try:
         chosen = selected(cfg)

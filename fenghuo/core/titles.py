@@ -21,8 +21,20 @@ METRICS = {
 }
 
 
+# the health detector's rules: dead and stuck sensors, silent sources and feeds
+HEALTH = {"sensor-silent": ("传感器无数据", "sensor silent"), "sensor-stuck": ("传感器读数停滞", "sensor stuck"),
+          "source-silent": ("数据源中断", "data source silent"), "feed-silent": ("数据流中断", "data feed silent")}
+
+
 def make_title(s: Signal, names: dict[str, tuple[str, str]]) -> tuple[str, str]:
     zh_grid, en_grid = names.get(s.grid, (s.grid, s.grid))
+    if s.detector == "health":
+        zh, en = HEALTH.get(s.rule, (s.rule, s.rule))
+        if s.feed == "system":
+            return f"{zh} {s.source}", f"{en[0].upper()}{en[1:]}: {s.source}"
+        return f"{zh_grid} {s.series} {zh}", f"{en_grid}: {s.series} {en}"
+    if s.detector == "asset":
+        return f"{zh_grid} 设备 {s.series} 运行异常", f"{en_grid}: asset {s.series} behaving abnormally"
     if s.feed == "system":
         return f"通知渠道 {s.series} 投递失败", f"Notification channel {s.series} is failing"
     if s.feed == "sensor":

@@ -1,7 +1,9 @@
 """The one function that builds the whole embedded service from settings and config.
 
 ``Pipeline.ingest`` validates records, stores them (the accepted ones are durable before the
-call returns), runs the detectors and the alert stages. A background loop ticks escalations,
+call returns), runs the detectors and the alert stages. A background loop ticks the detectors (what the
+passing of time causes: a sensor gone silent, on each clock domain's time) and the feed watch (a whole
+source or feed gone quiet, on the wall clock), applying their signals as an ingest does, ticks escalations,
 delivers the outbox and snapshots detector state; on start, events stored but not yet processed
 (a crash) are processed, and deadlines that passed while the service was down fire.
 """
@@ -36,6 +38,7 @@ from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
 from fenghuo.runtime import topology
 from fenghuo.runtime.broadcast import Broadcaster
+from fenghuo.runtime.feed_watch import FeedWatch, feed_watch_for
 from fenghuo.runtime.service import (
     AlertsBehind,
     IngestResult,
@@ -75,6 +78,7 @@ class Pipeline(StoreReads):
         private_tree(models)  # model caches 0600 whatever the umask
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
         self.router = Router(config, self._chain)
+        self.feed_watch: FeedWatch | None = feed_watch_for(config, self.router.system_node())  # with `health`
         self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,
                                    lambda s: make_title(s, names), self._publish)
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config, settings.public_url or None)
@@ -117,6 +121,10 @@ class Pipeline(StoreReads):
         self.store.add_dead_letters(bad, now)
         with self.lock:
             new = self.store.add_events(events, now)
+            if self.feed_watch is not None:
+                for e in new:
+                    if not e.drill:
+                        self.feed_watch.seen(e.source, e.feed, now)
             self._process(new, received)
         self.stats.events += len(new)
         self.stats.duplicates += len(events) - len(new)
@@ -245,12 +253,27 @@ class Pipeline(StoreReads):
         with self.lock:
             if self.unapplied:
                 self._apply_signals([])
+            self._tick_detectors()
             self.alerts.tick(self.clocks.domains())
         self.delivery.run_due()
         if time.monotonic() - self._last_snapshot > SNAPSHOT_EVERY:
             self.snapshot()
         self.purge.tick()  # old complaint and opinion texts, once a day on a thread of its own
         self.heads.maybe(self.store, self.clocks.wall_now())  # to DATA_DIR/chain-heads.jsonl
+
+    def _tick_detectors(self) -> None:
+        """What time alone causes: the detectors' tick on each clock domain's time (``""`` the real one, each
+        drill its event clock) and the feed watch's on the wall clock, applied as an ingest's signals are
+        (with the cursor, under the lock; if the store refuses them they wait in ``unapplied`` and the
+        snapshot waits too, so a restart ticks again from the older state and raises them again)."""
+        now = {"": self.clocks.now_of(None)}
+        now.update({d: self.clocks.now_of(d) for d in self.clocks.drills})
+        signals = self.engine.tick(now)
+        if self.feed_watch is not None:
+            signals += self.feed_watch.tick(self.clocks.wall_now())
+        if signals:
+            self.stats.signals += len(signals)
+            self._apply_signals(signals)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):

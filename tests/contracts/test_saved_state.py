@@ -36,6 +36,16 @@ def signal_doc(s: Signal) -> dict[str, Any]:
             "certainty": s.certainty.value, "reason": s.reason}
 
 
+# Release 0.2 changed on purpose how these detectors turn scores into alerts (issue 11: alerting in each series'
+# own time base, glitches, forecast confirmation), so their next signals differ from what 0.1.0 gave; their
+# learned models must still continue (checked below), and every other detector must give exactly 0.1.0's signals.
+CHANGED_SINCE_0_1 = ("anomaly", "forecast", "forecast-anomaly", "corroboration")
+
+
+def unchanged(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in signals if s["detector"] not in CHANGED_SINCE_0_1]
+
+
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
 
@@ -69,11 +79,13 @@ def test_embedded_snapshot_of_the_previous_release_continues(tmp_path: Path, emb
         p.recover()
         names = {d.name for d in p.engine.detectors}
         assert names == set(embedded["models"])
+        anomaly = next(d for d in p.engine.detectors if d.name == "anomaly")
+        assert anomaly.series and all(s.detector.score_one(0.0, 0.0) >= 0.0 for s in anomaly.series.values())
         got = [signal_doc(s) for s in p.engine.process(events_of(embedded))]
     finally:
         p.store.close()
-    assert embedded["signals"], "the fixture expects signals"
-    assert got == embedded["signals"]
+    assert unchanged(embedded["signals"]), "the fixture expects signals"
+    assert unchanged(got) == unchanged(embedded["signals"])
 
 
 def test_round_trip_gives_identical_next_outputs_and_writes_no_pickle(tmp_path: Path,
@@ -113,9 +125,11 @@ def test_changing_the_set_of_models_keeps_each_ones_state(tmp_path: Path, embedd
         full.snapshot()
         less.store.put_state("snapshot", full.store.get_state("snapshot") or b"")
         less.recover()
-        want = [s for s in embedded["signals"] if not s["detector"].startswith(("text", "opinion"))]
-        got = [signal_doc(s) for s in less.engine.process(events_of(embedded))]
-        assert want and [s for s in got if s["detector"] != "corroboration"] == want
+        events = events_of(embedded)
+        others = ("text", "opinion", "corroboration")
+        want = [signal_doc(s) for s in full.engine.process(events) if not s.detector.startswith(others)]
+        got = [signal_doc(s) for s in less.engine.process(events)]
+        assert want and [s for s in got if not s["detector"].startswith(others)] == want
         bursts = next(d for d in less.engine.detectors if d.name == "bursts")
         assert bursts.snapshot()["data"]["detectors"]  # kept its learned state
     finally:
@@ -152,8 +166,8 @@ def test_grid_state_of_the_previous_release_loads_and_continues() -> None:
     again = GridState.loads(raw)
     assert again.form == "plain"
     out += GridRunner(rules, chain, models).run(again, items[half:]).signals
-    assert doc["signals"], "the fixture expects signals"
-    assert [signal_doc(s) for s in out] == doc["signals"]
+    assert unchanged(doc["signals"]), "the fixture expects signals"
+    assert unchanged([signal_doc(s) for s in out]) == unchanged(doc["signals"])
 
 
 def test_unknown_versions_fail_loudly(tmp_path: Path) -> None:

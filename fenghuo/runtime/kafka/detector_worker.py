@@ -14,6 +14,16 @@ second agent in the same app (:class:`fenghuo.runtime.kafka.district_runner.Dist
 ``district-state``) runs them per district, under the same rules: signals in Kafka, then the state's
 changelog record, then the next batch (which acks this one).
 
+Time alone raises too (a sensor gone silent, ``detectors.health``): a timer every ``settings.tick_seconds`` ticks
+the grids whose due time has passed (:class:`fenghuo.runtime.kafka.grid_runner.DueGrids`, kept in memory from what
+each run and tick reported, so a tick loads only those grids' states), each at its own time per clock domain: the
+wall clock (or, with ``FENGHUO_CLOCK=event``, the grid's latest real event time), each drill's latest event time in
+that grid, and never past the time up to which the grid's partition is processed (a worker catching up a backlog
+does not call sensors silent whose readings wait in Kafka). A tick's signals and state are persisted as a batch's
+(``persist``: signals in Kafka, then the state's changelog record), under one lock with the batches. After a start
+or a rebalance, the due times are read again from the table's states of the grids owned (256 per tick; no grid is
+ticked until all are read).
+
 ``per_event=True`` runs the plain per-event agent instead (the benchmark's comparison).
 """
 
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +44,10 @@ from fenghuo.core.store import Store, open_store
 from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
 from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
-from fenghuo.runtime.kafka.grid_runner import GridRunner, GridState
+from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
 
 log = logging.getLogger("fenghuo.detectors.worker")
+REBUILD_PER_TICK = 256  # grid states read per tick to rebuild the due times after a start or a rebalance
 
 
 class Rules:
@@ -108,7 +120,11 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     table = app.Table("grid-state", default=None, partitions=partitions, use_partitioner=True,
                       key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
     rollup = app.topic(topics.complaints_by_district, **raw)
+    # when each grid needs a tick (a sensor gone silent), kept in memory: a tick loads only the grids due
+    ticks = DueGrids(topics.events, settings.clock == "event", lambda key: key_partition(key, partitions))
+    grid_lock = asyncio.Lock()  # a tick and a batch never interleave on the table (each awaits in persist)
     app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
+    app.fenghuo_ticks = ticks
     app.fenghuo_district = district
     app.fenghuo_rules = rules
 
@@ -142,19 +158,102 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         for key, value in writes:
             states.data[key] = value
 
+    def wire(key: bytes, out: GridBatch) -> bytes:
+        """A grid's batch (a run's or a tick's) as its record on the signals topic."""
+        return batch_to_wire(key.decode(), out.signals, out.clock, out.rx, out.positions)
+
     async def handle(groups: dict[bytes, list[tuple[Any, Any, Any]]], forwards: list[tuple[bytes, bytes]]) -> None:
         """Run each grid's events; persist their signal batches and the complaints forwarded to the
         district stage, then the grid states."""
-        writes: list[tuple[bytes, bytes]] = []
-        sends: list[tuple[Any, bytes, bytes]] = [(rollup, k, v) for k, v in forwards]
-        for key, items in groups.items():
-            gs = GridState.loads(table.get(key))
-            out = runner.run(gs, items)
-            if out.clock:
-                sends.append((signals, key, batch_to_wire(key.decode(), out.signals, out.clock, out.rx,
-                                                          out.positions)))
-            writes.append((key, gs.dumps()))
-        await persist(sends, table, writes)
+        async with grid_lock:
+            writes: list[tuple[bytes, bytes]] = []
+            sends: list[tuple[Any, bytes, bytes]] = [(rollup, k, v) for k, v in forwards]
+            for key, items in groups.items():
+                gs = GridState.loads(table.get(key))
+                out = runner.run(gs, items)
+                ticks.ran(key, out)
+                if out.clock:
+                    sends.append((signals, key, wire(key, out)))
+                writes.append((key, gs.dumps()))
+            await persist(sends, table, writes)
+            for items in groups.values():
+                for _, where, rx in items:
+                    ticks.processed(where, rx)
+
+    def owned_partitions() -> set[int] | None:
+        """The event partitions this worker owns now; None while partitions move or tables recover."""
+        if app.rebalancing or app.in_recovery:
+            return None
+        try:
+            actives = app.assignor.assigned_actives()
+        except Exception:  # no assignment yet
+            return None
+        events = set(topics.events)
+        return {tp.partition for tp in actives if tp.topic in events}
+
+    def observe(owned: set[int]) -> None:
+        """Tell ``ticks`` how far each owned partition is fetched (its highwater, and when it was fetched)."""
+        from faust.types import TP
+
+        consumer = app.consumer
+        try:  # the aiokafka consumer knows when it last fetched a highwater; faust does not pass that on
+            fetched = consumer._thread._ensure_consumer().last_poll_timestamp
+        except Exception:
+            fetched = None
+        for p in owned:
+            seen: list[tuple[str, int | None, float | None]] = []
+            for t in topics.events:
+                hw: int | None = None
+                at: float | None = None
+                try:
+                    hw = consumer.highwater(TP(t, p))
+                    ms = fetched(TP(t, p)) if fetched is not None else None
+                    at = ms / 1000.0 if ms else None
+                except Exception:  # not fetched yet
+                    pass
+                seen.append((t, hw, at))
+            ticks.observe(p, seen)
+
+    async def tick_grids() -> None:
+        """Tick the grids of this worker whose due time has passed (a sensor gone silent raises with no further
+        event): each one's state from the table, :meth:`GridRunner.tick`, then its signals and state persisted
+        as a batch's are. After a start or a rebalance, the due times are first read again from the table's
+        states of the grids owned now (``REBUILD_PER_TICK`` per tick; no grid is ticked meanwhile)."""
+        owned = owned_partitions()
+        if owned is None:
+            return
+        async with grid_lock:
+            if ticks.generation != app.rebalancing_count:
+                keys = [k for k in list(table.keys()) if key_partition(k, partitions) in owned]
+                ticks.restart(app.rebalancing_count, keys)
+                log.info("reading the due times of %d grid(s) after a rebalance", len(keys))
+            for key in ticks.take(REBUILD_PER_TICK):
+                raw = table.get(key)
+                if raw:
+                    gs = GridState.peek(raw)
+                    ticks.loaded(key, runner.due(gs), gs.offsets)
+            observe(owned)
+            todo = ticks.ready(time.time(), owned)
+            if not todo:
+                return
+            writes: list[tuple[bytes, bytes]] = []
+            sends: list[tuple[Any, bytes, bytes]] = []
+            raised = 0
+            for key, now in todo:
+                gs = GridState.loads(table.get(key))
+                out = runner.tick(gs, now)
+                ticks.ticked(key, out)
+                raised += len(out.signals)
+                if out.signals:
+                    sends.append((signals, key, wire(key, out)))
+                writes.append((key, gs.dumps()))
+            await persist(sends, table, writes)
+            if raised:
+                log.info("tick: %d signal(s) from %d grid(s)", raised, len(sends))
+
+    @app.timer(interval=settings.tick_seconds)
+    async def tick_timer() -> None:
+        await tick_grids()
 
     def forwarded(taken: list[tuple[Any, Any, bytes]]) -> list[tuple[bytes, bytes]]:
         return [] if district is None else forward_records(taken, district.wants, district.top)

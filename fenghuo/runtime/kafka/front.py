@@ -12,7 +12,15 @@ outbox delivery:
   service instance that owns the grid's signals applies them); the alert service answers on the
   alerts topic with the command's id, and the call returns the alert as the alert service left it
   (``CommandTimeout`` -> 504 when no answer comes in time);
-* the alerts topic also feeds the live board's stream (``/v1/alerts/stream``).
+* the alerts topic also feeds the live board's stream (``/v1/alerts/stream``);
+* with the ``health`` detector configured, the feed watch (:class:`fenghuo.runtime.feed_watch.FeedWatch`) runs
+  here, where the HTTP ingest receives every record: each accepted event (not a drill's) is seen at its receipt
+  time once Kafka has it, and a thread ticks the watch every ``tick_seconds`` on the wall clock; a
+  ``source-silent`` / ``feed-silent`` signal goes to the signals topic as a batch of the system node (keyed by
+  it, no positions: the alert service applies it as fresh), as the embedded pipeline applies it. A signal Kafka
+  does not take is sent again at the next tick. The watch's state is in memory (a restarted API learns again),
+  and each API instance watches what it received (behind a load balancer, a source is watched by the
+  instances it reaches).
 """
 
 from __future__ import annotations
@@ -26,18 +34,21 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from fenghuo.alerts.routing import Router
 from fenghuo.alerts.service import AlertConflict, AlertNotFound
 from fenghuo.core.chain import DailyHeadExport
 from fenghuo.core.clock import Clocks, WallClock
 from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
-from fenghuo.core.models import Alert, Event
+from fenghuo.core.models import Alert, Event, Signal
 from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
+from fenghuo.runtime.feed_watch import FeedWatch, feed_watch_for
+from fenghuo.runtime.kafka.bus import batch_to_wire
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
 from fenghuo.runtime.service import (
     BusUnavailable,
@@ -118,6 +129,11 @@ class KafkaFront(StoreReads):
         self.alerts = AlertCommands(self, command_timeout_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # sources and feeds gone silent (with `health`): on the system node, as the embedded pipeline raises them
+        self.feed_watch: FeedWatch | None = feed_watch_for(config, Router(config, self.tree.chain_ids).system_node())
+        self._watch_lock = threading.Lock()
+        self._watch_unsent: list[Signal] = []  # raised, not yet taken by Kafka: sent again at the next tick
+        self._ticker: threading.Thread | None = None
 
     # -- what the routes call -------------------------------------------------------------------
     def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
@@ -136,6 +152,12 @@ class KafkaFront(StoreReads):
                 seen.add((e.source, e.id))
                 unique.append(e)
         self.kafka.send(unique, bad)
+        if self.feed_watch is not None and unique:
+            now = self.clocks.wall_now()
+            with self._watch_lock:
+                for e in unique:
+                    if not e.drill:
+                        self.feed_watch.seen(e.source, e.feed, now)
         result = IngestResult(len(unique), len(events) - len(unique), [{"index": i, "error": e} for i, e, _ in bad])
         self.stats.events += result.accepted
         self.stats.duplicates += result.duplicates
@@ -209,16 +231,50 @@ class KafkaFront(StoreReads):
         else:
             self.broadcaster.publish(doc)
 
+    # -- the feed watch: sources and feeds gone silent -----------------------------------------
+    def tick_feed_watch(self) -> int:
+        """Tick the feed watch on the wall clock and send what it raises (and what Kafka did not take before) to
+        the signals topic, keyed by the system node; the number of signals sent. BusUnavailable: kept for the
+        next tick."""
+        if self.feed_watch is None:
+            return 0
+        with self._watch_lock:
+            self._watch_unsent += self.feed_watch.tick(self.clocks.wall_now())
+            signals, grid = list(self._watch_unsent), self.feed_watch.grid
+        if not signals:
+            return 0
+        self.kafka.produce(self.topics.signals, grid.encode(),
+                           batch_to_wire(grid, signals, {}, [None] * len(signals), [[] for _ in signals]))
+        with self._watch_lock:
+            del self._watch_unsent[:len(signals)]
+        self.stats.signals += len(signals)
+        log.info("feed watch: %s", "; ".join(s.reason for s in signals))
+        return len(signals)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.settings.tick_seconds):
+            try:
+                self.tick_feed_watch()
+            except BusUnavailable:
+                log.warning("feed watch: Kafka did not take its signals; sent again at the next tick")
+            except Exception:  # keep ticking; the error is logged with its trace
+                log.exception("feed watch tick failed")
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self._listen, name="fenghuo-alerts-topic", daemon=True)
         self._thread.start()
+        if self.feed_watch is not None:
+            self._ticker = threading.Thread(target=self._tick_loop, name="fenghuo-feed-watch", daemon=True)
+            self._ticker.start()
         self.listening.wait(10.0)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self._ticker:
+            self._ticker.join(timeout=5)
         self.purge.wait(30)
         self.kafka.close()
         self.store.close()

@@ -21,8 +21,9 @@ reading sent twice by a client counts once, as the embedded store's (source, id)
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,11 @@ class GridBatch:
     receipt time of each signal's event, and each signal's source position(s) in Kafka (its event's;
     every position of the batch for a signal without one), so the alert service can drop a signal it
     already applied when a replacement worker re-runs events the dead one had already turned into signals.
-    ``events`` are the events run (not skipped), in the order the engine saw them.
+    ``events`` are the events run (not skipped), in the order the engine saw them. ``due``: per clock domain,
+    the earliest time a tick of this grid could raise something (:meth:`DetectorEngine.next_due`), so the worker
+    keeps every grid's due times in memory and loads a grid's state only when one has passed.
+    A tick's signals (:meth:`GridRunner.tick`) carry no position (``[]``): the alert service applies a signal
+    without positions as fresh.
     """
 
     signals: list[Signal] = field(default_factory=list)
@@ -50,6 +55,7 @@ class GridBatch:
     rx: list[float | None] = field(default_factory=list)
     positions: list[list[Where]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    due: dict[str, float] = field(default_factory=dict)  # the grid's engine.next_due() after the step
 
 
 GRID_STATE_VERSION = 1
@@ -108,6 +114,13 @@ class GridState:
             if len(_live) > KEEP_LIVE:
                 _live.popitem(last=False)[1].written = None
         return raw
+
+    @classmethod
+    def peek(cls, raw: bytes) -> GridState:
+        """The state written as ``raw`` to look at (its due times), leaving the objects kept beside those bytes
+        where they are: the next :meth:`loads` of them still takes the objects instead of decoding."""
+        kept = _live.get(raw)
+        return kept if kept is not None else cls.loads(raw)
 
     @classmethod
     def loads(cls, raw: bytes | None) -> GridState:
@@ -180,10 +193,10 @@ class GridRunner:
             for old in list(gs.ids)[: len(gs.ids) - self.max_ids]:
                 del gs.ids[old]
         if not fresh:
+            self._swap_in(gs)  # (cheap for a live state) so that next_due() is this grid's
             if gs.form != "live":
-                self._swap_in(gs)
                 gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
-            return GridBatch()
+            return GridBatch(due=self.engine.next_due())
         if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
             fresh.sort(key=lambda p: p[0].ts)
         events = [e for e, _ in fresh]
@@ -200,4 +213,178 @@ class GridRunner:
         rxs = [rx_of.get(str(s.evidence.get("event")), latest) for s in signals]
         everywhere = list(where.values())
         pos = [[where[ev]] if (ev := str(s.evidence.get("event"))) in where else everywhere for s in signals]
-        return GridBatch(signals, clock, rxs, pos, events)
+        return GridBatch(signals, clock, rxs, pos, events, self.engine.next_due())
+
+    def tick(self, gs: GridState, now: Mapping[str, float]) -> GridBatch:
+        """What the passing of time causes in this grid (a sensor gone silent), with no event: the engine's
+        :meth:`DetectorEngine.tick` on the grid's state, which advances. ``now``: clock domain -> its time (``""``
+        the real one, a drill's name its event clock); a domain left out is not ticked. The batch's clock is
+        ``now`` when it has signals (so the alert service ticks those domains' escalations too), its signals
+        have no receipt time and no position (not events: the alert service applies them as fresh), and
+        ``due`` is the grid's next due times.
+        """
+        gs.forget_written()
+        self._swap_in(gs)
+        signals = self.engine.tick(now)
+        gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
+        return GridBatch(signals, dict(now) if signals else {}, [None] * len(signals), [[] for _ in signals], [],
+                         self.engine.next_due())
+
+    def due(self, gs: GridState) -> dict[str, float]:
+        """The grid's due times (:meth:`DetectorEngine.next_due`) from its saved state, without running anything
+        (a worker rebuilding its due times after a start or a rebalance). The state is not changed in a way
+        that needs writing back."""
+        self._swap_in(gs)
+        return self.engine.next_due()
+
+
+Observed = tuple[str, int | None, float | None]  # (event topic, its highwater, wall time the highwater was fetched)
+
+
+class DueGrids:
+    """A detector worker's view, in memory, of when each of its grids needs a tick, so that a tick loads the
+    state of only the grids with something due (never every grid's): the due times each run or tick reported
+    (:attr:`GridBatch.due`), each grid's latest event time per clock domain, and how far each event partition
+    is processed.
+
+    The time a grid is ticked at, per domain: a drill's, the grid's latest event time of that drill; the real
+    domain's, the grid's latest real event time on the event clock (``event_clock``), else the wall clock,
+    but never beyond the time up to which every event of the grid's partition is processed (:meth:`complete`):
+    a worker catching up a backlog (after a restart) must not call a sensor silent whose readings wait in
+    Kafka. A grid is due when a domain's time is past its due time there.
+
+    >>> dg = DueGrids(["ev"], event_clock=False, partition_of=lambda key: 0)
+    >>> dg.ran(b"G", GridBatch(clock={"": 100.0, "d1": 50.0}, due={"": 1050.0, "d1": 90.0}))
+    >>> dg.processed(("ev", 0, 7), rx=1000.0)
+    >>> dg.ready(1100.0, {0})  # the real domain: processed up to the receipt time 1000; d1's clock is 50
+    []
+    >>> dg.observe(0, [("ev", 8, 1200.0)])  # the partition is caught up (offset 7 is the last)
+    >>> dg.ready(1300.0, {0})
+    [(b'G', {'d1': 50.0, '': 1200.0})]
+    >>> dg.ready(1300.0, {1})  # a grid whose partition this worker does not own is never ticked
+    []
+    """
+
+    def __init__(self, topics: Iterable[str], event_clock: bool, partition_of: Callable[[bytes], int]) -> None:
+        self.topics = list(topics)  # the event topics (a grid's events are on one partition number of each)
+        self.event_clock = event_clock
+        self.partition_of = partition_of
+        self.due: dict[bytes, dict[str, float]] = {}
+        self.clocks: dict[bytes, dict[str, float]] = {}  # per grid: latest event time per domain
+        self.done: dict[tuple[str, int], int] = {}  # per event partition: the highest offset processed
+        self.rx: dict[tuple[str, int], float] = {}  # per event partition: the latest receipt time processed
+        self.caught: dict[tuple[str, int], float] = {}  # per event partition: when it was last seen caught up
+        self.pending: list[bytes] = []  # grids whose due times are to be read from their saved state
+        self.parts: dict[bytes, int] = {}  # the partition of each grid key seen (hashing it each tick costs)
+        self.generation: int | None = None  # the rebalance the due times were rebuilt after
+        self.stalled = 0  # ticks that raised nothing and did not move the grid's due time (a detector's bug)
+
+    # -- what the worker did -------------------------------------------------------------------------
+    def ran(self, key: bytes, out: GridBatch) -> None:
+        """A run of the grid's events (or a tick): its clocks move on, its due times are the batch's."""
+        clock = self.clocks.setdefault(key, {})
+        for domain, t in out.clock.items():
+            if t > clock.get(domain, -math.inf):
+                clock[domain] = t
+        self._set(key, out.due)
+
+    def ticked(self, key: bytes, out: GridBatch) -> None:
+        """A tick of the grid: its due times are the tick's. A tick that raised nothing and left the due time
+        where it was would come back at every tick: the grid waits for its next run instead."""
+        before = self.due.get(key)
+        if not out.signals and out.due and out.due == before:
+            self.stalled += 1
+            self._set(key, {})
+        else:
+            self._set(key, out.due)
+
+    def _set(self, key: bytes, due: dict[str, float]) -> None:
+        if due:
+            self.due[key] = dict(due)
+        else:
+            self.due.pop(key, None)
+
+    def processed(self, where: Where, rx: float | None) -> None:
+        """An event was run and its state persisted."""
+        topic, part, off = where
+        tp = (topic, part)
+        if off > self.done.get(tp, -1):
+            self.done[tp] = off
+        if rx is not None and rx > self.rx.get(tp, -math.inf):
+            self.rx[tp] = rx
+
+    def observe(self, partition: int, seen: list[Observed]) -> None:
+        """The consumer's highwater of each event topic's ``partition`` and when it fetched it: a topic
+        partition processed up to its highwater had every event produced before that time processed."""
+        for topic, hw, at in seen:
+            tp = (topic, partition)
+            if hw is not None and at is not None and self.done.get(tp, -1) + 1 >= hw \
+                    and at > self.caught.get(tp, -math.inf):
+                self.caught[tp] = at
+
+    def complete(self, partition: int) -> float | None:
+        """The wall time up to which every event of the partition (in each event topic) is processed: when
+        it was last seen caught up, or the latest receipt time processed (events are produced in receipt
+        order); None if unknown."""
+        out = math.inf
+        for topic in self.topics:
+            tp = (topic, partition)
+            t = max(self.caught.get(tp, -math.inf), self.rx.get(tp, -math.inf))
+            if t == -math.inf:
+                return None
+            out = min(out, t)
+        return None if out == math.inf else out
+
+    # -- rebuilding after a start or a rebalance ------------------------------------------------------
+    def restart(self, generation: int, keys: Iterable[bytes]) -> None:
+        """The partitions moved (or the worker started): another worker may have run these grids, so every
+        due time is read again from the saved states of ``keys`` (the grids of the partitions owned now)."""
+        self.generation = generation
+        self.due.clear()
+        self.pending = list(keys)
+
+    def take(self, n: int) -> list[bytes]:
+        """The next ``n`` grids whose due times are to be read."""
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def loaded(self, key: bytes, due: dict[str, float], offsets: Mapping[tuple[str, int], int]) -> None:
+        """A grid's due times and source offsets, read from its saved state."""
+        self._set(key, due)
+        for tp, off in offsets.items():
+            if off > self.done.get(tp, -1):
+                self.done[tp] = off
+
+    # -- what to tick ---------------------------------------------------------------------------------
+    def now_of(self, key: bytes, real: float | None) -> dict[str, float]:
+        """The grid's time per domain; ``real`` the real domain's on the wall clock (None: not ticked)."""
+        clock = self.clocks.get(key, {})
+        now = {d: t for d, t in clock.items() if d}
+        r = clock.get("") if self.event_clock else real
+        if r is not None:
+            now[""] = r
+        return now
+
+    def ready(self, wall: float, owned: set[int]) -> list[tuple[bytes, dict[str, float]]]:
+        """The grids of the ``owned`` partitions with a due time passed, each with the times to tick it at."""
+        if self.pending:
+            return []  # due times still being read: nothing is known of those grids yet
+        real: dict[int, float | None] = {}
+        out: list[tuple[bytes, dict[str, float]]] = []
+        parts = self.parts
+        for key, due in self.due.items():
+            p = parts.get(key)
+            if p is None:
+                p = parts[key] = self.partition_of(key)
+            if p not in owned:
+                continue
+            if p not in real:
+                c = self.complete(p)
+                real[p] = None if c is None else min(wall, c)
+            r, clock = real[p], self.clocks.get(key)
+            for d, t in due.items():  # (no dict built per grid: this runs over every grid at every tick)
+                cur = r if not d and not self.event_clock else (clock.get(d) if clock else None)
+                if cur is not None and cur > t:
+                    out.append((key, self.now_of(key, r)))
+                    break
+        return out
