@@ -37,6 +37,7 @@ LIVELY: dict[str, dict[str, Any]] = {
     "bursts": {"warmup_hours": 0, "min_count": 3, "min_ratio": 0, "dedupe_minutes": 0, "link_minutes": 0},
     "forecast": {"model": "fallback", "refit_mode": "inline"},
     "anomaly": {"detector": "ewma", "warmup": 20},
+    "asset": {"by_source": True, "train_rows": 30, "window": 60, "span": 3},
     "text": {},
     "fusion": {},
 }
