@@ -232,28 +232,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stale-k", type=float, default=DEFAULTS.stale_k,
                     help="Prophet's path is used while the reading is within this many half-widths of it "
                          "(inf: always, the fallback only before the first fit)")
-    ap.add_argument("--confirm-readings", default=str(ForecastParams.confirm_readings),
+    ap.add_argument("--confirm-readings", default=str(DEFAULTS.confirm_readings),
                     help="readings a forecast level must be reached at before it is warned; a comma list runs each")
     ap.add_argument("--withdraw-readings", type=int, default=DEFAULTS.withdraw_readings)
     ap.add_argument("--robust-k", type=float, default=DEFAULTS.robust_k,
                     help="half-widths beyond which the Holt trend holds a reading until the next confirms it (0: off)")
+    ap.add_argument("--select", default=DEFAULTS.select,
+                    help="which path warns in Prophet mode: stale, error or union; a comma list runs each")
+    ap.add_argument("--select-lead", type=float, default=DEFAULTS.select_lead,
+                    help="select=error: the models' errors are tracked this fraction of the horizon ahead")
+    ap.add_argument("--stations", default="", help="a comma list of stations (exploration); default all")
     args = ap.parse_args(argv)
     rule = load_rule()
     t = time.perf_counter()
-    readings = load_readings()
+    readings = load_readings(stations=set(args.stations.split(",")) if args.stations else None)
     print(f"{len(readings)} readings from {len({r[1] for r in readings})} stations loaded in "
           f"{time.perf_counter() - t:.1f} s; rule {rule.id}: for_seconds {rule.for_seconds:g}, "
           f"hysteresis {rule.hysteresis:g}")
     cross = crossings(readings, rule)
     base = ForecastParams(refit_mode="inline", horizon_s=args.horizon_h * 3600, refit_every_s=args.refit_h * 3600,
                           window_s=args.window_d * 86400, stale_k=args.stale_k,
-                          withdraw_readings=args.withdraw_readings, robust_k=args.robust_k)
+                          withdraw_readings=args.withdraw_readings, robust_k=args.robust_k,
+                          select_lead=args.select_lead)
     for model in ("fallback", "prophet") if args.model == "both" else (args.model,):
-        for confirm in (int(c) for c in args.confirm_readings.split(",")):
-            params = replace(base, model=model, confirm_readings=confirm)
-            run = replay_parallel(readings, rule, params, args.workers)
-            report(f"{model}, confirm_readings {confirm}, withdraw_readings {params.withdraw_readings}, "
-                   f"robust_k {params.robust_k:g}", score(cross, run.signals, params.horizon_s), run)
+        for select in args.select.split(",") if model == "prophet" else (DEFAULTS.select,):
+            for confirm in (int(c) for c in args.confirm_readings.split(",")):
+                params = replace(base, model=model, confirm_readings=confirm, select=select)  # type: ignore[arg-type]
+                run = replay_parallel(readings, rule, params, args.workers)
+                report(f"{model}, select {select} (lead {params.select_lead:g}), confirm_readings {confirm}, "
+                       f"withdraw_readings {params.withdraw_readings}, robust_k {params.robust_k:g}",
+                       score(cross, run.signals, params.horizon_s), run)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ Per reading, in this order (score before learn):
    half-width, a ``forecast-anomaly`` signal (its own alert; blue, yellow from 2x, orange from 4x);
 2. learn the reading;
 3. the path for the next ``horizon_s``: Prophet's grid shifted through the reading while the reading
-   is within ``stale_k`` half-widths of it, else the Holt trend;
+   is within ``stale_k`` half-widths of it, else the Holt trend; with ``select="error"`` (the default)
+   Prophet's path only while its forecasts ``select_lead`` x ``horizon_s`` ahead have had no larger
+   recent error than Holt's (online model selection; ``"union"``: either model's path warns);
 4. per threshold rule: the highest level the path reaches and holds for the rule's ``for_seconds``
    (a level the rule itself would raise), confirmed: the lowest of those levels over the last
    ``confirm_readings`` readings. Above the rule's current level (its own state machine,
@@ -67,6 +69,7 @@ from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.rules import params_for
 
 _process_pool: cf.ProcessPoolExecutor | None = None
+_MADE = 40  # bound on the forecasts kept for scoring: at most one per lead / 32 of event time
 _process_lock = threading.Lock()
 
 
@@ -91,6 +94,15 @@ class _Series:
     fit_seconds: float = 0.0
     fit_errors: int = 0
     last_error: str | None = None
+    # online model selection (``select="error"``): forecasts made ``select_lead`` x horizon ago (target time,
+    # Prophet's, Holt's; None: that model had none), and each model's exponential mean absolute error of them
+    # (negative: no record yet; not NaN, so that saved states compare equal)
+    made: deque[tuple[float, float | None, float | None]] = field(default_factory=lambda: deque(maxlen=_MADE))
+    err_prophet: float = -1.0
+    err_holt: float = -1.0
+
+    def __setstate__(self, state: Any) -> None:
+        fill_slots(self, state)
 
 
 class _Path(NamedTuple):
@@ -114,6 +126,7 @@ class _RuleState:
     warned: int = 0
     out_of_reach_since: float | None = None
     recent: list[int] = field(default_factory=list)  # the level the path reached at the last few readings
+    recent_holt: list[int] = field(default_factory=list)  # the same for the Holt path (``select="union"``)
     out_of_reach: int = 0  # consecutive readings the warned level has been out of reach
 
     def __setstate__(self, state: Any) -> None:
@@ -249,6 +262,8 @@ class ForecastWarner:
                 changed = st.step(ANOMALY, ts, z)
             if changed is not None:
                 out.append(anomaly_signal(e, key, changed, v, exp, z * p.anomaly_k))
+        if p.select == "error" and self.use_prophet:
+            self._score(s, ts, v)
         times, vals = s.ts, s.vals
         times.append(ts)
         vals.append(v)
@@ -257,17 +272,55 @@ class ForecastWarner:
             times.popleft()
             vals.popleft()
         s.holt.learn_one(ts, v, p.robust_k)
-        path = self._path(s, ts, v, at)
-        held = path.model == "fallback" and s.holt.held  # the path has not seen this reading yet
+        fresh = self._prophet_path(s, ts, v, at)
+        holt = self._holt_path(s, ts)
+        held = s.holt.held  # the Holt path has not seen this reading yet
+        if p.select == "union":
+            cands = [(fresh, False, 0), (holt, held, 1)]
+        elif fresh is not None and not (p.select == "error" and s.err_prophet > s.err_holt >= 0.0):
+            cands = [(fresh, False, 0)]  # (no record yet of either model keeps Prophet, as "stale")
+        else:
+            cands = [(holt, held, 0)]
+        if p.select == "error" and self.use_prophet:
+            self._record(s, ts, v, at, holt)
         for rule, lp in rules:
-            sig = self._judge(e, key, rule, lp, path, v, held)
+            sig = self._judge(e, key, rule, lp, cands, v)
             if sig is not None:
                 out.append(sig)
         self._maybe_refit(key, s, ts)
         return out
 
-    def _path(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None) -> _Path:
-        """The forecast path for the next ``horizon_s`` (``at``: the grid's ``at(ts)`` if it covers ts)."""
+    def _lead(self) -> float:
+        return max(self.p.select_lead * self.p.horizon_s, 1e-9)
+
+    def _record(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None, holt: _Path) -> None:
+        """Keep both models' forecasts for ``ts + lead`` (at most one per lead / 32), to score them then."""
+        lead = self._lead()
+        if s.made and ts + lead - s.made[-1][0] < lead / 32:
+            return
+        g, target = s.grid, ts + lead
+        yp = g.at(target)[0] + (v - at[0]) if g is not None and at is not None and target <= g.end else None
+        s.made.append((target, yp, s.holt.predict(target) if s.holt.n >= 3 else None))
+
+    def _score(self, s: _Series, ts: float, v: float) -> None:
+        """Each model's absolute error on the forecasts made for now or before (exponential mean, time
+        constant ``lead``: the errors of the last lead or so count)."""
+        lead = self._lead()
+        gain = 1.0 - math.exp(-max(s.holt.dt, lead / 32) / lead)
+        made = s.made
+        while made and made[0][0] <= ts:
+            _, yp, yh = made.popleft()
+            if yp is not None:
+                err = abs(v - yp)
+                s.err_prophet = err if s.err_prophet < 0.0 else s.err_prophet + gain * (err - s.err_prophet)
+            if yh is not None:
+                err = abs(v - yh)
+                s.err_holt = err if s.err_holt < 0.0 else s.err_holt + gain * (err - s.err_holt)
+
+    def _prophet_path(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None
+                      ) -> _Path | None:
+        """Prophet's path for the next ``horizon_s`` shifted through the reading, while the reading is within
+        ``stale_k`` half-widths of the grid (``at``: the grid's ``at(ts)`` if it covers ts); else None."""
         g, p = s.grid, self.p
         if g is not None and at is not None:
             y, lo, hi = at
@@ -275,12 +328,22 @@ class ForecastWarner:
                 i, j = g.index(ts), g.index(ts + p.horizon_s)
                 shift = v - y
                 return _Path([x + shift for x in g.yhat[i:j + 1].tolist()], g.t0, g.step, i, "prophet", g.fitted_at)
+        return None
+
+    def _holt_path(self, s: _Series, ts: float) -> _Path:
+        p = self.p
         return _Path(s.holt.path_values(ts, p.horizon_s, p.step_s), ts, p.step_s, 0, "fallback", ts)
 
-    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, path: _Path, v: float,
-               held: bool = False) -> Signal | None:
-        """The warning (or withdrawal) for one rule; ``held``: the reading is held out of the Holt path until
-        the next one confirms it, so this path is the one before it: neither a confirmation nor a withdrawal."""
+    def _path(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None) -> _Path:
+        """The forecast path for the next ``horizon_s``: Prophet's while fresh, else Holt's."""
+        return self._prophet_path(s, ts, v, at) or self._holt_path(s, ts)
+
+    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, cands: list[tuple[_Path | None, bool, int]],
+               v: float) -> Signal | None:
+        """The warning (or withdrawal) for one rule from the candidate paths (path or None: no such path now,
+        held, slot of its recent levels: 0 ``recent``, 1 ``recent_holt``); the highest confirmed level of
+        any candidate warns. ``held``: the reading is held out of the Holt path until the next one confirms
+        it, so this path is the one before it: neither a confirmation nor a withdrawal."""
         rs = self.rules.get((rule.id, key))
         if rs is None:
             rs = self.rules[(rule.id, key)] = _RuleState()
@@ -289,19 +352,34 @@ class ForecastWarner:
         p = self.p
         if rs.warned and actual >= rs.warned:
             rs.warned, rs.out_of_reach_since, rs.out_of_reach = 0, None, 0  # fulfilled: the rule itself now speaks
-        if held:
-            return None
-        hold = hold_points(lp.for_seconds, path.step)
-        level, i, extreme = reached(path.y, lp, hold)
-        recent = rs.recent
-        recent.append(level)
         n = max(1, p.confirm_readings)
-        if len(recent) > n:
-            del recent[:-n]
-        confirmed = min(recent) if len(recent) == n else 0  # reached at each of the last n readings
+        best: tuple[int, int, int, _Path] | None = None  # (confirmed, level, index, path) of the best candidate
+        level, extreme, model = 0, math.nan, ""
+        for path, held, slot in cands:
+            if held:
+                continue
+            recent = rs.recent_holt if slot else rs.recent
+            if path is None:  # no path from this model now: it reaches nothing
+                lv, i, ext = 0, -1, math.nan
+            else:
+                lv, i, ext = reached(path.y, lp, hold_points(lp.for_seconds, path.step))
+            recent.append(lv)
+            if len(recent) > n:
+                del recent[:-n]
+            if path is None:
+                continue
+            conf = min(recent) if len(recent) == n else 0  # reached at each of the last n readings
+            if best is None or conf > best[0]:
+                best = (conf, lv, i, path)
+            if lv > level or not model:
+                level, extreme, model = lv, ext, path.model
+        if best is None:
+            return None
+        confirmed, lv, i, path = best
+        hold = hold_points(lp.for_seconds, path.step)
         if confirmed > actual and confirmed > rs.warned:
             rs.warned, rs.out_of_reach_since, rs.out_of_reach = confirmed, None, 0
-            if confirmed < level:  # where the path reaches the confirmed level (not the higher one of now)
+            if confirmed < lv:  # where the path reaches the confirmed level (not the higher one of now)
                 _, i, _ = reached(path.y, replace(lp, thresholds=tuple(t for t in lp.thresholds if t[0] <= confirmed)),
                                   hold)
             return forecast_signal(e, key, rule, Level(confirmed), path.time(i), path.y[i], path.model,
@@ -311,7 +389,7 @@ class ForecastWarner:
             rs.out_of_reach += 1
             if rs.out_of_reach >= p.withdraw_readings and e.ts - rs.out_of_reach_since >= p.withdraw_after_s:
                 rs.warned, rs.out_of_reach_since, rs.out_of_reach = 0, None, 0
-                return withdraw_signal(e, key, rule, actual, extreme, path.model, p.horizon_s)
+                return withdraw_signal(e, key, rule, actual, extreme, model, p.horizon_s)
         elif rs.warned:
             rs.out_of_reach_since, rs.out_of_reach = None, 0
         return None

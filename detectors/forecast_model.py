@@ -71,6 +71,12 @@ class ForecastParams:
     confirm_readings: int = 2
     withdraw_readings: int = 3
     robust_k: float = 4.0
+    # which path warns (model "prophet"): "stale" Prophet's grid while the reading is within ``stale_k`` of it,
+    # else Holt; "error" of those, the model whose forecasts ``select_lead`` x ``horizon_s`` ahead have had the
+    # smaller recent absolute error (an exponential mean with a time constant of that lead); "union" either
+    # model's confirmed path (docs/benchmarks-forecast.md)
+    select: Literal["stale", "error", "union"] = "error"
+    select_lead: float = 0.5
 
     def __setstate__(self, state: Any) -> None:
         fill_slots(self, state)
