@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint bench bench-nab bench-skab clean
+.PHONY: install run test lint bench bench-nab bench-skab bench-defaults clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench-nab: install
 ## bench-skab: every detector over SKAB (1 Hz pumps, 8 sensors), SKAB's protocol and metrics beside its leaderboard
 bench-skab: install
 	$(BIN)/python -m benchmarks.skab.run_skab
+
+## bench-defaults: the anomaly detector's defaults chosen by one rule over NAB, SKAB and Gloria, cross-validated
+bench-defaults: install
+	$(BIN)/python -m benchmarks.defaults.run_defaults
 
 clean:
 	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache .hypothesis

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from fenghuo.core.levels import Level
+from fenghuo.detectors.anomaly.detector import AnomalyParams
 from tests.acceptance.test_alert_pipeline import T0, Harness
 
 RATES = [1.0, 600.0]
-MODELS = ["robust_z", "records_local"]
+MODELS = ["robust_z", "records_local", "cusum"]
 
 
 def _config(model: str = "robust_z") -> dict[str, Any]:
@@ -46,13 +47,13 @@ def test_one_glitch_raises_blue_at_most_and_clears_when_readings_are_normal(tmp_
                                                                              model: str) -> None:
     rng = random.Random(7)
     h = Harness(tmp_path, _config(model), clock_mode="event")
-    values = _normal(400, rng) + [6.0] + _normal(30, rng)
+    values = _normal(400, rng) + [6.0] + _normal(2 * int(AnomalyParams().hold) + 10, rng)
     _ingest(h, interval, values)
     alerts = _anomaly_alerts(h)
     assert alerts, "the glitch is worth a blue notice"
     assert all(a.level <= Level.BLUE for a in alerts)
     assert all(e.level in (None, "blue") for a in alerts for e in a.timeline)
-    assert all(a.cleared for a in alerts)  # back to normal: cleared within the 30 normal readings
+    assert all(a.cleared for a in alerts)  # back to normal: cleared once the hold has passed
     h.p.stop()
 
 
@@ -74,5 +75,6 @@ def test_a_long_anomaly_keeps_its_alert_up_while_it_lasts_and_clears_after(tmp_p
     assert a.level >= Level.YELLOW
     cleared = [e.ts for e in a.timeline if e.kind == "cleared"]
     assert len(cleared) == 1 and cleared[0] > end - interval  # up through the anomaly ...
-    assert cleared[0] <= end + 20 * interval  # ... and down soon after it
+    p = AnomalyParams()
+    assert cleared[0] <= end + (p.hold + p.clear + 2) * interval  # ... and down once the hold has passed
     h.p.stop()
