@@ -66,7 +66,7 @@ from fenghuo.detectors.forecast_model import (
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
 from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
-from fenghuo.detectors.rules import params_for
+from fenghuo.detectors.rules import SensorRulesInForce
 
 _process_pool: cf.ProcessPoolExecutor | None = None
 _MADE = 40  # bound on the forecasts kept for scoring: at most one per lead / 32 of event time
@@ -402,10 +402,6 @@ class ForecastWarner:
                 "fit_seconds": secs, "mean_fit_s": secs / fits if fits else 0.0}
 
 
-def _own_grid(grid: str) -> list[str]:
-    return [grid]
-
-
 class ForecastExtra(VersionedDetector):
     """The ``forecast`` :class:`fenghuo.detectors.protocol.Detector`: forecasts for every sensor series a
     threshold rule watches.
@@ -422,43 +418,18 @@ class ForecastExtra(VersionedDetector):
 
     def __init__(self, rules_provider: Any, params: ForecastParams | None = None, chain: Any = None,
                  use_prophet: bool | None = None, refresh_s: float = 60.0) -> None:
-        self.rules_provider = rules_provider
         self.params = params or ForecastParams()
-        self.chain = chain or _own_grid
         self.use_prophet = use_prophet
-        self.refresh_s = refresh_s
         self.warners: dict[str | None, ForecastWarner] = {}
-        self._rules: list[Rule] = []
-        self._loaded_at = -math.inf
-        self._applies: dict[tuple[str | None, str, str], list[tuple[Rule, LevelParams]]] = {}
+        self.rules = SensorRulesInForce(rules_provider, chain, refresh_s)
 
-    def refresh(self, now: float = -math.inf) -> None:
-        rules = [r for r in self.rules_provider() if r.kind == "threshold" and r.feed == "sensor"]
-        if len(rules) != len(self._rules) or any(a is not b for a, b in zip(rules, self._rules, strict=True)):
-            self._applies.clear()  # a changed rule is a new object: only then are the effective levels recomputed
-        self._rules = rules
-        self._loaded_at = now
-
-    def _for(self, e: Event) -> list[tuple[Rule, LevelParams]]:
-        key = (e.metric, e.grid, e.source)
-        found = self._applies.get(key)
-        if found is None:
-            chain = self.chain(e.grid)
-            found = []
-            for r in self._rules:
-                if r.metric == e.metric and (r.grid == "*" or r.grid in chain):
-                    lp = params_for(r, chain, e.source)
-                    if lp is not None:
-                        found.append((r, lp))
-            self._applies[key] = found
-        return found
+    def refresh(self) -> None:
+        self.rules.refresh()
 
     def __call__(self, e: Event) -> list[Signal]:
         if e.feed != "sensor" or e.value is None:
             return []
-        if e.ts - self._loaded_at >= self.refresh_s:  # an older (drill) event never forces a reload
-            self.refresh(e.ts)
-        rules = self._for(e)
+        rules = self.rules.applying(e)
         if not rules:
             return []
         warner = self.warners.get(e.drill)

@@ -67,7 +67,7 @@ from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
-from fenghuo.detectors.rules import params_for
+from fenghuo.detectors.rules import SensorRulesInForce
 from fenghuo.detectors.timebase import Cadence
 
 INHIBITED = frozenset({"anomaly", "forecast-anomaly"})  # the detectors whose raises a silent/stuck sensor holds back
@@ -191,10 +191,6 @@ def _no_rules() -> list[Rule]:
     return []
 
 
-def _own_grid(grid: str) -> list[str]:
-    return [grid]
-
-
 class HealthDetector(VersionedDetector):
     """The ``health`` :class:`fenghuo.detectors.protocol.Detector` (see the module's doc)."""
 
@@ -207,45 +203,28 @@ class HealthDetector(VersionedDetector):
         self.p = params or HealthParams()
         _check(self.p)
         self.levels = {n: self.p.level(n) for n in ("silent_level", "silent_high_level", "stuck_level")}
-        self.rules_provider = rules_provider
-        self.chain = chain or _own_grid
-        self.refresh_s = refresh_s
+        self.rules = SensorRulesInForce(rules_provider, chain, refresh_s)
         self.w = _Watch()
-        self._rules: list[Rule] = []
-        self._loaded_at = -math.inf
-        self._blue: dict[tuple[str | None, str, str], list[tuple[float, bool]]] = {}
         self.held_back: dict[str, int] = {}
         self.raised: dict[str, int] = {}
         self._ticked: dict[str, float] = {}  # the latest time each domain was ticked at (in this process)
 
     # -- rules: the blue level a "high" gauge is at or beyond ---------------------------------------------------
-    def refresh(self, now: float = -math.inf) -> None:
-        rules = [r for r in self.rules_provider() if r.kind == "threshold" and r.feed == "sensor"]
-        if len(rules) != len(self._rules) or any(a is not b for a, b in zip(rules, self._rules, strict=True)):
-            self._blue.clear()
-        self._rules = rules
-        self._loaded_at = now
+    def refresh(self) -> None:
+        self.rules.refresh()
 
-    def _blues(self, e: Event) -> list[tuple[float, bool]]:
-        key = (e.metric, e.grid, e.source)
-        found = self._blue.get(key)
-        if found is None:
-            chain = self.chain(e.grid)
-            found = []
-            for r in self._rules:
-                if r.metric == e.metric and (r.grid == "*" or r.grid in chain):
-                    lp = params_for(r, chain, e.source)
-                    if lp is not None:
-                        found += [(t, lp.above) for lvl, t in lp.thresholds if lvl == 1]
-            self._blue[key] = found
-        return found
+    def _high(self, e: Event, v: float) -> bool:
+        """Whether ``v`` is at or beyond the blue level of a threshold rule that applies to the event's series."""
+        for _, lp in self.rules.applying(e):
+            for level, t in lp.thresholds:
+                if level == 1 and (v >= t if lp.above else v <= t):
+                    return True
+        return False
 
     # -- events -------------------------------------------------------------------------------------------------
     def process(self, e: Event) -> list[Signal]:
         if e.feed != "sensor":
             return []
-        if e.ts - self._loaded_at >= self.refresh_s:  # an older (drill) event never forces a reload
-            self.refresh(e.ts)
         out: list[Signal] = []
         key = _key(e.drill, e.series)
         w = self.w
@@ -285,8 +264,7 @@ class HealthDetector(VersionedDetector):
                                         {"event": e.id, "gap_s": gap}, series=label))
         v = e.value
         if v is not None and math.isfinite(v):
-            blues = self._blues(e)
-            s.high = any(v >= t if above else v <= t for t, above in blues)
+            s.high = self._high(e, v)
             self._stuck(s, e, v, out)
         if not s.queued and s.readings >= p.min_readings:
             self._push(e.drill or "", self._deadline(s), key)

@@ -6,7 +6,9 @@ override on the grid's chain (grid, community, street, district).
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,60 @@ def params_for(rule: Rule, chain: list[str], source: str | None = None) -> Level
         return None
     thresholds = tuple(sorted((int(Level.parse(k)), float(v)) for k, v in levels.items()))
     return LevelParams(thresholds, rule.direction == "above", for_s, hyst)
+
+
+def _own_grid(grid: str) -> list[str]:
+    return [grid]
+
+
+class SensorRulesInForce:
+    """The sensor threshold rules in force, followed by a model detector (forecasts warn before their levels,
+    the health detector calls a gauge high at their blue): ``provider()`` is read again when event time passes
+    ``refresh_s`` beyond the last read (or on :meth:`refresh`), and the rules that apply to an event's series
+    with their effective levels (:func:`params_for` over ``chain(grid)``) are kept per (metric, grid, source)
+    until a rule changes.
+
+    >>> rule = Rule.model_validate({"id": "r", "feed": "sensor", "metric": "m", "levels": {"blue": 1, "red": 4}})
+    >>> rules = SensorRulesInForce(lambda: [rule])
+    >>> from fenghuo.core.models import Event
+    >>> [(r.id, lp.thresholds) for r, lp in rules.applying(Event("sensor", "s", 0.0, "G", "e", metric="m", value=1.0))]
+    [('r', ((1, 1.0), (4, 4.0)))]
+    """
+
+    def __init__(self, provider: Callable[[], list[Rule]], chain: Callable[[str], list[str]] | None = None,
+                 refresh_s: float = 60.0) -> None:
+        self.provider = provider
+        self.chain = chain or _own_grid
+        self.refresh_s = refresh_s
+        self.rules: list[Rule] = []
+        self.loaded_at = -math.inf
+        self._applies: dict[tuple[str | None, str, str], list[tuple[Rule, LevelParams]]] = {}
+
+    def refresh(self, now: float = -math.inf) -> None:
+        """Read the rules again (a changed rule is a new object: only then are the effective levels recomputed)."""
+        rules = [r for r in self.provider() if r.kind == "threshold" and r.feed == "sensor"]
+        if len(rules) != len(self.rules) or any(a is not b for a, b in zip(rules, self.rules, strict=True)):
+            self._applies.clear()
+        self.rules = rules
+        self.loaded_at = now
+
+    def applying(self, e: Any) -> list[tuple[Rule, LevelParams]]:
+        """The enabled rules watching the event's series, with their effective levels for it (read again first
+        when the last read is ``refresh_s`` of event time old: an older (drill) event never forces a reload)."""
+        if e.ts - self.loaded_at >= self.refresh_s:
+            self.refresh(e.ts)
+        key = (e.metric, e.grid, e.source)
+        found = self._applies.get(key)
+        if found is None:
+            chain = self.chain(e.grid)
+            found = []
+            for r in self.rules:
+                if r.metric == e.metric and (r.grid == "*" or r.grid in chain):
+                    lp = params_for(r, chain, e.source)
+                    if lp is not None:
+                        found.append((r, lp))
+            self._applies[key] = found
+        return found
 
 
 @dataclass(slots=True)

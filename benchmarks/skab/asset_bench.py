@@ -28,6 +28,7 @@ import pandas as pd
 
 from benchmarks.skab.metrics import (
     Pointwise,
+    RuleResult,
     changepoint_flags,
     changepoint_labels,
     changepoint_scores,
@@ -85,20 +86,7 @@ def service_levels(frame: pd.DataFrame, params: AssetParams | None = None) -> tu
     return levels, raised, time.perf_counter() - start
 
 
-@dataclass(frozen=True)
-class AlarmResult:
-    """Figures of per-row alarms over a set of files (the shape of ``run_skab.RuleResult``)."""
-
-    detector: str
-    rule: str
-    outlier: Pointwise
-    nab: dict[str, float]
-    missed: int
-    false_positives: int
-    n_changes: int
-    free_rows_per_day: float
-    free_episodes_per_day: float
-    free_alarm_share: float
+AlarmResult = RuleResult  # the figures of per-row alarms over a set of files
 
 
 def score_alarms(name: str, rule: str, frames: dict[str, pd.DataFrame], alarms: dict[str, np.ndarray],

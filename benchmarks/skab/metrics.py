@@ -135,3 +135,19 @@ def episodes(alarm: np.ndarray) -> int:
 def per_day(count: float, seconds: float) -> float:
     """A count over ``seconds`` of data, per 24 h."""
     return count * DAY / seconds if seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The figures of one detector under one alarm rule (a threshold of the scores, or the service's levels)."""
+
+    detector: str
+    rule: str
+    outlier: Pointwise
+    nab: dict[str, float]
+    missed: int
+    false_positives: int
+    n_changes: int
+    free_rows_per_day: float
+    free_episodes_per_day: float
+    free_alarm_share: float

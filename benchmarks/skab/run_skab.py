@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -38,7 +38,7 @@ import pandas as pd
 from benchmarks import detector_args
 from benchmarks.skab import asset_bench
 from benchmarks.skab.metrics import (
-    Pointwise,
+    RuleResult,
     changepoint_flags,
     changepoint_labels,
     changepoint_scores,
@@ -130,22 +130,6 @@ def _run_task(args: tuple[str, str, str]) -> tuple[str, str, np.ndarray, float]:
     detector, data_dir, rel = args
     scores, elapsed = run_file(detector, Path(data_dir) / rel)
     return detector, rel, scores, elapsed
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """The figures of one detector under one threshold rule."""
-
-    detector: str
-    rule: str
-    outlier: Pointwise
-    nab: dict[str, float]
-    missed: int
-    false_positives: int
-    n_changes: int
-    free_rows_per_day: float
-    free_episodes_per_day: float
-    free_alarm_share: float
 
 
 def alarms(rule: str, scores: np.ndarray) -> np.ndarray:
