@@ -191,26 +191,48 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         events = set(topics.events)
         return {tp.partition for tp in actives if tp.topic in events}
 
+    first_seen: dict[tuple[str, int], tuple[int, float]] = {}  # per event partition: a highwater, when first seen
+
     def observe(owned: set[int]) -> None:
-        """Tell ``ticks`` how far each owned partition is fetched (its highwater, and when it was fetched)."""
+        """Tell ``ticks`` how far each owned partition is fetched and processed: its highwater and when it was
+        fetched (the aiokafka consumer knows that; faust does not pass it on), and the group's committed offset:
+        every event before it was processed and its state persisted (faust commits only acked events, acked
+        after :func:`persist`), by this worker or its predecessor, so a worker that takes over a partition with
+        nothing left to process learns it is caught up without a run (an empty partition too). Without a fetch
+        time, a partition fetched up to its highwater counts from when the worker first saw that highwater."""
         from faust.types import TP
 
         consumer = app.consumer
-        try:  # the aiokafka consumer knows when it last fetched a highwater; faust does not pass that on
-            fetched = consumer._thread._ensure_consumer().last_poll_timestamp
-        except Exception:
-            fetched = None
+        try:
+            client = consumer._thread._ensure_consumer()
+            assignment = client._subscription.subscription.assignment
+        except Exception:  # no consumer or no assignment yet
+            return
+        committed = getattr(consumer, "_committed_offset", None) or {}
+        wall = time.time()
         for p in owned:
             seen: list[tuple[str, int | None, float | None]] = []
             for t in topics.events:
+                tp = TP(t, p)
                 hw: int | None = None
                 at: float | None = None
                 try:
-                    hw = consumer.highwater(TP(t, p))
-                    ms = fetched(TP(t, p)) if fetched is not None else None
+                    hw = consumer.highwater(tp)
+                    ms = client.last_poll_timestamp(tp)
                     at = ms / 1000.0 if ms else None
-                except Exception:  # not fetched yet
-                    pass
+                    state = assignment.state_value(tp)
+                    position = state.position if state is not None and state.has_valid_position else None
+                except Exception:  # not assigned or not fetched yet
+                    position = None
+                if hw is not None:
+                    first = first_seen.get((t, p))
+                    if first is None or first[0] != hw:
+                        first = first_seen[(t, p)] = (hw, wall)
+                    if at is None and position == hw:
+                        at = first[1]
+                offset = committed.get(tp)  # (a defaultdict: get adds nothing)
+                if isinstance(offset, int):
+                    ticks.committed(t, p, offset)
                 seen.append((t, hw, at))
             ticks.observe(p, seen)
 

@@ -313,6 +313,14 @@ class DueGrids:
         if rx is not None and rx > self.rx.get(tp, -math.inf):
             self.rx[tp] = rx
 
+    def committed(self, topic: str, partition: int, offset: int) -> None:
+        """The consumer group's committed offset of an event partition (the next to read): every event before it
+        was processed and its state persisted, by this worker or the one it took the partition over from, which
+        a worker with nothing left to process again learns from no run (nor from a grid's state, if none has the
+        partition's latest offsets)."""
+        if offset > 0:
+            self.processed((topic, partition, offset - 1), None)
+
     def observe(self, partition: int, seen: list[Observed]) -> None:
         """The consumer's highwater of each event topic's ``partition`` and when it fetched it: a topic
         partition processed up to its highwater had every event produced before that time processed."""

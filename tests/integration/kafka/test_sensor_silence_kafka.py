@@ -1,7 +1,8 @@
 """A gauge that stops reporting, over Kafka on the wall clock: the detector worker's tick notices it with no
 further event and the alert service opens a ``sensor-silent`` alert; the gauge's next reading clears it. The
-second test SIGKILLs the detector worker once the readings stop: its replacement reads the grid's state from
-the table's changelog, rebuilds its due times and raises the alert all the same.
+second test SIGKILLs the detector worker once the readings stop and it has committed them all: its replacement,
+with no event to process again, reads the grid's state from the table's changelog, rebuilds its due times, learns
+from the consumer alone that its partitions are caught up and raises the alert all the same.
 
 The gauge reports every second; ``detectors.health`` calls it silent after 3 intervals (at least 2 s)."""
 
@@ -41,6 +42,25 @@ def reading(i: int) -> dict[str, Any]:
 
 def silent(store: Any) -> list[Alert]:
     return [a for a in store.all_alerts() if a.rule == "sensor-silent"]
+
+
+def committed_to_the_end(cluster: Any) -> bool:
+    """The detector workers' group has committed every event partition up to its end (an empty one too), so
+    a worker that takes over has no event to process again."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient, OffsetSpec
+
+    from fenghuo.runtime.kafka.bus import Topics
+
+    group = cluster.prefix + "-detectors"
+    tps = [TopicPartition(t, p) for t in Topics(cluster.prefix).events for p in range(cluster.partitions)]
+    admin = KafkaAdminClient(bootstrap_servers=KAFKA, client_id="fenghuo-test")
+    try:
+        committed = {tp: m.offset for tp, m in admin.list_group_offsets({group: tps})[group].items()}
+        ends = {tp: o.offset for tp, o in admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST)).items()}
+    finally:
+        admin.close()
+    return all(end == 0 or committed.get(tp, -1) >= end for tp, end in ends.items())
 
 
 def report(ingest: Any, first: int, n: int) -> float:
@@ -86,6 +106,9 @@ def test_a_replacement_worker_notices_a_gauge_that_went_silent_while_its_predece
         cluster.start("alerts", "alerts")
         wait_until(lambda: detectors_ready(cluster, 1), 120, "the detector worker in its group", cluster)
         last = report(ingest, 0, 8)
+        # the victim has committed every reading: its replacement processes no event again and must learn
+        # from the consumer alone that its partitions are caught up
+        wait_until(lambda: committed_to_the_end(cluster), 60, "the victim's offsets committed", cluster)
         cluster.kill("victim")  # SIGKILL: no more readings, no more worker
         cluster.detector("replacement")
         alerts = wait_until(lambda: silent(store), 120, "the sensor-silent alert", cluster)

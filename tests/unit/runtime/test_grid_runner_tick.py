@@ -258,6 +258,21 @@ def test_a_worker_catching_up_a_backlog_does_not_call_its_sensors_silent() -> No
     assert dg.ready(5002.0, {0}) == [(b"G0", {"": 5001.0})]
 
 
+def test_a_worker_taking_over_committed_events_is_caught_up_by_the_group_s_offsets_alone() -> None:
+    dg = due_grids()
+    dg.restart(1, [b"G0"])
+    for key in dg.take(10):
+        dg.loaded(key, {"": 1300.0}, {})  # its state does not hold the partition's latest offset
+    caught_up(dg, 0, {TOPIC: 8}, 2000.0)  # 8 events in the partition, none run by this worker
+    assert dg.ready(2001.0, {0}) == []  # for all it knows, they wait to be processed
+    dg.committed(TOPIC, 0, 6)
+    caught_up(dg, 0, {TOPIC: 8}, 2002.0)
+    assert dg.ready(2003.0, {0}) == []  # 2 events not processed yet
+    dg.committed(TOPIC, 0, 8)  # its predecessor processed them all; the complaint partition is empty
+    caught_up(dg, 0, {TOPIC: 8}, 2004.0)
+    assert dg.ready(2005.0, {0}) == [(b"G0", {"": 2004.0})]  # ticked at the fetch time, with no run at all
+
+
 def test_due_times_are_read_again_after_a_rebalance_before_any_tick() -> None:
     dg = due_grids()
     dg.ran(b"G0", GridBatch(clock={"": 10.0}, due={"": 100.0}))
