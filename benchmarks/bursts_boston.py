@@ -12,6 +12,13 @@ adapter, ``parse_event`` and the example config's grid resolver, runs :class:`Co
   windows (onset to four days after the last listed date), all categories and snow/ice only, and
   per half year (settings were chosen on this file: the halves are a weak check of stability);
 * the detector's events/s (``process`` only, parsing excluded).
+
+``--date-only`` also runs the same events with their times stripped to the local date (every
+record at 00:00, as a date-only complaint log has them; the detector finds this by itself) and
+prints, for both runs, the episodes a month outside the blizzard windows (a window starts at
+00:00 of its onset's day for the date-only run) and, per blizzard, the first snow/ice signal at
+any level and at orange or above, and whether the orange one comes on or before the blizzard's
+first listed date.
 """
 
 from __future__ import annotations
@@ -108,6 +115,56 @@ def onsets(events: list[Event]) -> list[float]:
             below = below or rate <= 3 * median
             t += 3600
     return out
+
+
+def strip_times(events: list[Event]) -> list[Event]:
+    """The events with their times cut to the local date (00:00 America/New_York), in (date, id) order."""
+    def day(ts: float) -> float:
+        return datetime.fromtimestamp(ts, TZ).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return sorted((replace(e, ts=day(e.ts)) for e in events), key=lambda e: (e.ts, e.id))
+
+
+def first_day_flags(signals: list[Signal], onsets_: list[float]) -> list[tuple[str, str, str, bool]]:
+    """Per blizzard: first snow/ice signal (any level), first at orange or above (local date and time,
+    level), and whether that orange one is dated on or before the first listed date."""
+    out = []
+    for (first, _), onset in zip(STORMS, onsets_, strict=True):
+        cells = []
+        for least in (Level.BLUE, Level.ORANGE):
+            hit = _first(signals, onset, least)
+            cells.append(None if hit is None else hit)
+        any_, orange = cells
+        def show(s: Signal | None) -> str:
+            return "not flagged" if s is None or s.level is None else (
+                f"{datetime.fromtimestamp(s.ts, TZ):%m-%d %H:%M} {s.level.name_en} ({s.grid})")
+        ok = orange is not None and datetime.fromtimestamp(orange.ts, TZ).date().isoformat() <= first
+        out.append((first, show(any_), show(orange), ok))
+    return out
+
+
+def compare_date_only(events: list[Event], params: BurstParams, months: int,
+                      chain: Callable[[str], list[str]] | None) -> None:
+    """Timed run against the same events stripped to dates (see the module docstring)."""
+    timed_windows = storm_windows(events)
+    starts = [on for on, _ in timed_windows]
+    dated = strip_times(events)
+    print("## Date-only records: the same complaints with their times stripped to dates\n")
+    print("| run | episodes outside the windows | a month | orange+red | blizzard | first snow/ice signal "
+          "| first >= orange | on its first day |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, evs in (("timed", events), ("date-only", dated)):
+        signals, _ = run(evs, params, chain)
+        if name == "timed":
+            windows = timed_windows
+        else:
+            windows = [(datetime.fromtimestamp(a, TZ).replace(hour=0, minute=0).timestamp(), b)
+                       for a, b in timed_windows]
+        eps = outside(signals, windows)
+        hot = sum(1 for _, peak in eps if peak >= Level.ORANGE)
+        for i, (first, any_, orange, ok) in enumerate(first_day_flags(signals, starts)):
+            head = f"| {name} | {len(eps)} | {len(eps) / months:.1f} | {hot} " if i == 0 else "| | | | "
+            print(f"{head}| {first} | {any_} | {orange} | {'yes' if ok else 'NO'} |")
+    print()
 
 
 def run(events: list[Event], params: BurstParams, chain: Callable[[str], list[str]] | None = None
@@ -212,6 +269,8 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=12, help="read January to this month")
     ap.add_argument("--no-rollup", action="store_true", help="grids only (no community/street/district keys)")
     ap.add_argument("--all-channels", action="store_true", help="also run with crew work orders counted")
+    ap.add_argument("--date-only", action="store_true",
+                    help="also run with the times stripped to dates and compare (episodes a month, blizzards)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a BurstParams field (a Python literal), e.g. --set min_ratio=2")
     args = ap.parse_args()
@@ -223,6 +282,8 @@ def main() -> None:
     print("## Complaints only (crew work orders skipped: channels " + ", ".join(CREW) + ")\n")
     params = BurstParams(**{"tz": "America/New_York", "ignore_channels": CREW, **overrides})
     report(events, params, args.months, chain)
+    if args.date_only:
+        compare_date_only(events, params, args.months, chain)
     if args.all_channels:
         print("## Every channel\n")
         report(events, replace(params, ignore_channels=()), args.months, chain)

@@ -106,6 +106,7 @@ class Baseline:
         self.exposure = _Sums()  # decayed hours observed
         self.all = _Sums()
         self.cats: dict[str, _Sums] = {}
+        self.cat_e0: dict[str, float] = {}  # category -> exposure total when it was first learned
         self.node_n: dict[str, float] = {}
         self.pair_n: dict[tuple[str, str], float] = {}
         self.pairs: dict[tuple[str, str], float] = {}  # decayed sum of x(x - 1) over node-hours
@@ -114,6 +115,9 @@ class Baseline:
         self._bins: dict[int, tuple[int, int]] = {}
         self._rates: dict[tuple[str, str, int], float] = {}
         self._alpha: dict[tuple[str, str], float] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # pickles of 0.1.0 have no cat_e0
+        self.__dict__.update({"cat_e0": {}, **state})
 
     def _bin(self, hour: int) -> tuple[int, int]:
         b = self._bins.get(hour)
@@ -176,7 +180,12 @@ class Baseline:
         bins: dict[tuple[str, str], float] = {}  # counts of the node-hour, for dispersion
         for chain, cat, f, g in self.pending:
             self.all.add(h, d, w * f)
-            self.cats.setdefault(cat, _Sums()).add(h, d, w * f)
+            c = self.cats.get(cat)
+            if c is None:
+                c = self.cats[cat] = _Sums()
+                if self.hours_seen >= self.p.warmup_hours:  # new (after the warm-up's catalogue): its
+                    self.cat_e0[cat] = max(0.0, self.exposure.total - w)  # rate is over the hours since
+            c.add(h, d, w * f)
             per_grid[(chain, cat)] += f
             if g:
                 for node in chain:
@@ -197,7 +206,15 @@ class Baseline:
         self.node_n = {k: v * f for k, v in self.node_n.items()}
         self.pair_n = {k: v * f for k, v in self.pair_n.items()}
         self.pairs = {k: v * f for k, v in self.pairs.items()}
+        self.cat_e0 = {k: v * f for k, v in self.cat_e0.items()}
         self.t0 = t
+
+    def seen(self, cat: str) -> float:
+        """The share of the decayed exposure during which ``cat`` was known (1 for a category present from
+        the start): a new category's rate is its count over the hours since it appeared, not since the start."""
+        e0 = self.cat_e0.get(cat, 0.0)
+        total = self.exposure.total
+        return 1.0 if e0 <= 0.0 or total <= 0.0 else max(1e-3, 1.0 - e0 / total)
 
     def rate(self, node: str, cat: str, hour: int) -> float:
         """Expected complaints per hour for (node, category) in an epoch hour."""
@@ -214,12 +231,13 @@ class Baseline:
         h, d = self._bin(hour)
         scale = self._weight(self.hour * 3600.0) if self.hour is not None else 1.0
         b = p.prior_hours * scale
-        rc = c.total / e.total
+        f = self.seen(cat)
+        rc = c.total / (f * e.total)
         ra = a.total / e.total
         prior_h = rc * (a.hod[h] / e.hod[h]) / ra if e.hod[h] > 0 else rc
         prior_d = rc * (a.dow[d] / e.dow[d]) / ra if e.dow[d] > 0 else rc
-        rate_h = (c.hod[h] + b * prior_h) / (e.hod[h] + b)
-        rate_d = (c.dow[d] + b * prior_d) / (e.dow[d] + b)
+        rate_h = (c.hod[h] + b * prior_h) / (f * e.hod[h] + b)
+        rate_d = (c.dow[d] + b * prior_d) / (f * e.dow[d] + b)
         beta = p.share_prior * scale
         node_share = self.node_n.get(node, 0.0) / a.total
         share = (self.pair_n.get((node, cat), 0.0) + beta * node_share) / (c.total + beta)
@@ -246,7 +264,8 @@ class Baseline:
         a = p.dispersion_prior
         n = self.pair_n.get((node, cat), 0.0)
         if c is not None and c.total > 0 and n > 0:
-            m = sum(ch * ch / eh for ch, eh in zip(c.hod, e.hod, strict=True) if eh > 0)
+            f = self.seen(cat)
+            m = sum(ch * ch / (f * eh) for ch, eh in zip(c.hod, e.hod, strict=True) if eh > 0)
             mu2 = m * (n / c.total) ** 2  # sum of mu^2 over the node's hours
             k = p.dispersion_pseudo * (self._weight(self.hour * 3600.0) if self.hour is not None else 1.0)
             a = (self.pairs.get((node, cat), 0.0) + k * (1.0 + p.dispersion_prior)) / (mu2 + k) - 1.0
@@ -261,7 +280,7 @@ def _baseline_data(b: Baseline) -> dict[str, Any]:
 
 def _baseline_from(d: dict[str, Any]) -> Baseline:
     b = Baseline.__new__(Baseline)
-    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, **d})
+    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, "cat_e0": {}, **d})
     return b
 
 

@@ -28,6 +28,13 @@ single window is extreme; and to open an alert there the window's surprise is lo
 ``cusum_open`` minus the CUSUM (if positive); once the CUSUM reaches ``cusum_raise`` (about seven
 hours at several times the expected rate) it opens an alert there by itself, at ``cusum_scale`` x CUSUM.
 
+Date-only records (a source whose recent times are all 00:00:00 local, or ``date_only`` set) count in
+daily windows, a day's count against the whole day's expected count, judged again when the day is over.
+A category first seen after the warm-up is learned, not tested, for ``new_category_hours`` and its rates
+run from when it appeared. Cases one office (``attrs[batch_attr]``) types in within ``batch_minutes`` of
+each other are one report while that office makes a third of the category's entries (raw count in the
+evidence).
+
 Against crying wolf across many series: thresholds rise by ``tier_correction`` x log10 of how
 many more (node, category) keys are tested at a tier than at the tier with the fewest (about +1.2
 at Boston's 23 grids against its one district), and with ``cover`` a key raises (or escalates)
@@ -52,7 +59,9 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
@@ -123,6 +132,18 @@ class BurstParams:
     tz: str = "UTC"
     feeds: tuple[str, ...] = ("complaint",)
     max_surprise: float = 50.0
+    # date-only records: True counts every event in daily windows (its local calendar day), False never;
+    # None (automatic): a source's events are daily while its last ``date_only_after`` times were all at
+    # 00:00:00 local, and from its first event if that is at midnight (one time of day makes it timed again)
+    date_only: bool | None = None
+    date_only_after: int = 24
+    # entry batches: a complaint whose ``attrs[batch_attr]`` office entered one of its category at most
+    # ``batch_minutes`` before is one report with it, while that office made at least 1/link_share of the
+    # category's entries of that span (a storm comes through many offices); the raw count is in the evidence
+    batch_minutes: float = 10.0
+    batch_attr: str = "office"
+    new_category_hours: float | None = None  # a category with no history is learned, not tested, this long
+    # (None: ``warmup_hours``, the detector's own warm-up)
 
     def level_params(self) -> LevelParams:
         return LevelParams(tuple(zip((1, 2, 3, 4), self.thresholds, strict=True)), True, 0.0, self.hysteresis)
@@ -141,6 +162,17 @@ class _Key:
     tier: int = 0
     source: str = ""
     feed: str = "complaint"
+    daily: bool = False  # counted in daily windows (a date-only source)
+    batched: deque[float] = field(default_factory=deque)  # times of entries folded into a batch (not counted)
+
+    def __setstate__(self, state: Any) -> None:
+        """Read a pickle (0.1.0 pickled its keys as ``(None, {slot: value})``): fields it lacks take defaults."""
+        self.daily, self.batched = False, deque()
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+            state = state[1]
+        items = state.items() if isinstance(state, dict) else zip((f.name for f in fields(self)), state, strict=False)
+        for name, value in items:
+            object.__setattr__(self, name, value)
 
 
 class ComplaintBurst:
@@ -167,6 +199,10 @@ class ComplaintBurst:
         self.cusum: dict[tuple[str, str], float] = {}  # top-of-chain keys: positive CUSUMs
         self.hour_n: dict[tuple[str, str], int] = {}  # top-of-chain keys: counts of the open hour
         self.recent: dict[str, deque[tuple[float, float, float]]] = {}  # category -> recent (t, lat, lon)
+        self.midnights: dict[str, int] = {}  # source -> events at 00:00:00 local in a row (date-only detection)
+        self.cat_first: dict[str, float] = {}  # category -> first seen, for categories with no history then
+        self.entries: dict[str, deque[tuple[float, str]]] = {}  # category -> recent (t, office), batch rule
+        self.batch_last: dict[tuple[str, str], float] = {}  # (office, category) -> last entry
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -174,7 +210,8 @@ class ComplaintBurst:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"cusum": {}, "hour_n": {}, "recent": {}, "tier_keys": {}, **state})
+        self.__dict__.update({"cusum": {}, "hour_n": {}, "recent": {}, "tier_keys": {}, "midnights": {},
+                              "cat_first": {}, "entries": {}, "batch_last": {}, **state})
         self._tier_lp = {}
         if "related" not in state:
             self.related, self.tops = {}, set()
@@ -258,27 +295,97 @@ class ComplaintBurst:
         q.append((e.ts, e.lat, e.lon))
         return near > 0 and near * p.link_share >= len(q) - 1
 
-    def _evaluate(self, node: str, cat: str, k: _Key, t: float, cause: str) -> Signal | None:
+    def _day(self, ts: float) -> float:
+        """The start (00:00 local) of the local calendar day of ``ts``."""
+        dt = datetime.fromtimestamp(ts, ZoneInfo(self.p.tz))
+        return dt.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def _daily(self, e: Event) -> bool:
+        """Whether ``e`` counts in daily windows: ``date_only`` if set, else whether its source is date-only
+        (its last ``date_only_after`` times all at 00:00:00 local; a source's first event at midnight
+        makes it date-only at once, one time of day makes it timed)."""
         p = self.p
-        window_s = p.window_s(k.tier)
-        horizon = t - window_s
-        while k.window and k.window[0][0] <= horizon:
-            k.window.popleft()
+        if p.date_only is not None:
+            return p.date_only
+        midnight = e.ts % 60.0 == 0.0 and self._day(e.ts) == e.ts
+        if not midnight:
+            if self.midnights.get(e.source, 1):
+                self.midnights[e.source] = 0
+            return False
+        run = self.midnights.get(e.source)
+        run = p.date_only_after if run is None else min(p.date_only_after, run + 1)
+        self.midnights[e.source] = run
+        return run >= p.date_only_after
+
+    def _batched(self, e: Event, cat: str) -> bool:
+        """True if ``e`` goes on an entry batch: its office entered one of its category at most
+        ``batch_minutes`` before (a run of such entries is one batch), while that office made at least
+        ``1 / link_share`` of the category's other entries of the last ``batch_minutes``."""
+        p = self.p
+        office = e.attrs.get(p.batch_attr) if p.batch_minutes > 0 and p.batch_attr else None
+        if office is None:
+            return False
+        office, gap = str(office), p.batch_minutes * 60.0
+        q = self.entries.get(cat)
+        if q is None:
+            q = self.entries[cat] = deque()
+        while q and q[0][0] < e.ts - gap:
+            q.popleft()
+        same = sum(1 for _, o in q if o == office)
+        q.append((e.ts, office))
+        last = self.batch_last.get((office, cat))
+        if len(self.batch_last) > 200_000:
+            self.batch_last = {k: v for k, v in self.batch_last.items() if v >= e.ts - gap}
+        self.batch_last[(office, cat)] = e.ts
+        return last is not None and e.ts - last <= gap and same * p.link_share >= len(q) - 1
+
+    def _new_category(self, cat: str, t: float) -> bool:
+        """True while a category that had no history when first seen is younger than ``new_category_hours``."""
+        first = self.cat_first.get(cat)
+        hours = self.p.warmup_hours if self.p.new_category_hours is None else self.p.new_category_hours
+        return first is not None and t - first < hours * 3600.0
+
+    def _evaluate(self, node: str, cat: str, k: _Key, t: float, cause: str, sweep: bool = False) -> Signal | None:
+        p = self.p
+        daily = k.daily
+        if daily:  # a day's count against the whole day's expected count
+            start = self._day(t)
+            if sweep:  # the sweep judges the last closed day (if the key has nothing today)
+                if k.window and k.window[-1][0] >= start:
+                    return None
+                start = self._day(start - 3600.0)
+            end = self._day(start + 26 * 3600.0)
+            window_s = end - start
+            while k.window and k.window[0][0] < start:
+                k.window.popleft()
+            while k.batched and k.batched[0] < start:
+                k.batched.popleft()
+        else:
+            window_s = p.window_s(k.tier)
+            end, horizon = t, t - window_s
+            while k.window and k.window[0][0] <= horizon:
+                k.window.popleft()
+            while k.batched and k.batched[0] <= horizon:
+                k.batched.popleft()
         count = len(k.window)
-        expected = self.base.expected(node, cat, t, window_s)
+        expected = self.base.expected(node, cat, end, window_s)
         ratio = count / expected if expected > 0 else float("inf")
         prob, surprise, alpha = 1.0, 0.0, 0.0
         if (count >= p.min_count and ratio >= p.min_ratio * (0.5 if k.state.level else 1.0)
-                and self.base.hours_seen >= p.warmup_hours):
+                and self.base.hours_seen >= p.warmup_hours and not self._new_category(cat, t)):
             alpha = self.base.alpha(node, cat)
             prob, surprise = nb_surprise(count, expected, alpha, p.max_surprise)
-        if p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
+        if daily:  # an hourly CUSUM means nothing when a day's records share one time
+            pass
+        elif p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
             # the top of a chain (the district) opens on a window that is surprising and sustained
             surprise = max(0.0, surprise - max(0.0, p.cusum_open - self.cusum.get((node, cat), 0.0)))
-        cusum = self.cusum.get((node, cat), 0.0)
+        cusum = 0.0 if daily else self.cusum.get((node, cat), 0.0)
         if count >= p.min_count and (k.state.level or p.cusum_raise and cusum >= p.cusum_raise):
             # sustained excess escalates a raised alert (and, from cusum_raise, opens one at the top)
             surprise = max(surprise, min(p.max_surprise, p.cusum_scale * cusum))
+        if daily and not sweep and k.state.level and surprise < (k.state.last_value or 0.0):
+            return None  # a day's count only grows while its records come in: it falls when the day is over
         if k.state.step(self._lp(k.tier), t, surprise) is None and not k.level and not k.state.level:
             return None
         places: dict[str, int] = {}
@@ -299,8 +406,11 @@ class ComplaintBurst:
         k.level = level
         lv = Level(level) if level else None
         hours = window_s / 3600.0
-        what = f"{count} {cat} complaints in {hours:g} h (expected {expected:.2f}, p={prob:.2g})"
+        span = f"on {datetime.fromtimestamp(end - 1.0, ZoneInfo(p.tz)):%Y-%m-%d}" if daily else f"in {hours:g} h"
+        what = f"{count} {cat} complaints {span} (expected {expected:.2f}, p={prob:.2g})"
         reason = f"complaint-burst: {what}" + (f", {top} from one place" if top >= p.repeat_min else "")
+        if k.batched:
+            reason += f", {len(k.batched)} more entered in batches"
         if lv is None:
             reason = f"complaint-burst: {cat} back to normal ({what})"
         return Signal(
@@ -309,7 +419,8 @@ class ComplaintBurst:
             kind="level" if lv else "clear", certainty=Certainty.POSSIBLE,
             evidence={"count": count, "expected": expected, "ratio": ratio, "p_value": prob,
                       "window_hours": hours, "dispersion": alpha, "tier": k.tier, "repeats": repeats,
-                      "max_per_place": top, "surprise": surprise,
+                      "max_per_place": top, "surprise": surprise, "daily": daily,
+                      "raw_count": count + len(k.batched),
                       "cusum": self.cusum.get((node, cat), 0.0), "category": cat, "event": cause})
 
     def process(self, e: Event) -> list[Signal]:
@@ -324,11 +435,21 @@ class ComplaintBurst:
             self.hour_n = {}
         if self.base.advance(e.ts):
             for node, c in sorted(self.active - {(n, cat) for n in nodes}):  # lower or clear them
-                s = self._evaluate(node, c, self.keys[(node, c)], e.ts, e.id)
+                s = self._evaluate(node, c, self.keys[(node, c)], e.ts, e.id, sweep=True)
                 if s is not None:
                     out.append(s)
+        if cat not in self.cat_first and cat not in self.base.cats and self.base.hours_seen >= p.warmup_hours:
+            self.cat_first[cat] = e.ts  # no history: learned for new_category_hours before it is tested
+        daily = self._daily(e)
         place = self._place(e)
         if self._linked(e, cat) or self._duplicate(e.grid, cat, place, e.ts):
+            return out
+        if self._batched(e, cat):  # one report with its batch: kept for the evidence's raw count
+            stamp = self._day(e.ts) if daily else e.ts
+            for node in nodes:
+                k = self.keys.get((node, cat))
+                if k is not None and k.daily == daily:
+                    k.batched.append(stamp)
             return out
         guarded = alerted = False
         for tier, node in enumerate(nodes):
@@ -338,8 +459,16 @@ class ComplaintBurst:
                 self.tier_keys[tier] = self.tier_keys.get(tier, 0) + 1
                 self._tier_lp.clear()
             k.source, k.feed = e.source, e.feed
-            k.window.append((e.ts, place))
-            if tier and tier == len(nodes) - 1 and p.cusum_scale > 0:
+            if daily != k.daily:
+                k.daily = daily
+                k.window.clear()  # the other kind of window
+            day = self._day(e.ts) if daily else e.ts
+            if daily and (k.level or k.state.level) and k.window and k.window[-1][0] < day:
+                s = self._evaluate(node, cat, k, e.ts, e.id, sweep=True)  # first judge the closed day
+                if s is not None:
+                    out.append(s)
+            k.window.append((day, place))
+            if tier and tier == len(nodes) - 1 and p.cusum_scale > 0 and not daily:
                 self.hour_n[(node, cat)] = self.hour_n.get((node, cat), 0) + 1
             s = self._evaluate(node, cat, k, e.ts, e.id)
             if s is not None:
