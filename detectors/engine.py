@@ -208,6 +208,11 @@ class DetectorEngine:
             out = d.process_signals(out)
         return out
 
+    def resume(self) -> None:
+        """The runtime is back after being down: tell every model detector (:meth:`Detector.resume`)."""
+        for d in self.detectors:
+            d.resume()
+
     def next_due(self) -> dict[str, float]:
         """Per clock domain, the earliest time at which :meth:`tick` could raise something, over every model
         detector (empty: nothing pending): a runtime with many engines ticks only those with something due."""

@@ -457,10 +457,10 @@ class HealthDetector(VersionedDetector):
     def use_live_state(self, live: Any) -> None:
         self.w = live if isinstance(live, _Watch) else _Watch()
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a snapshot (after a restart: silence is counted from when each clock domain is seen
-        again, at the latest)."""
-        super().restore(state)
+    def resume(self) -> None:
+        """The service is back after being down: silence is counted from when each clock domain is seen again,
+        at the latest (the time it was down does not page every gauge at once). Only a restart calls this, not
+        a decode of the saved state: a Kafka worker reads a grid's state from its bytes at any tick."""
         self.w.resuming, self.w.resumed = bool(self.w.series), {}
 
 

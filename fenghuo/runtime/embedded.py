@@ -215,6 +215,8 @@ class Pipeline(StoreReads):
                 else:
                     warm += len(rows)
         self.cursor = self.store.max_seq()
+        if raw:
+            self.engine.resume()  # back after a stop: a grace for detectors that count the wall clock's time
         if warm or replayed:
             log.info("recovered: %d events re-learned, %d processed that a stop had left", warm, replayed)
 

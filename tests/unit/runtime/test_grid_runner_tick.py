@@ -303,3 +303,20 @@ def test_reading_a_grid_s_due_times_keeps_its_live_state_for_the_next_batch(quie
     raw = gs.dumps()
     assert runner.due(GridState.peek(raw)) == {"": 1060.0}
     assert GridState.loads(raw) is gs  # the next batch takes the objects, not a decoding of the bytes
+
+
+def test_a_grid_read_from_its_bytes_at_every_tick_still_raises_a_silent_gauge() -> None:
+    """A worker with more grids than it keeps live decodes each grid's state at every tick: that is no restart,
+    so the silent gauge is raised at its due time all the same (the restart grace is the embedded runtime's)."""
+    from fenghuo.runtime.kafka import grid_runner
+
+    config = Config.model_validate(CONFIG)
+    runner, gs, t0 = health_runner(config), GridState(), 1.7e9
+    runner.run(gs, [(reading("G1", t0 + 60 * i, i), (TOPIC, 0, i), None) for i in range(20)])
+    last, raw, raised = t0 + 60 * 19, gs.dumps(), []
+    for k in range(30):
+        grid_runner._live.clear()  # as a cache miss: decoded from the bytes
+        state = GridState.loads(raw)
+        raised += [s.rule for s in runner.tick(state, {"": last + 290 + k}).signals]
+        raw = state.dumps()
+    assert raised == ["sensor-silent"]
