@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint bench bench-nab bench-skab bench-defaults clean
+.PHONY: install run test lint bench bench-nab bench-skab bench-defaults bench-text-crisis clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-skab: install
 ## bench-defaults: the anomaly detector's defaults chosen by one rule over NAB, SKAB and Gloria, cross-validated
 bench-defaults: install
 	$(BIN)/python -m benchmarks.defaults.run_defaults
+
+## bench-text-crisis: crisis relevance on CrisisLex T6, leave-one-crisis-out (classifier, lexicon, keywords)
+bench-text-crisis: install
+	$(BIN)/python -m benchmarks.text_crisis
 
 clean:
 	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache .hypothesis

@@ -71,6 +71,53 @@ CATEGORIES: tuple[tuple[str, Risk, float, str, str], ...] = (
     ("hazard", S, 0.3,
      "安全隐患 隐患:0.25 危险 险情:0.5",
      "unsafe|dangerous|hazard|safety hazard:0.4|emergency:0.3|make safe:0.2"),
+    # natural hazards (issue 12): the hazard named is itself the alert topic; drills and popular-science
+    # phrases are stop phrases, ambiguous English words carry low weights
+    ("earthquake", S, 0.65,
+     "地震 强震 余震 震感:0.5 震中:0.6 震级:0.5 级地震:0.7 房屋震裂:0.7 地震演练:0 防震减灾:0 地震科普:0 地震局:0.2",
+     "earthquake|earthquakes|quake:0.6|aftershock|aftershocks|tremor:0.45|epicenter:0.6|seismic:0.35|"
+     "earthquake drill:0|earthquake preparedness:0"),
+    ("storm", S, 0.6,
+     "台风 飓风 龙卷风 强台风 超强台风 暴风:0.5 暴雨:0.4 特大暴雨:0.6 大暴雨:0.5 冰雹:0.45 暴雪:0.5 风暴潮 "
+     "台风预警:0.5 暴雨预警:0.45 台风天:0.4",
+     "typhoon|typhoons|hurricane|hurricanes|tornado|tornadoes|tornados|twister:0.5|cyclone|superstorm|"
+     "storm surge|storm:0.3|storms:0.3|blizzard:0.5|hailstorm:0.45|severe weather:0.45|high winds:0.4|"
+     "tornado warning:0.65|hurricane warning:0.65|perfect storm:0|brainstorm:0|brainstorming:0|storm drain:0"),
+    ("wildfire", S, 0.65,
+     "山火 森林火灾 草原火灾 林火 山林起火 山林着火 烧山:0.5",
+     "wildfire|wildfires|bushfire|bushfires|brush fire|forest fire|grass fire:0.5|bush fire"),
+    ("landslide", S, 0.6,
+     "山体滑坡 塌方滑坡 地质灾害 崩塌:0.5 落石:0.45",
+     "rockslide|rock slide|mud slide|debris flow|rockfall:0.45"),
+    ("evacuation", S, 0.55,
+     "疏散 紧急疏散 撤离 紧急撤离 转移安置:0.5 紧急转移:0.6 避难:0.5 救援:0.45 搜救:0.55 疏散演练:0 撤离演练:0 "
+     "应急演练:0",
+     "evacuate|evacuated|evacuating|evacuation|evacuations|evacuees|shelter in place|take shelter:0.5|"
+     "rescue:0.4|rescued:0.45|rescuers:0.5|search and rescue|evacuation drill:0|evacuation plan:0.2"),
+    # public health
+    ("epidemic", S, 0.55,
+     "疫情:0.45 传染病 疫病 瘟疫 暴发疫情 疫情暴发 疫情爆发 聚集性疫情:0.75 确诊病例:0.55 确诊:0.4 感染者:0.45 "
+     "发热病人:0.4 发烧:0.2 霍乱 鼠疫 禽流感 手足口病 诺如病毒 疫情防控:0.15 疫苗接种:0",
+     "epidemic|outbreak|outbreaks|pandemic|infectious disease|contagious|cholera|measles|plague|"
+     "quarantine:0.45|confirmed cases:0.55|cases of:0.2|flu outbreak|norovirus|legionnaires|"
+     "outbreak of:0.6|flu shot:0|vaccination clinic:0"),
+    ("food_poisoning", S, 0.65,
+     "食物中毒 食源性疾病 集体中毒:0.8 中毒:0.45 上吐下泻 腹泻:0.35 呕吐:0.3 吃坏肚子:0.35 变质:0.3 食品安全:0.3",
+     "food poisoning|foodborne|food borne|salmonella|e. coli|listeria|botulism|food safety:0.3|"
+     "vomiting:0.3|diarrhea:0.3|sick after eating|got sick:0.3"),
+    # public security
+    ("stampede", S, 0.7,
+     "踩踏 踩踏事件 人群拥挤:0.45 挤倒:0.5 人踩人:0.75",
+     "stampede|crowd crush|crushed in the crowd|trampled"),
+    ("shooting", S, 0.7,
+     "枪击 开枪 枪声 枪战 持枪 枪手 中枪",
+     "shooting:0.55|shootings|shooter|gunman|gunmen|gunfire|gunshot|gunshots|shots fired|opened fire|"
+     "active shooter|shot dead|shooting star:0|shooting hoops:0|photo shooting:0|shooting range:0.2"),
+    ("attack", S, 0.65,
+     "袭击 恐袭 恐怖袭击 恐怖分子 爆炸装置 炸弹 人体炸弹 砍杀 驾车冲撞 冲撞人群 劫持 人质",
+     "attack:0.45|attacks:0.45|attacked:0.5|terror|terrorist|terrorists|terrorism|bomb|bombs|bombing|bombings|"
+     "bomber|bombers|explosive device|ied|hostage|hostages|manhunt|lockdown:0.4|"
+     "heart attack:0|panic attack:0|asthma attack:0|bath bomb:0|photobomb:0|bomb diggity:0"),
     ("wage_arrears", C, 0.55,
      "欠薪 拖欠工资 讨薪 讨要工资 工资拖欠 不发工资 拿不到工资 农民工工资 拖欠工钱 工钱 要工资:0.45 "
      "包工头跑路 老板跑路 欠款:0.3",
@@ -105,6 +152,17 @@ CATEGORIES: tuple[tuple[str, Risk, float, str, str], ...] = (
     ("nuisance", C, 0.25, "噪音 扰民 噪声 夜间施工 广场舞",
      "noise:0.2|loud music|noise complaint|working beyond hours:0.2|loud party"),
 )
+
+# the family of each category (issue 12): what kind of event a matched category names
+GROUPS: dict[str, tuple[str, ...]] = {
+    "natural_hazard": ("earthquake", "storm", "flood", "wildfire", "landslide", "evacuation"),
+    "public_health": ("epidemic", "food_poisoning"),
+    "public_security": ("explosion", "stampede", "shooting", "attack"),
+    "accident": ("fire", "gas", "collapse", "electrical", "casualty", "hazmat", "elevator", "hazard"),
+    "contradiction": ("wage_arrears", "demolition", "petition", "gathering", "dispute", "property", "extreme",
+                      "fraud", "enforcement", "nuisance"),
+}
+GROUP_OF: dict[str, str] = {cat: group for group, cats in GROUPS.items() for cat in cats}
 
 _NEG_ZH = ("没有", "没", "未", "无", "不是", "排除")
 _NEG_EN = re.compile(r"\b(?:no|not|never|without|isn't|wasn't|aren't)\b", re.IGNORECASE)
