@@ -29,20 +29,28 @@ def station_rows() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["ts"])
 
 
-def config(receiver_url: str) -> dict[str, Any]:
-    """The station's grid under a community, a street and a district (``TIERS``), each with a duty responder
-    on its own webhook channel at ``receiver_url``/<kind>, and a drill channel at ``receiver_url``/drill."""
-    kinds = ["grid", "community", "street", "district"]
+KINDS = ["grid", "community", "street", "district"]
+
+
+def tier_nodes() -> list[dict[str, Any]]:
+    """The station's grid under a community, a street and a district (``TIERS``, of ``KINDS``)."""
     nodes = []
-    for i, (node, kind) in enumerate(zip(TIERS, kinds, strict=True)):
+    for i, (node, kind) in enumerate(zip(TIERS, KINDS, strict=True)):
         n: dict[str, Any] = {"id": node, "name": f"{kind}-{node}", "kind": kind}
         if i + 1 < len(TIERS):
             n["parent"] = TIERS[i + 1]
         if kind == "grid":
             n["centroid"] = [42.745, 2.5885]
         nodes.append(n)
+    return nodes
+
+
+def config(receiver_url: str) -> dict[str, Any]:
+    """The station's grid under a community, a street and a district (``TIERS``), each with a duty responder
+    on its own webhook channel at ``receiver_url``/<kind>, and a drill channel at ``receiver_url``/drill."""
+    kinds = KINDS
     return {
-        "nodes": nodes,
+        "nodes": tier_nodes(),
         "channels": [{"name": f"hook-{k}", "type": "webhook", "url": f"{receiver_url}/{k}", "secret": SECRET,
                       "max_attempts": 3} for k in kinds]
         + [{"name": "drill-hook", "type": "webhook", "url": f"{receiver_url}/drill", "secret": SECRET}],

@@ -25,24 +25,15 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import AlertQuery
 from fenghuo.core.store.sqlite import SqliteStore
 from fenghuo.runtime.embedded import Pipeline
-from tests.flood_support import RULE, STATION, TIERS, station_rows
+from tests.flood_support import KINDS, RULE, STATION, TIERS, station_rows, tier_nodes
 from tests.support import free_port
 
 SILENT_AFTER = 5  # intervals
-KINDS = ["grid", "community", "street", "district"]
 VIEWER = "viewer-key-000000000"
 
 
 def config(health: dict[str, Any]) -> dict[str, Any]:
-    nodes: list[dict[str, Any]] = []
-    for i, (node, kind) in enumerate(zip(TIERS, KINDS, strict=True)):
-        n: dict[str, Any] = {"id": node, "name": f"{kind}-{node}", "kind": kind}
-        if i + 1 < len(TIERS):
-            n["parent"] = TIERS[i + 1]
-        if kind == "grid":
-            n["centroid"] = [42.745, 2.5885]
-        nodes.append(n)
-    return {"nodes": nodes, "channels": [{"name": k, "type": "log"} for k in KINDS],
+    return {"nodes": tier_nodes(), "channels": [{"name": k, "type": "log"} for k in KINDS],
             "responders": [{"id": f"duty-{k}", "name": k, "node": n, "channels": [k]}
                            for n, k in zip(TIERS, KINDS, strict=True)],
             "rules": [{"id": "river-level", **RULE}], "detectors": {"health": health}}
