@@ -6,11 +6,13 @@ For each complaint or opinion event with a text (feeds in ``TextParams.feeds``):
    gives ``p_safety, p_contradiction, p_other``;
 2. ``score_r = 1 - (1 - lex_r * (0.75 + 0.25 * q_r)) * (1 - w * p_r)`` with
    ``q_r = p_r / (p_r + p_other)`` (the classifier confirms or damps the lexicon) and
-   ``w = classifier_weight`` (0.5: the classifier alone reaches blue at most);
+   ``w = classifier_weight`` (0.5: the classifier alone stays below blue, 0.5);
 3. the risk type with the higher score wins; its level comes from ``thresholds`` (blue, yellow,
    orange, red), capped at ``max_level`` (orange: one text is one voice), then raised to the
    floor of any :data:`COMBOS` entry whose categories all matched (explosion + fire: yellow;
-   wage arrears + gathering: orange; a threat of an extreme act over wages: red);
+   wage arrears + gathering: orange; a threat of an extreme act over wages: red), then capped at
+   ``lone_max_level`` (blue) unless a matched lexicon category names a hazard (groups natural hazard,
+   public health, public security, accident): above blue, a text without a hazard needs a surge;
 4. a signal goes out when the level is at least the level already raised in the same series
    (``grid/text:<category>``) within ``hold_s``: a milder report does not downgrade the alert.
 
@@ -32,7 +34,7 @@ from fenghuo.core.models import Certainty, Event, Risk, Signal
 from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
 from fenghuo.detectors.text.classifier import RiskClassifier
-from fenghuo.detectors.text.lexicon import Lexicon
+from fenghuo.detectors.text.lexicon import GROUP_OF, Lexicon
 from fenghuo.detectors.text.sentiment import Negativity
 from fenghuo.detectors.text.surge import OpinionSurge, Post, SurgeParams
 
@@ -56,8 +58,15 @@ _LABEL = {Risk.SAFETY: "safety", Risk.CONTRADICTION: "contradiction"}
 
 @dataclass(frozen=True, slots=True)
 class TextParams:
-    thresholds: tuple[float, float, float, float] = (0.4, 0.65, 0.8, 0.95)
+    # blue 0.5 (0.4 before issue 12, item 7): the routine-text budget (benchmarks/text_budget.py, docs/text-risk.md);
+    # the classifier alone (score 0.5 p) no longer raises blue: a single-text alert needs a lexicon term
+    thresholds: tuple[float, float, float, float] = (0.5, 0.65, 0.8, 0.95)
     max_level: Level = Level.ORANGE  # one text alone goes no higher, unless a combo says so
+    # one text that names no hazard (no lexicon category in ``hazard_groups``) goes no higher than this, combos
+    # included: above it, only an opinion surge (many texts on one topic in one area) carries the level.
+    # None: no such cap (the rule before issue 12, item 7)
+    lone_max_level: Level | None = Level.BLUE
+    hazard_groups: tuple[str, ...] = ("natural_hazard", "public_health", "public_security", "accident")
     classifier_weight: float = 0.5
     hold_s: float = 86400.0
     feeds: tuple[str, ...] = ("complaint", "opinion")
@@ -137,13 +146,7 @@ class TextRisk(VersionedDetector):
             lex_r = lex.risk.get(r, 0.0) * (0.75 + 0.25 * q)
             scores[r] = 1.0 - (1.0 - lex_r) * (1.0 - self.params.classifier_weight * p)
         risk = max(scores, key=lambda r: (scores[r], r == Risk.CONTRADICTION))
-        level = _level(scores[risk], self.params.thresholds)
-        if level is not None and level > self.params.max_level:
-            level = self.params.max_level
-        cats = set(lex.terms)
-        for combo, combo_risk, floor in COMBOS:
-            if combo <= cats and combo_risk == risk and (level is None or level < floor):
-                level = floor
+        level = single_text_level(risk, scores[risk], set(lex.terms), self.params)
         return Assessment(risk, scores[risk], level, scores, lex.terms, probs, m.negativity.score(text))
 
     def __call__(self, e: Event) -> list[Signal]:
@@ -194,6 +197,42 @@ class TextRisk(VersionedDetector):
         return Signal(detector="text-risk", rule="text-risk", risk=a.risk, feed=e.feed, grid=e.grid, series=series,
                       source=e.source, ts=e.ts, level=a.level, score=a.score, reason=reason, evidence=evidence,
                       drill=e.drill, certainty=Certainty.POSSIBLE)
+
+
+def names_hazard(categories: set[str] | frozenset[str], params: TextParams) -> bool:
+    """Whether a matched lexicon category belongs to a hazard group (natural hazard, public health, public
+    security, accident: :data:`fenghuo.detectors.text.lexicon.GROUP_OF`).
+
+    >>> names_hazard({"earthquake"}, TextParams()), names_hazard({"wage_arrears", "gathering"}, TextParams())
+    (True, False)
+    """
+    return any(GROUP_OF.get(c) in params.hazard_groups for c in categories)
+
+
+def single_text_level(risk: Risk, score: float, categories: set[str] | frozenset[str],
+                      params: TextParams) -> Level | None:
+    """The level one text raises on its own: the score's level capped at ``max_level``, raised to the floor of
+    any :data:`COMBOS` entry whose categories all matched, then capped at ``lone_max_level`` unless a matched
+    category names a hazard.
+
+    >>> p = TextParams()
+    >>> single_text_level(Risk.CONTRADICTION, 0.9, {"wage_arrears", "gathering"}, p)
+    <Level.BLUE: 1>
+    >>> single_text_level(Risk.SAFETY, 0.9, {"gas", "fire"}, p)
+    <Level.ORANGE: 3>
+    >>> single_text_level(Risk.CONTRADICTION, 0.9, {"wage_arrears", "gathering"}, TextParams(lone_max_level=None))
+    <Level.ORANGE: 3>
+    """
+    level = _level(score, params.thresholds)
+    if level is not None and level > params.max_level:
+        level = params.max_level
+    for combo, combo_risk, floor in COMBOS:
+        if combo <= categories and combo_risk == risk and (level is None or level < floor):
+            level = floor
+    cap = params.lone_max_level
+    if level is not None and cap is not None and level > cap and not names_hazard(categories, params):
+        level = cap
+    return level
 
 
 def _level(score: float, thresholds: tuple[float, float, float, float]) -> Level | None:

@@ -95,7 +95,10 @@ def test_single_texts_levels(models: TextModels) -> None:
     boom = det(_event(1, 0.0, "G1", "3号楼突然发生爆炸，随后起火，浓烟滚滚", "complaint"))
     assert boom and boom[0].risk == Risk.SAFETY and boom[0].level >= Level.YELLOW
     wages = det(_event(2, 0.0, "G2", "工地拖欠工资半年，几十个工人在门口聚集拉横幅", "complaint"))
-    assert wages and wages[0].risk == Risk.CONTRADICTION and wages[0].level == Level.ORANGE
+    # a grievance without a hazard is one voice: blue at most (issue 12, item 7); a surge carries it higher
+    assert wages and wages[0].risk == Risk.CONTRADICTION and wages[0].level == Level.BLUE
+    leak = det(_event(5, 0.0, "G5", "楼道里煤气泄漏，厨房已经起火了", "complaint"))  # gas + fire names a hazard
+    assert leak and leak[0].risk == Risk.SAFETY and leak[0].level == Level.ORANGE
     assert det(_event(3, 0.0, "G3", "小区门口的路灯坏了，请尽快修复", "complaint")) == []
     gas = det(_event(4, 0.0, "G4", "Strong smell of gas in the basement of our building", "complaint"))
     assert gas and gas[0].risk == Risk.SAFETY
