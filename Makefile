@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint bench bench-nab bench-skab bench-defaults bench-text-crisis clean
+.PHONY: install run test lint bench bench-nab bench-skab bench-defaults bench-text-crisis bench-text-budget clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-defaults: install
 ## bench-text-crisis: crisis relevance on CrisisLex T6, leave-one-crisis-out (classifier, lexicon, keywords)
 bench-text-crisis: install
 	$(BIN)/python -m benchmarks.text_crisis
+
+## bench-text-budget: the share of routine texts (Boston 311, reviews) raising an alert, and crisis recall
+bench-text-budget: install
+	$(BIN)/python -m benchmarks.text_budget
 
 clean:
 	rm -rf $(VENV) .data .services .pytest_cache .ruff_cache .hypothesis

@@ -6,7 +6,8 @@ For each complaint or opinion event with a text (feeds in ``TextParams.feeds``):
    gives ``p_safety, p_contradiction, p_other``;
 2. ``score_r = 1 - (1 - lex_r * (0.75 + 0.25 * q_r)) * (1 - w * p_r)`` with
    ``q_r = p_r / (p_r + p_other)`` (the classifier confirms or damps the lexicon) and
-   ``w = classifier_weight`` (0.5: the classifier alone stays below blue, 0.5);
+   ``w = classifier_weight`` (0.5: the classifier alone reaches blue at most, and only for a text
+   naming a hazard, since a text naming none needs ``lone_blue`` = 0.5 for blue);
 3. the risk type with the higher score wins; its level comes from ``thresholds`` (blue, yellow,
    orange, red), capped at ``max_level`` (orange: one text is one voice), then raised to the
    floor of any :data:`COMBOS` entry whose categories all matched (explosion + fire: yellow;
@@ -58,15 +59,16 @@ _LABEL = {Risk.SAFETY: "safety", Risk.CONTRADICTION: "contradiction"}
 
 @dataclass(frozen=True, slots=True)
 class TextParams:
-    # blue 0.5 (0.4 before issue 12, item 7): the routine-text budget (benchmarks/text_budget.py, docs/text-risk.md);
-    # the classifier alone (score 0.5 p) no longer raises blue: a single-text alert needs a lexicon term
-    thresholds: tuple[float, float, float, float] = (0.5, 0.65, 0.8, 0.95)
+    thresholds: tuple[float, float, float, float] = (0.4, 0.65, 0.8, 0.95)
     max_level: Level = Level.ORANGE  # one text alone goes no higher, unless a combo says so
     # one text that names no hazard (no lexicon category in ``hazard_groups``) goes no higher than this, combos
     # included: above it, only an opinion surge (many texts on one topic in one area) carries the level.
     # None: no such cap (the rule before issue 12, item 7)
     lone_max_level: Level | None = Level.BLUE
     hazard_groups: tuple[str, ...] = ("natural_hazard", "public_health", "public_security", "accident")
+    # the score a text that names no hazard needs for blue (issue 12, item 7: the routine-text budget,
+    # benchmarks/text_budget.py; at 0.5 the classifier alone, score 0.5 p, no longer raises such a text)
+    lone_blue: float = 0.5
     classifier_weight: float = 0.5
     hold_s: float = 86400.0
     feeds: tuple[str, ...] = ("complaint", "opinion")
@@ -211,9 +213,9 @@ def names_hazard(categories: set[str] | frozenset[str], params: TextParams) -> b
 
 def single_text_level(risk: Risk, score: float, categories: set[str] | frozenset[str],
                       params: TextParams) -> Level | None:
-    """The level one text raises on its own: the score's level capped at ``max_level``, raised to the floor of
-    any :data:`COMBOS` entry whose categories all matched, then capped at ``lone_max_level`` unless a matched
-    category names a hazard.
+    """The level one text raises on its own: the score's level capped at ``max_level`` (none when the text
+    names no hazard and scores below ``lone_blue``), raised to the floor of any :data:`COMBOS` entry whose
+    categories all matched, then capped at ``lone_max_level`` unless a matched category names a hazard.
 
     >>> p = TextParams()
     >>> single_text_level(Risk.CONTRADICTION, 0.9, {"wage_arrears", "gathering"}, p)
@@ -222,15 +224,18 @@ def single_text_level(risk: Risk, score: float, categories: set[str] | frozenset
     <Level.ORANGE: 3>
     >>> single_text_level(Risk.CONTRADICTION, 0.9, {"wage_arrears", "gathering"}, TextParams(lone_max_level=None))
     <Level.ORANGE: 3>
+    >>> single_text_level(Risk.CONTRADICTION, 0.45, {"nuisance"}, p), single_text_level(Risk.SAFETY, 0.45, {"flood"}, p)
+    (None, <Level.BLUE: 1>)
     """
-    level = _level(score, params.thresholds)
+    hazard = names_hazard(categories, params)
+    level = _level(score, params.thresholds) if hazard or score >= params.lone_blue else None
     if level is not None and level > params.max_level:
         level = params.max_level
     for combo, combo_risk, floor in COMBOS:
         if combo <= categories and combo_risk == risk and (level is None or level < floor):
             level = floor
     cap = params.lone_max_level
-    if level is not None and cap is not None and level > cap and not names_hazard(categories, params):
+    if level is not None and cap is not None and level > cap and not hazard:
         level = cap
     return level
 
