@@ -19,6 +19,8 @@ prints, for both runs, the episodes a month outside the blizzard windows (a wind
 00:00 of its onset's day for the date-only run) and, per blizzard, the first snow/ice signal at
 any level and at orange or above, and whether the orange one comes on or before the blizzard's
 first listed date.
+
+``--holidays`` lists Boston's 2015 public holidays (``BurstParams.holidays``: they take Sunday's profile).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ DATA = "/work/shared/data/boston311-2015/boston_311_2015.csv.gz"
 TZ = ZoneInfo("America/New_York")
 SNOW = re.compile(r"snow|shovel|plow|salt|\bice\b", re.I)
 CREW = ("Employee Generated", "City Worker App", "Maximo Integration")
+# Boston's 2015 public holidays (federal, with the observed Independence Day, and Massachusetts's Patriots' Day;
+# Suffolk County's Evacuation Day and Bunker Hill Day), for ``--holidays``
+HOLIDAYS_2015 = ("2015-01-01", "2015-01-19", "2015-02-16", "2015-03-17", "2015-04-20", "2015-05-25", "2015-06-17",
+                 "2015-07-03", "2015-09-07", "2015-10-12", "2015-11-11", "2015-11-26", "2015-12-25")
 STORMS = (("2015-01-27", "2015-01-28"), ("2015-02-02", "2015-02-04"), ("2015-02-09", "2015-02-11"))
 
 
@@ -271,12 +277,16 @@ def main() -> None:
     ap.add_argument("--all-channels", action="store_true", help="also run with crew work orders counted")
     ap.add_argument("--date-only", action="store_true",
                     help="also run with the times stripped to dates and compare (episodes a month, blizzards)")
+    ap.add_argument("--holidays", action="store_true",
+                    help="list Boston's 2015 public holidays (detectors.bursts.holidays: Sunday's profile)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a BurstParams field (a Python literal), e.g. --set min_ratio=2")
     args = ap.parse_args()
     events, rejected = load_events(until_month=args.months)
     chain = None if args.no_rollup else node_chain(grid_tree())
     overrides = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.holidays:
+        overrides.setdefault("holidays", HOLIDAYS_2015)
     series = len({(e.grid, e.category) for e in events})
     print(f"{len(events)} events ({rejected} rejected), {series} (grid, category) series\n")
     print("## Complaints only (crew work orders skipped: channels " + ", ".join(CREW) + ")\n")

@@ -20,9 +20,12 @@ the detector gives it (guarded events of a burst learn at a reduced weight).
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +36,7 @@ from fenghuo.core import state as saved
 if TYPE_CHECKING:
     from fenghuo.detectors.bursts import BurstParams
 
+_LEARN_PSEUDO = 10.0  # a learned campaign lift: expected cases of pseudo-evidence at the default lift
 _RESCALE = 30.0  # rescale decayed sums when their weights exceed e^30
 
 
@@ -75,6 +79,130 @@ def nb_surprise(count: int, expected: float, alpha: float, cap: float = 50.0) ->
     return 0.0, min(cap, -log_pmf / math.log(10))
 
 
+_CAMPAIGN_KEYS = frozenset({"category", "from", "to", "grids", "nodes", "lift"})
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A scheduled campaign of a category: inside ``start``..``end`` (both included, local dates; ``MM-DD``
+    recurs every year and may wrap the new year, ``YYYY-MM-DD`` is one window) the category's expected count
+    is ``lift`` times the baseline's, at ``nodes`` (empty: every node). ``category`` may be a glob. With
+    ``learn`` the multiplier is learned: the category's city-wide count inside this campaign's windows so far
+    over its (unlifted) expected count there, shrunk towards ``lift`` with ``_LEARN_PSEUDO`` expected cases.
+
+    >>> c = Campaign("Tax*", "02-01", "04-15", (), 3.0)
+    >>> c.covers("Tax help", "G1", date(2026, 3, 1)), c.covers("Tax help", "G1", date(2026, 5, 1))
+    (True, False)
+    >>> Campaign("x", "12-20", "01-05").covers("x", "G1", date(2027, 1, 2))
+    True
+    """
+
+    category: str
+    start: str
+    end: str
+    nodes: tuple[str, ...] = ()
+    lift: float = 3.0
+    learn: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.category}|{self.start}|{self.end}"
+
+    def matches(self, cat: str) -> bool:
+        return cat == self.category or fnmatch.fnmatchcase(cat, self.category)
+
+    def covers(self, cat: str, node: str, day: date) -> bool:
+        return (not self.nodes or node in self.nodes) and self.matches(cat) and self.open_on(day)
+
+    def open_on(self, day: date) -> bool:
+        """Whether ``day`` (a local date) is inside the window."""
+        if len(self.start) == 10:
+            return date.fromisoformat(self.start) <= day <= date.fromisoformat(self.end)
+        md, lo, hi = (day.month, day.day), _md(self.start), _md(self.end)
+        return lo <= md <= hi if lo <= hi else md >= lo or md <= hi
+
+
+def _md(text: str) -> tuple[int, int]:
+    return int(text[:2]), int(text[3:5])
+
+
+def _check_day(text: Any, where: str) -> str:
+    """``text`` as a valid ``MM-DD`` or ``YYYY-MM-DD`` (raises ValueError naming ``where``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: a date MM-DD or YYYY-MM-DD is needed, not {text!r}")
+    try:
+        if len(text) == 10:
+            date.fromisoformat(text)
+        elif len(text) == 5 and text[2] == "-":
+            date(2000, *_md(text))  # a leap year: 02-29 is allowed
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a date MM-DD or YYYY-MM-DD") from None
+    return text
+
+
+def parse_campaigns(items: Any) -> tuple[Campaign, ...]:
+    """``detectors.bursts.campaigns`` (a list of mappings, or Campaigns) as Campaigns; a bad entry raises
+    ValueError naming ``detectors.bursts.campaigns[i]``.
+
+    >>> parse_campaigns([{"category": "Tax*", "from": "02-01", "to": "04-15", "lift": 2}])[0].lift
+    2.0
+    >>> parse_campaigns([{"category": "x", "from": "02-30", "to": "03-01"}])
+    Traceback (most recent call last):
+    ValueError: detectors.bursts.campaigns[0].from: '02-30' is not a date MM-DD or YYYY-MM-DD
+    """
+    out = []
+    for i, c in enumerate(items or ()):
+        where = f"detectors.bursts.campaigns[{i}]"
+        if isinstance(c, Campaign):
+            out.append(c)
+            continue
+        if not isinstance(c, dict):
+            raise ValueError(f"{where}: a mapping with category, from, to (and grids, lift) is needed, not {c!r}")
+        unknown = sorted(set(c) - _CAMPAIGN_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
+                             f"known: {', '.join(sorted(_CAMPAIGN_KEYS))}")
+        missing = [k for k in ("category", "from", "to") if k not in c]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        if not isinstance(c["category"], str) or not c["category"]:
+            raise ValueError(f"{where}.category: a category name or glob is needed, not {c['category']!r}")
+        start, end = _check_day(c["from"], f"{where}.from"), _check_day(c["to"], f"{where}.to")
+        if len(start) != len(end):
+            raise ValueError(f"{where}: from and to must both be MM-DD (every year) or both YYYY-MM-DD")
+        if len(start) == 10 and end < start:
+            raise ValueError(f"{where}: to ({end}) is before from ({start})")
+        nodes = c.get("grids", c.get("nodes", ()))
+        nodes = (nodes,) if isinstance(nodes, str) else nodes
+        if not isinstance(nodes, list | tuple) or not all(isinstance(n, str) for n in nodes):
+            raise ValueError(f"{where}.grids: a list of grid or node ids is needed, not {nodes!r}")
+        lift = c.get("lift", 3.0)
+        learn = lift == "learn"
+        lift = 3.0 if learn else lift
+        if isinstance(lift, bool) or not isinstance(lift, int | float) or not 1.0 <= lift < math.inf:
+            raise ValueError(f"{where}.lift: a multiplier of the expected count >= 1 is needed, not {lift!r}")
+        out.append(Campaign(c["category"], start, end, tuple(nodes), float(lift), learn))
+    return tuple(out)
+
+
+def parse_holidays(items: Any) -> tuple[str, ...]:
+    """``detectors.bursts.holidays``: dates ``YYYY-MM-DD`` (a bad one raises ValueError naming its index)."""
+    out = []
+    for i, d in enumerate(items or ()):
+        text = _check_day(d, f"detectors.bursts.holidays[{i}]")
+        if len(text) != 10:
+            raise ValueError(f"detectors.bursts.holidays[{i}]: a full date YYYY-MM-DD is needed, not {text!r}")
+        out.append(text)
+    return tuple(out)
+
+
+@lru_cache(maxsize=64)
+def _holiday_set(holidays: tuple[str, ...]) -> frozenset[date]:
+    return frozenset(date.fromisoformat(d) for d in holidays)
+
+
 class _Sums:
     """Decayed counts of one category (or of all complaints): by hour of day, by weekday, total."""
 
@@ -115,9 +243,10 @@ class Baseline:
         self._bins: dict[int, tuple[int, int]] = {}
         self._rates: dict[tuple[str, str, int], float] = {}
         self._alpha: dict[tuple[str, str], float] = {}
+        self.camp: dict[tuple[str, str], list[float]] = {}  # (campaign key, category) -> [count, expected] inside
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # pickles of 0.1.0 have no cat_e0
-        self.__dict__.update({"cat_e0": {}, **state})
+        self.__dict__.update({"cat_e0": {}, "camp": {}, **state})
 
     def _bin(self, hour: int) -> tuple[int, int]:
         b = self._bins.get(hour)
@@ -125,8 +254,45 @@ class Baseline:
             if len(self._bins) > 50_000:
                 self._bins.clear()
             dt = datetime.fromtimestamp(hour * 3600.0 + 1800.0, UTC).astimezone(ZoneInfo(self.p.tz))
-            b = self._bins[hour] = (dt.hour, dt.weekday())
+            hol = self.p.holidays and dt.date() in _holiday_set(self.p.holidays)
+            b = self._bins[hour] = (dt.hour, 6 if hol else dt.weekday())  # a holiday is a Sunday
         return b
+
+    def lift(self, node: str, cat: str, hour: int) -> float:
+        """The campaigns' multiplier of the expected count of (node, category) in an epoch hour (1: none)."""
+        if not self.p.campaigns:
+            return 1.0
+        day = datetime.fromtimestamp(hour * 3600.0 + 1800.0, UTC).astimezone(ZoneInfo(self.p.tz)).date()
+        return max((self._learned(c, cat) if c.learn else c.lift for c in self.p.campaigns
+                    if c.covers(cat, node, day)), default=1.0)
+
+    def _learned(self, c: Campaign, cat: str) -> float:
+        n, mu = self.camp.get((c.key, cat), (0.0, 0.0))
+        return max(1.0, (n + _LEARN_PSEUDO * c.lift) / (mu + _LEARN_PSEUDO))
+
+    def _learn_campaigns(self, h: int, d: int, hour: int) -> None:
+        """Inside a learning campaign's window, add the hour's city-wide count and unlifted expected count
+        of each of its categories (before the hour's events join the rates)."""
+        day = datetime.fromtimestamp(hour * 3600.0 + 1800.0, UTC).astimezone(ZoneInfo(self.p.tz)).date()
+        e = self.exposure
+        for c in self.p.campaigns:
+            if not c.learn or not c.open_on(day):
+                continue
+            counts: dict[str, float] = defaultdict(float)
+            for chain, cat, f, _ in self.pending:
+                if c.matches(cat) and (not c.nodes or any(n in c.nodes for n in chain)):
+                    counts[cat] += f
+            for cat, s in self.cats.items():
+                if not c.matches(cat) or s.total <= 0 or e.total <= 0 or e.hod[h] <= 0 or e.dow[d] <= 0:
+                    continue
+                f = self.seen(cat)
+                rc = s.total / (f * e.total)
+                mu = (s.hod[h] / (f * e.hod[h])) * (s.dow[d] / (f * e.dow[d])) / rc if rc > 0 else 0.0
+                if c.nodes:  # the listed nodes' share of the category
+                    mu *= min(1.0, sum(self.pair_n.get((n, cat), 0.0) for n in c.nodes) / s.total)
+                acc = self.camp.setdefault((c.key, cat), [0.0, 0.0])
+                acc[0] += counts.get(cat, 0.0)
+                acc[1] += mu
 
     def _weight(self, t: float) -> float:
         assert self.t0 is not None
@@ -149,7 +315,7 @@ class Baseline:
             self.exposure.add(h, d, w)
             self.hours_seen += 1
             if h_ == self.hour:
-                self._commit(h, d, w)
+                self._commit(h, d, w, h_)
         self.hour = hour
         self._rates.clear()
         if hour % 24 == 0:
@@ -175,10 +341,19 @@ class Baseline:
                 sums.pop(key, None)
         return True
 
-    def _commit(self, h: int, d: int, w: float) -> None:
+    def _commit(self, h: int, d: int, w: float, hour: int) -> None:
         per_grid: dict[tuple[tuple[str, ...], str], float] = defaultdict(float)
         bins: dict[tuple[str, str], float] = {}  # counts of the node-hour, for dispersion
+        lifts: dict[tuple[tuple[str, ...], str], float] = {}
+        if self.p.campaigns:
+            self._learn_campaigns(h, d, hour)
         for chain, cat, f, g in self.pending:
+            if self.p.campaigns:  # a campaign's cases learn at 1 / lift and not for dispersion: no new norm
+                lift = lifts.get((chain, cat))
+                if lift is None:
+                    lift = lifts[(chain, cat)] = max(self.lift(n, cat, hour) for n in chain)
+                if lift > 1.0:
+                    f, g = f / lift, 0.0
             self.all.add(h, d, w * f)
             c = self.cats.get(cat)
             if c is None:
@@ -226,8 +401,8 @@ class Baseline:
         floor = p.min_rate_per_day / 24.0
         c = self.cats.get(cat)
         if c is None or e.total <= 0 or a.total <= 0:
-            self._rates[key] = floor
-            return floor
+            r = self._rates[key] = floor * (self.lift(node, cat, hour) if p.campaigns else 1.0)
+            return r
         h, d = self._bin(hour)
         scale = self._weight(self.hour * 3600.0) if self.hour is not None else 1.0
         b = p.prior_hours * scale
@@ -241,7 +416,10 @@ class Baseline:
         beta = p.share_prior * scale
         node_share = self.node_n.get(node, 0.0) / a.total
         share = (self.pair_n.get((node, cat), 0.0) + beta * node_share) / (c.total + beta)
-        r = self._rates[key] = max(floor, rate_h * rate_d / rc * share)
+        r = max(floor, rate_h * rate_d / rc * share)
+        if p.campaigns:
+            r *= self.lift(node, cat, hour)
+        self._rates[key] = r
         return r
 
     def expected(self, node: str, cat: str, t: float, window_s: float) -> float:
@@ -280,12 +458,13 @@ def _baseline_data(b: Baseline) -> dict[str, Any]:
 
 def _baseline_from(d: dict[str, Any]) -> Baseline:
     b = Baseline.__new__(Baseline)
-    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, "cat_e0": {}, **d})
+    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, "cat_e0": {}, "camp": {}, **d})
     return b
 
 
 saved.register("bursts.sums", _Sums, lambda s: {"h": s.hod, "d": s.dow, "t": s.total},
                lambda d: _sums_from(d["h"], d["d"], d["t"]))
+saved.register("bursts.campaign", Campaign)
 saved.register("bursts.baseline", Baseline, _baseline_data, _baseline_from)
 
 

@@ -35,6 +35,10 @@ run from when it appeared. Cases one office (``attrs[batch_attr]``) types in wit
 each other are one report while that office makes a third of the category's entries (raw count in the
 evidence).
 
+Scheduled campaigns (``campaigns``: a tax season, an enrolment window) lift the expected count of their
+category inside their window, so the scheduled rise does not alert (one far beyond the lifted expectation
+still does); their cases learn at ``1 / lift``. ``holidays`` take Sunday's day-of-week profile.
+
 Against crying wolf across many series: thresholds rise by ``tier_correction`` x log10 of how
 many more (node, category) keys are tested at a tier than at the tier with the fewest (about +1.2
 at Boston's 23 grids against its one district), and with ``cover`` a key raises (or escalates)
@@ -66,7 +70,14 @@ from zoneinfo import ZoneInfo
 from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
-from fenghuo.detectors.burst_baseline import Baseline, nb_surprise, poisson_surprise
+from fenghuo.detectors.burst_baseline import (
+    Baseline,
+    Campaign,
+    nb_surprise,
+    parse_campaigns,
+    parse_holidays,
+    poisson_surprise,
+)
 from fenghuo.detectors.hysteresis import LevelParams, LevelState
 from fenghuo.detectors.protocol import VersionedDetector
 from fenghuo.detectors.registry import BuildContext, register
@@ -144,6 +155,14 @@ class BurstParams:
     batch_attr: str = "office"
     new_category_hours: float | None = None  # a category with no history is learned, not tested, this long
     # (None: ``warmup_hours``, the detector's own warm-up)
+    # scheduled campaigns: [{category (name or glob), from, to (MM-DD every year, or YYYY-MM-DD), grids (optional
+    # node ids), lift (default 3)}]: inside the window the category's expected count is lift times the baseline's
+    campaigns: tuple[Campaign, ...] = ()
+    holidays: tuple[str, ...] = ()  # dates YYYY-MM-DD whose day-of-week profile is Sunday's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "campaigns", parse_campaigns(self.campaigns))
+        object.__setattr__(self, "holidays", parse_holidays(self.holidays))
 
     def level_params(self) -> LevelParams:
         return LevelParams(tuple(zip((1, 2, 3, 4), self.thresholds, strict=True)), True, 0.0, self.hysteresis)
@@ -222,6 +241,8 @@ class ComplaintBurst:
         """Go on with other parameters (after a restore), keeping the counts and the baseline."""
         self.p, self.lp, self._tier_lp = params, params.level_params(), {}
         self.base.p = params
+        self.base._bins.clear()  # holidays and campaigns may have changed
+        self.base._rates.clear()
 
     def _lp(self, tier: int) -> LevelParams:
         """Level parameters of a tier: thresholds raised by ``tier_correction`` x log10 of how many
