@@ -54,6 +54,7 @@ class AssetParams:
     by_source: bool = False  # a series in no asset: its source is the asset
     metrics: tuple[str, ...] = ()  # empty: every sensor metric
     max_channels: int = 32  # channels per asset; later ones are left out
+    max_assets: int = 512  # assets per detector (each keeps ~1 MB of model state); later new ones are left out
     levels: tuple[float, float, float, float] = (0.6, 0.75, 0.9, 0.98)  # score for blue, yellow, orange, red
     hysteresis: float = 0.05
     # the model (rows = readings of the asset; see fenghuo.detectors.anomaly.multivariate)
@@ -78,6 +79,8 @@ def _check(p: AssetParams) -> None:
         raise ValueError("assets maps series or sources to asset ids (strings)")
     if p.max_channels < 1:
         raise ValueError("max_channels must be >= 1")
+    if p.max_assets < 1:
+        raise ValueError("max_assets must be >= 1")
     if list(p.levels) != sorted(p.levels) or not all(0.0 < x <= 1.0 for x in p.levels):
         raise ValueError("levels must rise, within (0, 1]")
     Timing(warmup=0, confirm=p.confirm, hold=p.hold, clear=p.clear, cooldown=p.cooldown,
@@ -118,6 +121,7 @@ class AssetDetector(VersionedDetector):
         self.timing = Timing(warmup=0, confirm=self.p.confirm, hold=self.p.hold, clear=self.p.clear,
                              cooldown=self.p.cooldown, max_freeze=self.p.max_freeze)
         self.assets: dict[str, _Asset] = {}
+        self.refused = 0  # readings of new assets left out past max_assets (a careless client's ids cannot fill memory)
 
     def asset_of(self, e: Event) -> str | None:
         """The asset an event's series belongs to (None: none)."""
@@ -139,6 +143,9 @@ class AssetDetector(VersionedDetector):
         key = f"{e.drill}|{asset}" if e.drill else asset
         a = self.assets.get(key)
         if a is None:
+            if len(self.assets) >= p.max_assets:
+                self.refused += 1
+                return []
             a = self.assets[key] = _Asset(_model(p), ScoreLevels(p.levels, p.hysteresis, self.timing),
                                           grid=e.grid, source=e.source)
         ch = e.series

@@ -126,3 +126,13 @@ def test_registered_and_checked_like_the_others() -> None:
     errors = check_models(Detectors(asset={"model": "lstm"}))
     assert len(errors) == 1 and errors[0].startswith("detectors.asset: model must be one of pca, channels, both")
     assert check_models(Detectors(asset={"model": "pca", "assets": {"rig": "pump-1"}})) == []
+
+
+def test_new_assets_past_the_bound_are_left_out_and_counted() -> None:
+    det = AssetDetector(AssetParams(max_assets=2))
+    for i in range(5):
+        det.process(Event("sensor", "rig", float(i), "G1", f"e{i}", metric="flow", value=1.0,
+                          attrs={"asset": f"pump-{i}"}))
+    assert sorted(det.assets) == ["pump-0", "pump-1"] and det.refused == 3
+    det.process(Event("sensor", "rig", 9.0, "G1", "e9", metric="current", value=1.0, attrs={"asset": "pump-1"}))
+    assert det.refused == 3  # a known asset's readings still count
