@@ -12,7 +12,16 @@ The baseline is learned online, hour by hour, with exponential decay (``half_lif
 * per (node, category), an over-dispersion ``alpha`` (negative binomial, ``Var = mu + alpha mu^2``)
   by the method of moments on the node's hourly counts, ``1 + alpha = sum x(x - 1) / sum mu^2``
   (``mu`` from the hour-of-day rhythm), shrunk towards ``dispersion_prior`` with
-  ``dispersion_pseudo`` expected pairs. Events the detector has in alert do not count here.
+  ``dispersion_pseudo`` expected pairs. Events the detector has in alert do not count here, and an hour's
+  count is capped at ``max(min_count, min_ratio x expected)`` (a burst's first hours are not dispersion);
+* per category, a yearly profile by month (``yearly``): counts and hours of each local calendar month once it
+  is over, without its three busiest days (a storm is not a season; every case counts, a burst's too), folded
+  into its month of the year (earlier years at half weight each year back), shrunk towards the
+  city-wide monthly shape with ``yearly_prior_hours`` of pseudo-exposure. It is used only once every month of
+  the year has been seen for at least half a month (a past year, then): until then the decayed rates alone
+  follow a season, late (damped). The expected count is multiplied by the month's index over the mean index of
+  the months the decayed rates remember (weighted as they weigh them), so a category busy every March is
+  expected busy in March, and a quiet month after it quiet, from the first day.
 
 Events join the baseline when their hour is over (score before learn), each with the weight
 the detector gives it (guarded events of a burst learn at a reduced weight).
@@ -38,6 +47,10 @@ if TYPE_CHECKING:
 
 _LEARN_PSEUDO = 10.0  # a learned campaign lift: expected cases of pseudo-evidence at the default lift
 _RESCALE = 30.0  # rescale decayed sums when their weights exceed e^30
+_YEAR_KEEP = 0.5  # a month of the yearly profile: earlier years' counts and hours kept at this weight a year
+_YEAR_MIN_HOURS = 14 * 24.0  # each month of the year seen this long before the profile is used
+_YEAR_TRIM = 3  # the busiest days of a month left out of the profile (a storm is not a season)
+_YEAR_CAP = 10.0  # the yearly factor is kept within [1/cap, cap]
 
 
 def poisson_surprise(count: int, expected: float, cap: float = 50.0) -> tuple[float, float]:
@@ -244,9 +257,16 @@ class Baseline:
         self._rates: dict[tuple[str, str, int], float] = {}
         self._alpha: dict[tuple[str, str], float] = {}
         self.camp: dict[tuple[str, str], list[float]] = {}  # (campaign key, category) -> [count, expected] inside
+        # yearly profile: the open local month (year * 12 + month - 1) and its counts and hours; finished months
+        # folded into 12 slots (counts of all complaints and per category, hours)
+        self.month: int | None = None
+        self.month_hours, self.month_all, self.month_cat = 0.0, [0.0] * 31, {}  # counts by day of the month
+        self.year_hours, self.year_all, self.year_cat = [0.0] * 12, [0.0] * 12, {}
+        self._months: dict[int, int] = {}
+        self._year: dict[Any, Any] = {}  # caches: category -> monthly index; local date -> month weights
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # pickles of 0.1.0 have no cat_e0
-        self.__dict__.update({"cat_e0": {}, "camp": {}, **state})
+        self.__dict__.update({**_NEW_FIELDS(), **state, "_months": {}, "_year": {}})
 
     def _bin(self, hour: int) -> tuple[int, int]:
         b = self._bins.get(hour)
@@ -314,11 +334,14 @@ class Baseline:
             h, d = self._bin(h_)
             self.exposure.add(h, d, w)
             self.hours_seen += 1
+            if self.p.yearly:
+                self._month_hour(h_)
             if h_ == self.hour:
                 self._commit(h, d, w, h_)
+        new_day = hour // 24 != self.hour // 24  # (a day with no event in its first hour is a new day too)
         self.hour = hour
         self._rates.clear()
-        if hour % 24 == 0:
+        if new_day:
             self._alpha.clear()
         return True
 
@@ -347,13 +370,19 @@ class Baseline:
         lifts: dict[tuple[tuple[str, ...], str], float] = {}
         if self.p.campaigns:
             self._learn_campaigns(h, d, hour)
+        yearly = self.p.yearly
+        day = self._month_of(hour)[1] if yearly else 0
         for chain, cat, f, g in self.pending:
+            raw = 1.0  # the yearly profile counts every case (a burst is trimmed off there), campaigns deflated
             if self.p.campaigns:  # a campaign's cases learn at 1 / lift and not for dispersion: no new norm
                 lift = lifts.get((chain, cat))
                 if lift is None:
                     lift = lifts[(chain, cat)] = max(self.lift(n, cat, hour) for n in chain)
                 if lift > 1.0:
-                    f, g = f / lift, 0.0
+                    f, g, raw = f / lift, 0.0, 1.0 / lift
+            if yearly:
+                self.month_all[day] += raw
+                self.month_cat.setdefault(cat, [0.0] * 31)[day] += raw
             self.all.add(h, d, w * f)
             c = self.cats.get(cat)
             if c is None:
@@ -371,8 +400,100 @@ class Baseline:
                 self.node_n[node] = self.node_n.get(node, 0.0) + w * x
                 self.pair_n[(node, cat)] = self.pair_n.get((node, cat), 0.0) + w * x
         for key, x in bins.items():
-            if x > 1.0:
+            if x > 1.0:  # winsorised: an hour beyond min_ratio x its expected count (a burst's first hours, not
+                # yet in alert) counts as that many, so a burst does not read as dispersion and hide itself
+                x = min(x, max(float(self.p.min_count), self.p.min_ratio * self.rate(key[0], key[1], hour)))
                 self.pairs[key] = self.pairs.get(key, 0.0) + w * x * (x - 1.0)
+
+    def _month_of(self, hour: int) -> tuple[int, int]:
+        """(local month as year * 12 + month - 1, day of the month - 1) of an epoch hour."""
+        m = self._months.get(hour)
+        if m is None:
+            if len(self._months) > 50_000:
+                self._months.clear()
+            dt = datetime.fromtimestamp(hour * 3600.0 + 1800.0, UTC).astimezone(ZoneInfo(self.p.tz))
+            m = self._months[hour] = (dt.year * 12 + dt.month - 1, dt.day - 1)
+        return m
+
+    def _month_hour(self, hour: int) -> None:
+        """Count an observed hour in its local month; a new month folds the finished one into the profile."""
+        m = self._month_of(hour)[0]
+        if self.month is not None and m != self.month:
+            slot, hours = self.month % 12, self.month_hours
+            self.year_hours[slot] = _YEAR_KEEP * self.year_hours[slot] + hours
+            self.year_all[slot] = _YEAR_KEEP * self.year_all[slot] + _trimmed(self.month_all, hours)
+            for counts in self.year_cat.values():
+                counts[slot] *= _YEAR_KEEP
+            for cat, days in self.month_cat.items():
+                self.year_cat.setdefault(cat, [0.0] * 12)[slot] += _trimmed(days, hours)
+            self.month_hours, self.month_all, self.month_cat = 0.0, [0.0] * 31, {}
+            self._year.clear()
+        self.month = m
+        self.month_hours += 1.0
+
+    def yearly(self, cat: str, hour: int) -> float:
+        """The yearly profile's multiplier of the expected count of ``cat`` in an epoch hour: the month's index
+        over the mean index of the months the decayed rates remember (1 until every month of the year has
+        been seen for half a month, or without ``yearly``).
+
+        >>> from fenghuo.detectors.bursts import BurstParams
+        >>> b = Baseline(BurstParams())
+        >>> b.yearly("noise", 500_000)
+        1.0
+        """
+        if not self.p.yearly or min(self.year_hours) < _YEAR_MIN_HOURS:
+            return 1.0
+        idx = self._year.get(cat)
+        if idx is None:
+            idx = self._year[cat] = self._index(cat)
+        day = math.floor((hour * 3600.0 + 1800.0) / 86400.0)
+        weights = self._year.get(day)
+        if weights is None:
+            weights = self._year[day] = self._month_weights(day)
+        mean = sum(w * i for w, i in zip(weights, idx, strict=True))
+        here = idx[self._month_of(hour)[0] % 12]
+        return min(_YEAR_CAP, max(1.0 / _YEAR_CAP, here / mean)) if mean > 0 else 1.0
+
+    def _season_spread(self, cat: str) -> float:
+        """How much the yearly profile adds to the sum of squared expected counts the decayed rates remember:
+        ``E[idx^2] / E[idx]^2`` over their months (1 without a profile), so a season is not read as dispersion."""
+        if not self.p.yearly or self.hour is None or min(self.year_hours) < _YEAR_MIN_HOURS:
+            return 1.0
+        idx = self._year.get(cat)
+        if idx is None:
+            idx = self._year[cat] = self._index(cat)
+        day = math.floor(self.hour / 24)
+        weights = self._year.get(day)
+        if weights is None:
+            weights = self._year[day] = self._month_weights(day)
+        mean = sum(w * i for w, i in zip(weights, idx, strict=True))
+        return sum(w * i * i for w, i in zip(weights, idx, strict=True)) / (mean * mean) if mean > 0 else 1.0
+
+    def _index(self, cat: str) -> list[float]:
+        """Per month of the year, the category's rate over its yearly mean rate, shrunk towards all complaints'."""
+        hours, total_h = self.year_hours, sum(self.year_hours)
+        total_all = sum(self.year_all)
+        if total_all <= 0:
+            return [1.0] * 12
+        r_all = total_all / total_h
+        shape = [(a / h) / r_all if h > 0 else 1.0 for a, h in zip(self.year_all, hours, strict=True)]
+        counts = self.year_cat.get(cat)
+        if not counts or sum(counts) <= 0:
+            return shape
+        r_c, k = sum(counts) / total_h, self.p.yearly_prior_hours
+        return [((n + k * r_c * g) / (h + k)) / r_c for n, h, g in zip(counts, hours, shape, strict=True)]
+
+    def _month_weights(self, day: int) -> list[float]:
+        """Weights of the 12 months of the year in the decayed rates on an epoch day: the 365 days before it,
+        each at the baseline's decay."""
+        w, ts = [0.0] * 12, day * 86400.0 + 43200.0
+        step = math.exp(-86400.0 / self.tau)
+        f = 1.0
+        for back in range(1, 366):
+            f *= step
+            w[self._month_of(math.floor((ts - back * 86400.0) / 3600.0))[0] % 12] += f
+        total = sum(w)
+        return [x / total for x in w]
 
     def _rescale(self, t: float) -> None:
         f = math.exp(-(t - (self.t0 or t)) / self.tau)
@@ -419,6 +540,8 @@ class Baseline:
         r = max(floor, rate_h * rate_d / rc * share)
         if p.campaigns:
             r *= self.lift(node, cat, hour)
+        if p.yearly:
+            r *= self.yearly(cat, hour)
         self._rates[key] = r
         return r
 
@@ -444,7 +567,7 @@ class Baseline:
         if c is not None and c.total > 0 and n > 0:
             f = self.seen(cat)
             m = sum(ch * ch / (f * eh) for ch, eh in zip(c.hod, e.hod, strict=True) if eh > 0)
-            mu2 = m * (n / c.total) ** 2  # sum of mu^2 over the node's hours
+            mu2 = m * (n / c.total) ** 2 * self._season_spread(cat)  # sum of mu^2 over the node's hours
             k = p.dispersion_pseudo * (self._weight(self.hour * 3600.0) if self.hour is not None else 1.0)
             a = (self.pairs.get((node, cat), 0.0) + k * (1.0 + p.dispersion_prior)) / (mu2 + k) - 1.0
         a = self._alpha[(node, cat)] = min(p.dispersion_max, max(0.0, a))
@@ -453,12 +576,30 @@ class Baseline:
 
 # -- saved state: plain data (fenghuo.core.state); the caches (_bins, _rates, _alpha) are rebuilt on demand ----
 def _baseline_data(b: Baseline) -> dict[str, Any]:
-    return {k: v for k, v in b.__dict__.items() if k not in ("_bins", "_rates", "_alpha")}
+    return {k: v for k, v in b.__dict__.items() if k not in _CACHES}
+
+
+_CACHES = ("_bins", "_rates", "_alpha", "_months", "_year")
+
+
+def _trimmed(days: list[float], hours: float) -> float:
+    """A month's count without its ``_YEAR_TRIM`` busiest days (their place taken by the mean of the others):
+    a season fills most of a month, a storm a few days; under a week observed, the plain count."""
+    n = round(hours / 24.0)
+    if n < 7:
+        return sum(days)
+    top = sum(sorted(days, reverse=True)[:_YEAR_TRIM])
+    return (sum(days) - top) * n / (n - _YEAR_TRIM)
+
+
+def _NEW_FIELDS() -> dict[str, Any]:  # noqa: N802 - fields a state saved before them lacks, fresh each call
+    return {"cat_e0": {}, "camp": {}, "month": None, "month_hours": 0.0, "month_all": [0.0] * 31, "month_cat": {},
+            "year_hours": [0.0] * 12, "year_all": [0.0] * 12, "year_cat": {}}
 
 
 def _baseline_from(d: dict[str, Any]) -> Baseline:
     b = Baseline.__new__(Baseline)
-    b.__dict__.update({"_bins": {}, "_rates": {}, "_alpha": {}, "cat_e0": {}, "camp": {}, **d})
+    b.__dict__.update({**_NEW_FIELDS(), **d, **{k: {} for k in _CACHES}})
     return b
 
 

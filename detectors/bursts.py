@@ -159,6 +159,9 @@ class BurstParams:
     # node ids), lift (default 3)}]: inside the window the category's expected count is lift times the baseline's
     campaigns: tuple[Campaign, ...] = ()
     holidays: tuple[str, ...] = ()  # dates YYYY-MM-DD whose day-of-week profile is Sunday's
+    # a yearly profile by month, learned from past years (used once every month has been seen; see burst_baseline)
+    yearly: bool = True
+    yearly_prior_hours: float = 360.0  # pseudo-hours shrinking a category's monthly rate to the city's shape
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "campaigns", parse_campaigns(self.campaigns))
