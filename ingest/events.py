@@ -215,6 +215,69 @@ def value_problem(value: float, metric: str | None, b: Bounds) -> str | None:
     return f"implausible value {value:g} for metric {show(metric)} (sensor fault?): outside [{lo:g}, {hi:g}]"
 
 
+CLOSURE_KEYS = ("closed", "target", "on_time", "outcome", "satisfaction", "responder")
+SATISFACTION_WORDS = ("satisfied", "unsatisfied")
+LATEST_TARGET = 4_102_444_800.0  # 2100-01-01: a due date may lie ahead, not beyond this
+
+
+def _attr_time(v: Any) -> float | None:
+    if type(v) is str and len(v) <= MAX_TS_CHARS:
+        try:
+            t = parse_ts(v)
+        except (ValueError, TypeError, OverflowError):
+            return None
+    elif type(v) is int or type(v) is float:
+        try:
+            t = float(v)
+        except OverflowError:
+            return None
+    else:
+        return None
+    return t if t - t == 0.0 else None
+
+
+def closure_problem(attrs: dict[str, Any], b: Bounds) -> str | None:
+    """Why a complaint's closure or satisfaction attrs are refused (alerts/closure.py reads them), or None.
+
+    ``closed`` (not after now's bound) and ``target`` (up to 2100): ISO 8601 or epoch seconds from 1970;
+    ``on_time``: true or false; ``outcome``: text of at most ``limits.max_text_chars``; ``responder``: a
+    name of at most ``limits.max_name_chars``; ``satisfaction``: an integer 1-5, "satisfied" or
+    "unsatisfied". Each may be null (not known).
+
+    >>> b = Bounds(now=1_600_000_000.0)
+    >>> closure_problem({"closed": "2020-01-02T10:00:00Z", "target": None, "on_time": True, "satisfaction": 4}, b)
+    >>> closure_problem({"satisfaction": 6}, b)
+    "attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got 6"
+    >>> closure_problem({"closed": "yesterday"}, b)
+    "attrs.closed must be an ISO 8601 time or epoch seconds, got 'yesterday'"
+    """
+    for key in CLOSURE_KEYS:
+        v = attrs.get(key)
+        if v is None:
+            continue
+        if key == "closed" or key == "target":
+            t = _attr_time(v)
+            if t is None:
+                return f"attrs.{key} must be an ISO 8601 time or epoch seconds, got {show(v)}"
+            hi = b.ts_hi if key == "closed" else LATEST_TARGET
+            if not 0.0 <= t <= hi:
+                return f"attrs.{key} {show(v)} is before 1970 or " + \
+                    ("after now (limits.max_future_seconds)" if key == "closed" else "after 2100")
+        elif key == "on_time":
+            if type(v) is not bool:
+                return f"attrs.on_time must be true or false, got {show(v)}"
+        elif key == "satisfaction":
+            if not ((type(v) is int and 1 <= v <= 5) or v in SATISFACTION_WORDS):
+                return f"attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got {show(v)}"
+        else:
+            limit = b.text if key == "outcome" else b.name
+            if type(v) is not str:
+                return f"attrs.{key} must be a string, got {type(v).__name__}"
+            if len(v) > limit:
+                return f"attrs.{key} longer than {limit} characters"
+    return None
+
+
 def content_id(feed: str, source: str, ts: float, metric: str | None, value: float | None,
                category: str | None, text: str | None) -> str:
     h = hashlib.blake2b(digest_size=12)
@@ -296,6 +359,8 @@ def _parse(obj: Any, resolve: GridResolver | None, drill: str | None, b: Bounds)
         raise EventError("attrs must be an object")
     if attrs:
         problem = attrs_problem(attrs, b)
+        if problem is None and feed == "complaint":
+            problem = closure_problem(attrs, b)
         if problem is not None:
             raise EventError(problem)
     grid = _str(obj, "grid", b.name)
@@ -421,6 +486,8 @@ def _fast_event(obj: Any, resolve: GridResolver | None, drill: str | None, b: Bo
             except JSONEncodeError:
                 out = None
         if (out is None or len(out) > b.bytes or b"\\u0000" in out) and attrs_problem(attrs, b) is not None:
+            return None
+        if feed == "complaint" and closure_problem(attrs, b) is not None:
             return None
     grid = get("grid")
     if grid is not None and (type(grid) is not str or not grid or len(grid) > name or not grid.isprintable()):
@@ -576,7 +643,10 @@ def event_json_schema(limits: Limits | None = None) -> dict[str, Any]:
             "attrs": {"type": ["object", "null"], "maxProperties": lim.max_attrs_keys,
                       "description": f"free attributes: at most {lim.max_attrs_keys} keys per object, nested at "
                                      f"most {lim.max_attrs_depth} deep, at most {lim.max_attrs_bytes} bytes as "
-                                     "JSON; finite numbers, 64-bit integers"},
+                                     "JSON; finite numbers, 64-bit integers. On complaints, closure and satisfaction "
+                                     "keys are checked: closed and target (times), on_time (boolean), outcome, "
+                                     "responder (strings), satisfaction (1-5, 'satisfied' or 'unsatisfied'); "
+                                     "docs/reports.md"},
             "drill": string(name, "the drill's name: a drill event (needs a key allowed to run drills)"),
         },
         "x-metric-ranges": ranges,

@@ -297,11 +297,13 @@ def parser() -> argparse.ArgumentParser:
     from fenghuo.cli.distributed import add_subcommands
     from fenghuo.cli.keys import add_subcommand as add_keys
     from fenghuo.cli.purge import add_subcommand as add_purge
+    from fenghuo.cli.report import add_subcommand as add_report
 
     add_backtest(sub)
     add_keys(sub)  # keys add|list|revoke|rotate
     add_purge(sub)  # purge --data-dir DIR [--dry-run]
     add_admin(sub)  # audit verify|head, backup
+    add_report(sub)  # report complaints
     add_subcommands(sub)  # kafka create-topics, worker detectors|alerts|store-writer
     return p
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from fenghuo.alerts.closure import ClosureTally, with_alert_times
 from fenghuo.alerts.reports import response_times
 from fenghuo.core import chain as hash_chain
 from fenghuo.core.clock import Clocks
@@ -31,6 +32,8 @@ from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
 
 LEVELS = ("blue", "yellow", "orange", "red")
+COMPLAINT_PAGE = 5_000  # complaints read from the store per page by complaint_report
+MAX_COMPLAINTS = 200_000  # at most this many complaints per report; beyond, it says truncated and up to when
 
 
 class NotAccepted(RuntimeError):
@@ -146,6 +149,13 @@ class Service(Protocol):
     def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
                category: str | None, start: float, end: float, limit: int) -> list[Event]: ...
     def response_times(self, group_by: str, drill: bool) -> dict[str, Any]: ...
+    def complaint_report(self, group_by: str, start: float, end: float, drill: bool) -> dict[str, Any]:
+        """Closure, on-time and satisfaction figures of the complaints with ``start <= ts < end``
+        (:mod:`fenghuo.alerts.closure`), with the alerts' MTTA/MTTR of that range beside them; ValueError for a
+        bad ``group_by``. At most :data:`MAX_COMPLAINTS` complaints, the earliest: beyond, ``truncated`` is
+        true and ``covered_until`` says up to when the figures count."""
+        ...
+
     def grids(self) -> list[dict[str, Any]]: ...
     def chain(self, grid: str) -> list[str]: ...
     def now(self) -> float: ...
@@ -216,6 +226,9 @@ class StoreReads:
     def response_times(self, group_by: str, drill: bool) -> dict[str, Any]:
         return response_times(self.store.all_alerts(drill=drill), group_by)
 
+    def complaint_report(self, group_by: str, start: float, end: float, drill: bool) -> dict[str, Any]:
+        return complaint_report(self.store, group_by, start, end, drill)
+
     def grids(self) -> list[dict[str, Any]]:
         return self.tree.to_json()  # type: ignore[no-any-return]
 
@@ -243,6 +256,40 @@ class StoreReads:
     def health(self) -> dict[str, Any]:
         return {"events_stored": self.store.event_count(), "open_alerts": len(self.open_alerts()),
                 "outbox_pending": self.store.pending_notification_count()}
+
+
+def complaint_report(store: Store, group_by: str, start: float, end: float, drill: bool) -> dict[str, Any]:
+    """:meth:`Service.complaint_report` over ``store`` (also ``fenghuo report complaints``): the complaints read
+    page by page (:data:`COMPLAINT_PAGE`), at most :data:`MAX_COMPLAINTS` of them."""
+    tally = ClosureTally(group_by)
+    after: tuple[float, int] | None = None
+    read = 0
+    truncated = False
+    last: float | None = None
+    while True:
+        limit = min(COMPLAINT_PAGE, MAX_COMPLAINTS + 1 - read)  # one beyond the cap tells it is reached
+        page = store.complaint_page(start=start, end=end, drill=drill, after=after, limit=limit)
+        take = page[:MAX_COMPLAINTS - read]
+        for _, _, e in take:
+            tally.add(e)
+        read += len(take)
+        if take:
+            last = take[-1][0]
+        if len(page) > len(take):
+            truncated = True
+            break
+        if len(page) < limit:
+            break
+        after = page[-1][0], page[-1][1]
+    out = tally.report()
+    alerts = [a for a in store.all_alerts(drill=drill) if start <= a.created_at < end]
+    # alerts have a grid, not a complaint category or department: beside grid rows, and beside the total
+    with_alert_times(out, response_times(alerts, "grid"))
+    if group_by != "grid":
+        for g in out["groups"]:
+            g["alerts"] = None
+    return {**out, "start": start, "end": end, "drill": drill, "complaints_read": read, "truncated": truncated,
+            "cap": MAX_COMPLAINTS, "covered_until": last if truncated else None}
 
 
 def merge_refused(records: list[Any], refused: Sequence[Rejected], parse: Callable[[list[Any]], tuple[list[Event],

@@ -71,7 +71,7 @@ def local_to_utc(text: str | None) -> str | None:
 
 _FIELDS = ("CASE_ENQUIRY_ID", "OPEN_DT", "TARGET_DT", "CLOSED_DT", "OnTime_Status", "CASE_STATUS",
            "CASE_TITLE", "REASON", "TYPE", "QUEUE", "Department", "neighborhood", "LATITUDE", "LONGITUDE",
-           "Source")
+           "Source", "CLOSURE_REASON")
 _REQUIRED = {"CASE_ENQUIRY_ID", "OPEN_DT", "TYPE"}
 
 
@@ -99,7 +99,7 @@ def read_boston311(path: str | Path, stats: ReadStats | None = None,
     """
     stats = stats if stats is not None else ReadStats()
     for (case, open_dt, target_dt, closed_dt, on_time, status, title, reason, type_, queue, dept, hood,
-         lat, lon, channel) in csv_rows(path, _FIELDS, _REQUIRED, "Boston 311", stats):
+         lat, lon, channel, closure) in csv_rows(path, _FIELDS, _REQUIRED, "Boston 311", stats):
         case, type_, reason, hood = case.strip(), type_.strip(), reason.strip(), hood.strip()
         category = type_ or reason
         try:
@@ -124,6 +124,7 @@ def read_boston311(path: str | Path, stats: ReadStats | None = None,
             "queue": queue or None,
             "department": dept or None,
             "neighborhood": hood or None,
+            "outcome": closure.strip()[:4000] or None,  # how the case was closed (CLOSURE_REASON)
         }
         record: dict[str, Any] = {
             "feed": "complaint",

@@ -180,6 +180,21 @@ class PostgresStore:
                 args.append(val)
         return self._all(sql + " ORDER BY ts, seq", args)
 
+    def complaint_page(self, *, start: float, end: float, drill: bool, after: tuple[float, int] | None = None,
+                       limit: int = 5000) -> list[tuple[float, int, Event]]:
+        sql = f"SELECT ts, seq, {ev.EVENT_COLS} FROM events WHERE feed = 'complaint' AND ts >= %s AND ts < %s AND " \
+              + ("drill IS NOT NULL" if drill else "drill IS NULL")
+        args: list[Any] = [float(start), float(end)]
+        if self.timescale:  # chunk exclusion, as in series()
+            sql += " AND at >= to_timestamp(%s) - interval '1 second' AND at <= to_timestamp(%s) + interval '1 second'"
+            args += [float(start), float(end)]
+        if after is not None:
+            sql += " AND (ts > %s OR (ts = %s AND seq > %s))"
+            args += [float(after[0]), float(after[0]), int(after[1])]
+        args.append(int(limit))
+        rows = self._all(sql + " ORDER BY ts, seq LIMIT %s", args)
+        return [(r[0], r[1], ev.row_event(r[2:])) for r in rows]
+
     # -- dead letters -------------------------------------------------------------------------------
     def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
         if not items:

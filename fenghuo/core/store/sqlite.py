@@ -349,6 +349,19 @@ class SqliteStore:
         with self._lock:
             return self._db.execute(sql + " ORDER BY ts, seq", args).fetchall()
 
+    def complaint_page(self, *, start: float, end: float, drill: bool, after: tuple[float, int] | None = None,
+                       limit: int = 5000) -> list[tuple[float, int, Event]]:
+        sql = f"SELECT ts, seq, id, {_EVENT_COLS} FROM events WHERE feed = 'complaint' AND ts >= ? AND ts < ? AND " \
+              + ("drill IS NOT NULL" if drill else "drill IS NULL")
+        args: list[Any] = [start, end]
+        if after is not None:
+            sql += " AND (ts > ? OR (ts = ? AND seq > ?))"
+            args += [after[0], after[0], after[1]]
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY ts, seq LIMIT ?", args).fetchall()
+        return [(r[0], r[1], _row_event(r[2:])) for r in rows]
+
     # -- dead letters -------------------------------------------------------------------------------
     def add_dead_letters(self, items: list[tuple[int, str, Any]], received_at: float) -> None:
         if not items:

@@ -108,7 +108,8 @@ def test_boston_every_case_is_a_valid_complaint(resolve) -> None:
         "opened": "2015-07-04T04:35:00Z", "target": "2015-07-20T12:30:00Z", "closed": "2015-07-07T16:55:04Z",
         "on_time": True, "status": "Closed", "channel": "Citizens Connect App",
         "queue": "PWDx_Street Light_Pending_Contractor (Internal)", "department": "PWDx",
-        "neighborhood": "Roslindale"}
+        "neighborhood": "Roslindale", "outcome": "Case Closed. Closed date : 2015-07-07 12:55:04.213 Case Resolved "
+        "Replaced Photocell Light is on"}
     assert summer["text"] == "Street Lights / Street Light Outages / Street Light Outages  // SENT TO MAVERICK //"
     assert summer["grid"] == "BOS-roslindale" and (summer["lat"], summer["lon"]) == (42.2834, -71.1427)
 
