@@ -138,3 +138,44 @@ def test_every_category_has_one_group_and_the_new_groups_are_safety() -> None:
     for group in ("natural_hazard", "public_health", "public_security"):
         assert all(lex.risk_of[c] == Risk.SAFETY for c in GROUPS[group])
     assert all(lex.risk_of[c] == Risk.CONTRADICTION for c in GROUPS["contradiction"])
+
+
+def _crisislex_dir(folder: Path, rng: random.Random) -> Path:
+    """Two synthetic crises written in CrisisLex T6's layout (tweet id, tweet, label)."""
+    import csv
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for hazard in ("flood", "fire"):
+        texts, labels = _synthetic(hazard, 400, rng)
+        with gzip.open(folder / f"2020_{hazard}-ontopic_offtopic.csv.gz", "wt", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["tweet id", " tweet", " label"])
+            for i, (t, y) in enumerate(zip(texts, labels, strict=True)):
+                w.writerow([i, t, "on-topic" if y else "off-topic"])
+    return folder
+
+
+def test_with_crisis_data_a_crisis_post_naming_no_hazard_raises_blue_and_no_more(tmp_path: Path) -> None:
+    from fenghuo.detectors.text.detector import TextParams
+
+    data = _crisislex_dir(tmp_path / "crisislex", random.Random(9))
+    on = TextRisk(TextParams(crisis_data=str(data)), cache_dir=tmp_path / "cache")
+    off = TextRisk(cache_dir=CACHE)
+    post = "water rising at the river, sandbags needed, roads closed"  # names no lexicon hazard
+    e = Event("opinion", "weibo", 1000.0, "G1", "p1", text=post)
+    assert off(e) == []
+    (s,) = on(e)
+    assert (s.level, s.risk) == (Level.BLUE, Risk.SAFETY) and "crisis classifier" in s.reason
+    assert s.evidence["classifier"]["crisis"] >= 0.8 and post not in str(s.evidence)
+    assert on(Event("opinion", "weibo", 1001.0, "G2", "p2", text="pizza and the game, new phone")) == []
+    assert any(p.name.startswith("crisis-classifier-") for p in (tmp_path / "cache").iterdir())  # cached
+
+
+def test_a_crisis_data_path_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
+    from fenghuo.detectors.text.detector import TextParams
+
+    with pytest.raises(ValueError, match="detectors.text.crisis_data: .* is not a directory"):
+        TextParams(crisis_data=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="crisis_blue"):
+        TextParams(crisis_blue=1.5)
