@@ -140,7 +140,10 @@ def _md(text: str) -> tuple[int, int]:
 
 
 def _check_day(text: Any, where: str) -> str:
-    """``text`` as a valid ``MM-DD`` or ``YYYY-MM-DD`` (raises ValueError naming ``where``)."""
+    """``text`` as a valid ``MM-DD`` or ``YYYY-MM-DD`` (raises ValueError naming ``where``); a date (YAML reads
+    an unquoted 2015-01-01 as one) is taken as its ``YYYY-MM-DD``."""
+    if isinstance(text, date) and not isinstance(text, datetime):
+        return text.isoformat()
     if not isinstance(text, str):
         raise ValueError(f"{where}: a date MM-DD or YYYY-MM-DD is needed, not {text!r}")
     try:

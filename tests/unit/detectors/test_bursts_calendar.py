@@ -147,3 +147,12 @@ def test_campaigns_holidays_and_what_was_learned_survive_saved_state() -> None:
         det.process(e)
     back = saved.from_plain(saved.to_plain(det))
     assert back.p == params and back.base.camp == det.base.camp and back.base.camp
+
+
+def test_unquoted_yaml_dates_are_read_as_dates() -> None:
+    import yaml
+
+    doc = yaml.safe_load("holidays: [2015-01-01]\ncampaigns: [{category: x, from: 2015-03-01, to: 2015-03-20}]")
+    params = BurstParams(**doc)
+    assert params.holidays == ("2015-01-01",)
+    assert (params.campaigns[0].start, params.campaigns[0].end) == ("2015-03-01", "2015-03-20")
