@@ -444,7 +444,7 @@ class Baseline:
         >>> b.yearly("noise", 500_000)
         1.0
         """
-        if not self.p.yearly or min(self.year_hours) < _YEAR_MIN_HOURS:
+        if not self.p.yearly or not self._year_ready():
             return 1.0
         idx = self._year.get(cat)
         if idx is None:
@@ -460,7 +460,7 @@ class Baseline:
     def _season_spread(self, cat: str) -> float:
         """How much the yearly profile adds to the sum of squared expected counts the decayed rates remember:
         ``E[idx^2] / E[idx]^2`` over their months (1 without a profile), so a season is not read as dispersion."""
-        if not self.p.yearly or self.hour is None or min(self.year_hours) < _YEAR_MIN_HOURS:
+        if not self.p.yearly or self.hour is None or not self._year_ready():
             return 1.0
         idx = self._year.get(cat)
         if idx is None:
@@ -471,6 +471,13 @@ class Baseline:
             weights = self._year[day] = self._month_weights(day)
         mean = sum(w * i for w, i in zip(weights, idx, strict=True))
         return sum(w * i * i for w, i in zip(weights, idx, strict=True)) / (mean * mean) if mean > 0 else 1.0
+
+    def _year_ready(self) -> bool:
+        """Whether every month of the year has been seen for ``_YEAR_MIN_HOURS`` (cached until a month is folded)."""
+        ready = self._year.get(None)
+        if ready is None:
+            ready = self._year[None] = min(self.year_hours) >= _YEAR_MIN_HOURS
+        return bool(ready)
 
     def _index(self, cat: str) -> list[float]:
         """Per month of the year, the category's rate over its yearly mean rate, shrunk towards all complaints'."""

@@ -19,5 +19,7 @@ echo "== Kafka worker: state read and write per grid batch (versioned msgpack; t
 $BIN/python -m benchmarks.state_codec
 echo "== threshold backtests (vectorised)"
 $BIN/python -m benchmarks.backtest_bench
+echo "== one table per feed: complaints, sensors, text (issue 12, item 8; about 4 minutes)"
+$BIN/python -m benchmarks.feeds
 echo "== PostgreSQL COPY ingest"
 DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "${FENGHUO_BENCH_PG_PORT:-55442}") && $BIN/python -m benchmarks.store_copy --dsn "$DSN"
