@@ -53,6 +53,7 @@ HOLIDAYS_2015 = ("2015-01-01", "2015-01-19", "2015-02-16", "2015-03-17", "2015-0
                  "2015-07-03", "2015-09-07", "2015-10-12", "2015-11-11", "2015-11-26", "2015-12-25")
 ONSET_PER_HOUR, ONSET_RUN = 3, 3  # a storm's onset: 3 hours running with 3+ snow/ice complaints each
 BUDGET_TOP, BUDGET_PER_MONTH = 50, 2
+GROUP_HOURS = (0.0, 72.0, 168.0)  # budget also counted with a category's episodes this close grouped (incidents)
 STORMS = (("2015-01-27", "2015-01-28"), ("2015-02-02", "2015-02-04"), ("2015-02-09", "2015-02-11"))
 
 
@@ -210,9 +211,11 @@ def outside(signals: list[Signal], windows: list[tuple[float, float]]) -> list[t
     return [(s, peak) for s, peak in episodes(signals) if not any(a <= s.ts < b for a, b in windows)]
 
 
-def category_episodes(signals: list[Signal]) -> list[tuple[str, float]]:
+def category_episodes(signals: list[Signal], gap_hours: float = 0.0) -> list[tuple[str, float]]:
     """(category, start) of each episode of a category: a span in which any node of it is in alert (the
-    alerts of one category in several nodes at once are one episode, as a responder meets them)."""
+    alerts of one category in several nodes at once are one episode, as a responder meets them); with
+    ``gap_hours``, one that starts within that many hours of the previous one's end joins it (as an incident
+    grouping would group them)."""
     spans: dict[str, list[tuple[float, float]]] = {}
     open_: dict[str, tuple[str, float]] = {}
     for s in signals:
@@ -228,7 +231,7 @@ def category_episodes(signals: list[Signal]) -> list[tuple[str, float]]:
     for cat, items in spans.items():
         end = -math.inf
         for a, b in sorted(items):
-            if a > end:
+            if a > end + gap_hours * 3600.0:
                 out.append((cat, a))
             end = max(end, b)
     return out
@@ -243,8 +246,9 @@ def budget(events: list[Event], signals: list[Signal], windows: list[tuple[float
                                    if e.attrs.get("channel") not in params.ignore_channels).most_common(top)}
     out: dict[str, object] = {}
     series = [(s.evidence["category"], s.ts) for s, _ in outside(signals, windows)]
-    merged = [(c, t) for c, t in category_episodes(signals) if not any(a <= t < b for a, b in windows)]
-    for name, eps in (("series", series), ("category", merged)):
+    merged = {g: [(c, t) for c, t in category_episodes(signals, g) if not any(a <= t < b for a, b in windows)]
+              for g in GROUP_HOURS}
+    for name, eps in (("series", series), *((f"category+{g:g}h" if g else "category", merged[g]) for g in GROUP_HOURS)):
         per_month = Counter((c, datetime.fromtimestamp(t, TZ).month) for c, t in eps if c in busy)
         per_cat = Counter(c for c, _ in eps if c in busy)
         (wc, wm), worst = per_month.most_common(1)[0] if per_month else (("-", 0), 0)
@@ -263,7 +267,8 @@ def print_budget(events: list[Event], signals: list[Signal], windows: list[tuple
           "| worst yearly mean a month | category |")
     print("|---|---|---|---|---|---|")
     for name, (worst, where, over, mean, cat) in b.items():  # type: ignore[attr-defined]
-        label = "(node, category) series" if name == "series" else "category (nodes merged)"
+        label = ("(node, category) series" if name == "series" else "category (nodes merged)" if name == "category"
+                 else f"category, one within {name.split('+')[1]} of its last joins it")
         print(f"| {label} | {worst} | {where} | {over} | {mean:.2f} | {cat} |")
     print()
 
