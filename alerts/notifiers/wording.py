@@ -8,7 +8,7 @@ same for the JSON payload a webhook sends.
 ...                 "alert": {"id": "a1", "level": "red", "grid": "G1", "title": {"zh-CN": "一号网格 水位预警",
 ...                           "en": "Grid 1: water level warning"}}}, "http://board.example")
 >>> w.level_zh, w.kind_zh, w.kind_en, w.link
-('红色', '升级', 'upgraded', 'http://board.example/#/alerts/a1')
+('红色', '升级', 'upgraded', 'http://board.example/#/alert/a1')
 >>> Wording.of({"event": "raised", "detail": "count: 5 complaints (13812345678)",
 ...             "alert": {"id": "a1", "title": {"zh-CN": "一号网格 身份证110101199003071234 投诉激增"}}}).title_zh
 '一号网格 身份证110101********1234 投诉激增'
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from fenghuo.core.levels import Level
 from fenghuo.core.privacy import mask_doc, mask_pii
@@ -51,7 +52,7 @@ def alert_link(public_url: str | None, alert_id: str) -> str | None:
     """The board's page of an alert, or None when no public URL is configured."""
     if not public_url:
         return None
-    return f"{public_url.rstrip('/')}/#/alerts/{alert_id}"
+    return f"{public_url.rstrip('/')}/#/alert/{quote(alert_id, safe='')}"  # the board's route (api/static/js/app.js)
 
 
 @dataclass(frozen=True, slots=True)

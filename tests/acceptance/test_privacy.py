@@ -162,7 +162,7 @@ def test_cap_masks_every_text_element_and_stays_valid() -> None:
     a.evidence[0]["category"] = CATEGORY
     a.timeline[0].detail = f"noise: 3 complaints, caller {PHONE2}"
     a.timeline.append(type(a.timeline[0])(T0 + 60, "upgraded", "orange", "count", None, f"caller {PHONE2}"))
-    docs = [to_xml(a, i, CIRCLE_AREA, web=f"http://board/#/alerts/{a.id}") for i in range(len(messages(a)))]
+    docs = [to_xml(a, i, CIRCLE_AREA, web=f"http://board/#/alert/{a.id}") for i in range(len(messages(a)))]
     for xml in docs:
         root = valid(xml)
         texts = [el.text or "" for el in root.iter()]

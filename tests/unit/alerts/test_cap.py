@@ -46,7 +46,7 @@ def text(root: etree._Element, path: str) -> str:
 
 
 def test_real_alert_is_one_alert_message_in_two_languages() -> None:
-    (root,) = all_messages(make_alert(), CIRCLE_AREA, sender="fenghuo@example.org", web="http://board/#/alerts/A0")
+    (root,) = all_messages(make_alert(), CIRCLE_AREA, sender="fenghuo@example.org", web="http://board/#/alert/A0")
     assert text(root, "cap:identifier") == "fenghuo.A0.1"
     assert text(root, "cap:sender") == "fenghuo@example.org"
     assert text(root, "cap:sent") == "2020-01-22T00:00:00+00:00"
@@ -58,7 +58,7 @@ def test_real_alert_is_one_alert_message_in_two_languages() -> None:
     for info in infos:
         assert (text(info, "cap:category"), text(info, "cap:urgency"), text(info, "cap:severity"),
                 text(info, "cap:certainty")) == ("Met", "Immediate", "Moderate", "Observed")
-        assert text(info, "cap:web") == "http://board/#/alerts/A0"
+        assert text(info, "cap:web") == "http://board/#/alert/A0"
         assert text(info, "cap:area/cap:circle") == "43.5,2.5 2"
     zh, en = infos
     assert "黄色预警" in text(zh, "cap:headline") and text(zh, "cap:event") == "水位预警"
@@ -211,7 +211,7 @@ def test_routes_serve_valid_cap_and_feed(served: tuple[httpx.Client, Pipeline, F
     assert (text(root, "cap:msgType"), text(root, "cap:info/cap:severity")) == ("Update", "Extreme")
     assert text(root, "cap:sender") == "fenghuo@127.0.0.1"
     assert text(root, "cap:info/cap:area/cap:polygon").startswith("42.9,1.9 ")
-    assert text(root, "cap:info/cap:web") == f"{client.base_url}/#/alerts/A0"
+    assert text(root, "cap:info/cap:web") == f"{client.base_url}/#/alert/A0"
     first = valid(client.get("/v1/cap/alerts/A0.xml?seq=1").content)
     assert (text(first, "cap:msgType"), text(first, "cap:info/cap:severity")) == ("Alert", "Moderate")
     assert text(root, "cap:references").split(",")[1] == text(first, "cap:identifier")

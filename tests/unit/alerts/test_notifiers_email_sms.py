@@ -76,7 +76,7 @@ def test_email_arrives_with_level_in_chinese_and_stable_message_id(smtp: tuple[I
     assert msg["From"] == "warn@fenghuo.example"
     text = msg.get_content()
     for part in ("预警级别：橙色", "网格：G-0012", "事件：发布", "Level: orange", "Event: raised",
-                 "Escalation tier: 0", "http://board.example/#/alerts/a1b2c3d4e5f60718"):
+                 "Escalation tier: 0", "http://board.example/#/alert/a1b2c3d4e5f60718"):
         assert part in text
     notifier.send(nid, body)  # a resend (after a crash) carries the same Message-ID
     assert inbox.messages[1][1]["Message-ID"] == msg["Message-ID"]
