@@ -7,6 +7,10 @@
 ('Met', ('水位预警', 'water level warning'))
 >>> texts(a, "Update", "upgraded", Level.RED, "", "一号网格", "zh-CN").headline
 '一号网格 水位预警：升级为红色预警'
+>>> texts(a, "Update", "upgraded", Level.RED, "", "Grid 1", "en").headline
+'Grid 1 — warning upgraded to red'
+>>> texts(a, "Alert", "raised", Level.YELLOW, "", "Grid 1", "en").headline
+'Grid 1 — yellow warning issued'
 """
 
 from __future__ import annotations
@@ -94,8 +98,10 @@ def texts(alert: Alert, msg_type: str, kind: str, level: Level, detail: str, are
         description = f"{area_desc}{level.name_zh}（{level.roman}级）{ev_zh}{'已解除' if done else ''}。"
         description += f"说明：{detail}。" if detail else ""
     else:
-        verb = "cancelled" if done else ("issued" if kind == "raised" else f"{kind} to {level.name_en}")
-        headline = f"{title} — {level.name_en} warning {verb}"
+        if done or kind not in ("upgraded", "downgraded"):
+            headline = f"{title} — {level.name_en} warning {'cancelled' if done else 'issued'}"
+        else:  # the level once: "warning upgraded to red", not "red warning upgraded to red"
+            headline = f"{title} — warning {kind} to {level.name_en}"
         description = f"{level.name_en.capitalize()} ({level.roman}) {ev_en} for {area_desc}"
         description += " cancelled." if done else "."
         description += f" Detail: {detail}." if detail else ""
