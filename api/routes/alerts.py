@@ -24,7 +24,8 @@ from fenghuo.api.bounds import MAX_INT_OFFSET, CleanStr
 from fenghuo.api.deps import Responder, ServiceDep, Viewer, sees_personal_data
 from fenghuo.api.errors import CONFLICT, NOT_FOUND
 from fenghuo.api.masking import mask_alert, mask_message
-from fenghuo.core.models import Status, iso
+from fenghuo.core.levels import LEVEL_NAMES
+from fenghuo.core.models import FEEDS, Risk, Status, iso
 from fenghuo.core.store import AlertQuery
 from fenghuo.runtime.service import Service
 
@@ -42,6 +43,9 @@ class ActBody(BaseModel):
                                 description="who acted, kept as a note: the actor is the key's name")
 
 
+ALERT_FEEDS = (*FEEDS, "system")  # system: fenghuo's own health (a failing channel, a silent feed)
+
+
 @router.get("", summary="Alerts, open and most severe first")
 def list_alerts(service: ServiceDep, who: Viewer,
                 status: str | None = Query(None, max_length=20, description="|".join(Status)),
@@ -52,6 +56,10 @@ def list_alerts(service: ServiceDep, who: Viewer,
                                           description="true: drills only; false: real only; or a drill name"),
                 limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0, le=MAX_INT_OFFSET)
                 ) -> dict[str, Any]:
+    for name, value, allowed in (("status", status, tuple(Status)), ("level", level, LEVEL_NAMES),
+                                 ("feed", feed, ALERT_FEEDS), ("risk", risk, tuple(Risk))):
+        if value is not None and value not in allowed:  # an unknown value matched nothing, silently, before
+            raise HTTPException(422, f"{name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
     try:
         alerts = service.list_alerts(AlertQuery(status, level, grid, feed, risk, drill, limit, offset))
     except ValueError as exc:

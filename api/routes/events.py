@@ -75,7 +75,10 @@ def body_doc() -> dict[str, Any]:
 
 @router.post("/events", summary="Ingest events (one JSON object, a JSON array, or NDJSON)", openapi_extra=body_doc(),
              responses={403: {"description": "the key's role is below responder, or it may not mark drills"},
-                        413: {"description": f"larger than {MAX_BODY // 2**20} MiB or {MAX_ITEMS} records"}})
+                        413: {"description": f"larger than {MAX_BODY // 2**20} MiB or {MAX_ITEMS} records"},
+                        422: {"description": "an empty body, or one with no JSON in it (its lines are kept as dead "
+                                             "letters); a record that is JSON but invalid is listed in `rejected` "
+                                             "of a 200 answer instead"}})
 async def post_events(request: Request, service: ServiceDep, who: Responder,
                       drill: str | None = Query(None, min_length=1, max_length=256,
                                                 description="stamp every event as part of this drill "
@@ -86,12 +89,17 @@ async def post_events(request: Request, service: ServiceDep, who: Responder,
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise HTTPException(413, f"body larger than {MAX_BODY // 2**20} MiB: send smaller batches")
+    if not raw.strip():
+        raise HTTPException(422, "empty body: send one JSON event object, a JSON array of them, or NDJSON")
     records, bad = split_body(raw)
     if len(records) > MAX_ITEMS:
         raise HTTPException(413, f"{len(records)} records; at most {MAX_ITEMS} a call: send smaller batches")
     # the service dead-letters every rejected record, the lines that were not JSON among them
     result: IngestResult = await run_in_threadpool(
         lambda: service.ingest(records, drill, may_drill=who.can_drill, refused=bad))
+    if bad and len(bad) == len(records):  # not one line of it is JSON: a bad request (the lines are dead letters)
+        raise HTTPException(422, {"error": "the body is not JSON: send one JSON event object, a JSON array of "
+                                           "them, or NDJSON (one object a line)", **result.to_json()})
     return result.to_json()
 
 

@@ -152,6 +152,27 @@ def test_ndjson_with_a_broken_line_keeps_the_rest(svc: Api) -> None:
                "both rejected records in the dead letters")
 
 
+def test_a_body_that_is_empty_or_not_json_is_a_422_and_its_lines_are_kept(svc: Api) -> None:
+    responder = svc.client("responder")
+    for body in ("", "   \n  "):
+        r = responder.post("/v1/events", content=body)
+        assert r.status_code == 422 and "empty body" in r.json()["detail"], r.text
+    r = responder.post("/v1/events", content="{this is not json\nnor this")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "not JSON" in detail["error"] and detail["accepted"] == 0 and len(detail["rejected"]) == 2
+    analyst = svc.client("analyst")
+    eventually(lambda: sum("not valid JSON" in d["error"] for d in analyst.get(
+        "/v1/deadletters", params={"limit": 1000}).json()["items"]) >= 2, "the two lines in the dead letters")
+
+
+@pytest.mark.parametrize(("name", "value"), [("status", "bogus"), ("level", "purple"), ("feed", "email"),
+                                             ("risk", "fun")])
+def test_an_unknown_filter_value_is_a_422_naming_the_allowed_ones(svc: Api, name: str, value: str) -> None:
+    r = svc.client("viewer").get("/v1/alerts", params={name: value})
+    assert r.status_code == 422 and value in r.json()["detail"] and "must be one of" in r.json()["detail"], r.text
+
+
 def test_rules_change_at_runtime_with_versions_and_audit(svc: Api) -> None:
     analyst, admin = svc.client("analyst"), svc.client("admin")
     bad = analyst.put("/v1/rules/thresholds/gas", json={**RULE, "levels": {"blue": 60, "red": 50}})
