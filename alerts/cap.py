@@ -33,7 +33,10 @@ from fenghuo.core.privacy import mask_pii
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_MIME = "application/cap+xml"
-MSG_TYPES = {"raised": "Alert", "upgraded": "Update", "downgraded": "Update", "resolved": "Cancel"}
+# a responder's public note (POST /v1/alerts/{id}/notes with public: true) is an Update carrying it in <note>;
+# private notes are never published
+MSG_TYPES = {"raised": "Alert", "upgraded": "Update", "downgraded": "Update", "note_public": "Update",
+             "resolved": "Cancel"}
 LANGUAGES = ("zh-CN", "en")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
 # elements whose text is an identifier, a time, a link or coordinates: never masked
@@ -186,12 +189,16 @@ def to_element(alert: Alert, index: int = -1, area: Area | None = None, sender: 
     _sub(root, "status", "Exercise" if alert.drill else "Actual")
     _sub(root, "msgType", msg.msg_type)
     _sub(root, "scope", "Public")
-    if alert.drill:
-        _sub(root, "note", f"演练 drill: {alert.drill}")
+    notes = [f"演练 drill: {alert.drill}"] if alert.drill else []
+    if msg.kind == "note_public" and msg.detail:
+        notes.append(f"处置说明 responder note: {msg.detail}")
+    if notes:
+        _sub(root, "note", " | ".join(notes))
     earlier = msgs[: msg.seq - 1]
     if earlier:
         _sub(root, "references", " ".join(f"{sender},{m.identifier},{cap_time(m.sent)}" for m in earlier))
-    _sub(root, "incidents", _UNSAFE.sub("_", alert.id))
+    joined = [e.actor for e in alert.timeline if e.kind == "incident_joined" and e.actor and e.ts <= msg.sent]
+    _sub(root, "incidents", " ".join(_UNSAFE.sub("_", x) for x in [alert.id, *joined[:1]]))
     for lang in LANGUAGES:
         _info(root, alert, msg, area, lang, texts(alert, msg.msg_type, msg.kind, msg.level, msg.detail, area.desc_zh
                                                   if lang == "zh-CN" else area.desc_en, lang), web)

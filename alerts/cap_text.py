@@ -11,6 +11,8 @@
 'Grid 1 — warning upgraded to red'
 >>> texts(a, "Alert", "raised", Level.YELLOW, "", "Grid 1", "en").headline
 'Grid 1 — yellow warning issued'
+>>> texts(a, "Update", "note_public", Level.RED, "", "一号网格", "zh-CN").headline  # a responder's public note
+'一号网格 水位预警：更新红色预警'
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("temperature", "heat", "温度"), "Met"),
     (("gas", "燃气", "煤气"), "Safety"),
 )
-KIND_ZH = {"raised": "发布", "upgraded": "升级为", "downgraded": "降级为", "resolved": "解除"}
+KIND_ZH = {"raised": "发布", "upgraded": "升级为", "downgraded": "降级为", "resolved": "解除", "note_public": "更新"}
 INSTRUCTIONS = {
     Level.BLUE: ("请关注事态发展，做好防范准备。", "Stay alert and follow updates; get ready to act."),
     Level.YELLOW: ("请加强监测，网格员到场核查。", "Increase monitoring; grid staff check on site."),
@@ -99,7 +101,8 @@ def texts(alert: Alert, msg_type: str, kind: str, level: Level, detail: str, are
         description += f"说明：{detail}。" if detail else ""
     else:
         if done or kind not in ("upgraded", "downgraded"):
-            headline = f"{title} — {level.name_en} warning {'cancelled' if done else 'issued'}"
+            verb = "cancelled" if done else "updated" if kind == "note_public" else "issued"
+            headline = f"{title} — {level.name_en} warning {verb}"
         else:  # the level once: "warning upgraded to red", not "red warning upgraded to red"
             headline = f"{title} — warning {kind} to {level.name_en}"
         description = f"{level.name_en.capitalize()} ({level.roman}) {ev_en} for {area_desc}"

@@ -19,14 +19,24 @@ that finished meanwhile and records them at once (``outcomes``: one transaction 
 outcome is recorded, so it is not fetched and sent again meanwhile; counters and the log report an
 outcome only once it is recorded. If recording fails the rows stay pending and are sent again later
 (receivers drop repeats by the idempotency key).
+
+What is not sent (:class:`SendPolicy`). A replay of history into a data directory is a *backfill*: the
+notifications of the alerts it raised are recorded in the outbox as ``not_sent`` ("not sent: backfill")
+instead of reaching responders about the past, and a backfill sends nothing else either (older queued
+ones wait for the service). A service starting on a directory whose outbox holds notifications queued
+longer than a bound (one hour by default) records those as ``expired`` and says how many, rather than
+page responders about what is long over. :meth:`Delivery.sweep` applies the policy to the whole queue
+at once (at the service's start, at the end of a backfill).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from fenghuo.alerts.notifiers.base import DeliveryError, Notifier
 from fenghuo.core.store import Notification, Store
@@ -36,6 +46,71 @@ IN_HAND = 8  # notifications sent and waiting for their outcome to be recorded: 
 Outcome = tuple[Notification, bool, str, bool]  # (notification, ok, receipt or error, final)
 RecordOne = Callable[[Notification, bool, str, bool], None]
 RecordMany = Callable[[list[Outcome]], None]
+
+
+DEFER = ("pending", "")  # a decision: leave the notification queued, untouched by this deliverer
+EVERY = 1e300  # "due by" this time: every queued notification, those waiting for a retry too
+
+
+def age_text(seconds: float) -> str:
+    """A duration as an operator reads it.
+
+    >>> age_text(90), age_text(3600), age_text(86400 * 3 + 5)
+    ('90 s', '1 h', '3 d')
+    """
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size * (2 if unit == "min" else 1):
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+@dataclass
+class SendPolicy:
+    """Which due notifications are recorded instead of sent (see the module's doc).
+
+    >>> from fenghuo.core.store import Notification
+    >>> n = Notification("n1", "a1", "ops", "r1", "raised", 1, {}, created_at=1000.0)
+    >>> SendPolicy(max_age=3600).decide(n, 1000.0 + 7200, at_start=True)
+    ('expired', 'expired: queued 2 h ago or more, longer than the 1 h bound; not sent')
+    >>> SendPolicy(max_age=3600).decide(n, 1000.0 + 7200) is None  # only what a start finds queued
+    True
+    >>> SendPolicy(max_age=3600, queued_by=1000.0 + 7000).decide(n, 1000.0 + 7200, at_start=True) is None
+    True
+    >>> SendPolicy(backfill=lambda alert_id: alert_id == "a1").decide(n, 0.0)
+    ('not_sent', 'not sent: backfill')
+    >>> SendPolicy(backfill=lambda alert_id: False).decide(n, 0.0) == DEFER
+    True
+    >>> old = Notification("n0", "a1", "ops", "r1", "raised", 0, {}, 0.0, status="not_sent")
+    >>> up = Notification("n2", "a1", "ops", "r1", "escalated", 2, {}, created_at=1000.0)
+    >>> SendPolicy(history=lambda alert_id: [old]).decide(up, 1000.0)
+    ('not_sent', 'not sent: backfill (an escalation of an alert only a backfill notified about)')
+    """
+
+    max_age: float | None = None  # seconds a notification found queued at start may have waited and be sent
+    # the wall time by which every notification found queued at start had been queued (the last time the
+    # previous process was seen); None: unknown, each one's created_at is its queue time
+    queued_by: float | None = None
+    backfill: Callable[[str], bool] | None = None  # a backfill run: alert id -> changed by this run
+    # an alert's outbox rows: an escalation (time passing, not new data) of an alert whose every notification
+    # so far was a backfill's is not sent either; a new signal (upgraded, cleared) is, and from then on all is
+    history: Callable[[str], list[Notification]] | None = None
+
+    def decide(self, n: Notification, now: float, at_start: bool = False) -> tuple[str, str] | None:
+        """``(status, reason)`` to record instead of sending, :data:`DEFER`, or None (send it). ``at_start``:
+        ``n`` was found queued when the service started (only those can be stale: a running service's
+        created_at may be an event clock's time, a drill's in 2020)."""
+        if self.backfill is not None:
+            return ("not_sent", "not sent: backfill") if self.backfill(n.alert_id) else DEFER
+        if at_start and self.max_age is not None:
+            age = now - (self.queued_by if self.queued_by is not None else n.created_at)
+            if age > self.max_age:
+                return ("expired", f"expired: queued {age_text(age)} ago or more, longer than the "
+                                   f"{age_text(self.max_age)} bound; not sent")
+        if self.history is not None and n.kind == "escalated":
+            statuses = {r.status for r in self.history(n.alert_id) if r.id != n.id}
+            if "not_sent" in statuses and not statuses & {"delivered", "failed"}:
+                return "not_sent", "not sent: backfill (an escalation of an alert only a backfill notified about)"
+        return None
 
 
 def backoff(attempts: int, base: float = 1.0, cap: float = 300.0) -> float:
@@ -53,8 +128,13 @@ class Delivery:
 
     def __init__(self, store: Store, notifiers: dict[str, Notifier], max_attempts: dict[str, int],
                  outcome: RecordOne, now: Callable[[], float], workers: int = 8, base_backoff: float = 1.0,
-                 *, outcomes: RecordMany | None = None, window: int | None = None) -> None:
+                 *, outcomes: RecordMany | None = None, window: int | None = None,
+                 policy: SendPolicy | None = None) -> None:
         self.store = store
+        self.policy = policy
+        self.deferred: set[str] = set()  # left queued by the policy (a backfill's older notifications)
+        self.withheld = 0  # recorded as not sent (backfill)
+        self.expired = 0  # recorded as expired (queued too long)
         self.notifiers = notifiers
         self.max_attempts = max_attempts
         self.outcome = outcome
@@ -114,7 +194,8 @@ class Delivery:
         with self._fetch_lock:
             with self.lock:
                 held = frozenset(self.inflight)
-            rows = self.store.due_notifications(self.now(), free, exclude=held)
+            rows = self.store.due_notifications(self.now(), free, exclude=held | self.deferred)
+            rows = self._apply_policy(rows)
             with self.lock:
                 for n in rows:
                     if n.alert_id in self.busy and n.alert_id not in by_alert:
@@ -127,6 +208,78 @@ class Delivery:
         for alert_id, batch in by_alert.items():
             self.pool.submit(self._deliver_all, alert_id, batch)
         return count
+
+    def _apply_policy(self, rows: list[Notification], at_start: bool = False) -> list[Notification]:
+        """The rows to send; the others are recorded as the policy decides (through ``outcomes`` when given:
+        the alert's timeline then says "notify_withheld" and why) or left queued. A fill that recorded some asks
+        for another fill."""
+        if self.policy is None or not rows:
+            return rows
+        now = self.now()
+        send: list[Notification] = []
+        held: list[Notification] = []
+        for n in rows:
+            decision = self.policy.decide(n, now, at_start)
+            if decision is None:
+                send.append(n)
+            elif decision == DEFER:
+                self.deferred.add(n.id)
+            else:
+                n.status, n.last_error = decision
+                held.append(n)
+        if held:
+            if self.outcomes is not None:  # the outbox rows and a "notify_withheld" entry in each alert's timeline
+                self.outcomes([(n, False, n.last_error or n.status, True) for n in held])
+            else:
+                self.store.update_notifications(held)
+            counts = Counter(n.status for n in held)
+            with self.lock:
+                self.withheld += counts["not_sent"]
+                self.expired += counts["expired"]
+                self._fill_again = True
+        return send
+
+    def sweep(self, page: int = 1000, at_start: bool = False) -> dict[str, int]:
+        """Apply the policy to every queued notification now (due or waiting for a retry), sending none: how
+        many were recorded, by status (``not_sent``, ``expired``). Those it would send stay queued for
+        :meth:`run_due`. ``at_start``: the queue a service found when it started (stale ones expire)."""
+        counts: Counter[str] = Counter()
+        if self.policy is None:
+            return {}
+        keep: set[str] = set()
+        while True:
+            with self._fetch_lock:
+                with self.lock:
+                    held = frozenset(self.inflight)
+                rows = self.store.due_notifications(EVERY, page, exclude=held | keep)
+                if not rows:
+                    break
+                before = (self.withheld, self.expired)
+                send = self._apply_policy(rows, at_start)
+                keep.update(n.id for n in send)
+                keep.update(n.id for n in rows if n.id in self.deferred)
+                counts["not_sent"] += self.withheld - before[0]
+                counts["expired"] += self.expired - before[1]
+        return {k: v for k, v in counts.items() if v}
+
+    def flush(self, timeout: float, sleep: Callable[[float], None] | None = None,
+              monotonic: Callable[[], float] | None = None) -> int:
+        """Send what is due now and wait (``timeout`` seconds at most) until nothing due is left in the outbox
+        or in hand (a command that exits after its work, e.g. ``replay --notify``); what failed and waits for
+        a retry stays queued. How many are still pending."""
+        import time
+
+        sleep = sleep or time.sleep
+        monotonic = monotonic or time.monotonic
+        deadline = monotonic() + timeout
+        while monotonic() < deadline:
+            self.run_due()
+            with self.lock:
+                busy = bool(self.inflight) or self._recording
+            if not busy and not self.store.due_notifications(self.now(), 1, exclude=self.deferred):
+                break
+            sleep(0.05)
+        return self.store.pending_notification_count()
 
     # -- sending ---------------------------------------------------------------------------------
     def _deliver_all(self, alert_id: str, batch: list[Notification]) -> None:

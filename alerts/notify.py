@@ -2,6 +2,8 @@
 
 The notification id is the idempotency key receivers use to drop repeats: it is derived from the
 alert, the change and the recipient, so deciding twice (a replay after a crash) sends once.
+Recipients are those reachable when the change happened by the alert's clock (an escalation: its
+deadline; duty rotations: :mod:`fenghuo.alerts.oncall`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def payload(ch: Change, tier: int, node: str | None, responder: str | None, chan
     }
 
 
+def when(ctx: Context, ch: Change) -> float:
+    """The time of a change by the alert's clock: an escalation's is its timeline entry's (it may fall due
+    before the step's time, when a batch brings it), any other change's is the step's."""
+    a = ch.alert
+    if ch.kind == "escalated" and ch.step is not None and 0 < ch.step <= len(a.timeline):
+        entry = a.timeline[ch.step - 1]
+        if entry.kind == "escalated":
+            return entry.ts
+    return ctx.now
+
+
 class Notify:
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -63,7 +76,7 @@ class Notify:
             node = tiers[tier] if tier < len(tiers) else None
             step = len(a.timeline) if ch.step is None else ch.step
             rank = priority(Level.parse(ch.level) if ch.level else a.level, bool(a.drill))
-            for responder, channel in self.router.recipients(a, tier):
+            for responder, channel in self.router.recipients(a, tier, when(ctx, ch)):
                 nid = notification_id(a.id, ch.kind, step, tier, responder, channel)
                 ctx.notifications.append(Notification(
                     id=nid, alert_id=a.id, channel=channel, responder=responder, kind=ch.kind, tier=tier,

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from fenghuo.alerts.dedup import Dedup, IdFn, TitleFn
 from fenghuo.alerts.escalate import Escalate
+from fenghuo.alerts.incidents import MAX_TEXT, GroupStage, Incident, IncidentBook, RecordIncidents
+from fenghuo.alerts.inhibit import Inhibitor, InhibitStage
 from fenghuo.alerts.mute import Muter, MuteStage
 from fenghuo.alerts.notify import Notify
 from fenghuo.alerts.record import Publish, Record
@@ -31,6 +33,7 @@ from fenghuo.core.store import Notification, Store
 NowOf = Callable[[str | None, float | None], float]  # (drill, event time) -> now
 log = logging.getLogger("fenghuo.alerts")
 SET_ASIDE_KEY = "alerts-set-aside"
+WITHHELD = ("not_sent", "expired")  # outbox statuses of notifications a send policy recorded instead of sending
 
 
 class AlertNotFound(LookupError):
@@ -44,9 +47,12 @@ class AlertConflict(ValueError):
 class AlertService:
     def __init__(self, config: Config, store: Store, router: Router, now_of: NowOf, new_id: IdFn,
                  title: TitleFn, publish: Publish, muters: list[Muter] | None = None,
-                 reraise: tuple[type[BaseException], ...] = ()) -> None:
+                 reraise: tuple[type[BaseException], ...] = (), inhibitor: Inhibitor | None = None,
+                 incidents: IncidentBook | None = None) -> None:
         """``reraise``: write errors that the caller handles for the whole batch (the distributed alert
-        service reloads and applies again on a unique-index violation), never set aside per signal."""
+        service reloads and applies again on a unique-index violation), never set aside per signal.
+        ``muters`` (silences, maintenance windows) and ``inhibitor`` (the config's inhibit_rules) hold back the
+        notifications of the changes they match, escalations included; the timeline records them."""
         self.config = config
         self.store = store
         self.now_of = now_of
@@ -56,8 +62,16 @@ class AlertService:
         self.escalate = Escalate(config.escalation, router)
         self.router = router
         self.muters: list[Muter] = list(muters or [])
-        self.mute = MuteStage(self.muters)
+        self.mute = MultiStage(MuteStage(self.muters), InhibitStage(inhibitor, lambda: self.dedup.open.values()))
         self.deliver = MultiStage(Notify(router), Record(store))
+        # incidents (config `incidents`, docs/incidents.md): grouping between escalate and notify
+        self.incidents = incidents if incidents is not None and config.incidents.enabled else None
+        self.group: GroupStage | None = None
+        if self.incidents is not None:
+            self.incidents.load(store.open_incidents())
+            self.group = GroupStage(self.incidents, router, config.escalation, now_of,
+                                    lambda: self.dedup.open.values(), self.dedup.own)
+            self.deliver = MultiStage(self.group, Notify(router), RecordIncidents(store))
         self.publish = publish
         self.reraise = reraise
         self.set_aside = 0  # signals whose alert change the store refused
@@ -67,12 +81,18 @@ class AlertService:
         """Compute changes with ``work`` on the step's copies, write them with ``ctx.state`` in one
         transaction, then keep and publish them. On any failure memory is as it was and the error goes on."""
         self.dedup.begin()
+        if self.incidents is not None:
+            self.incidents.begin()
         try:
             changes = self.deliver.exec(ctx, work(ctx))
         except BaseException:
             self.dedup.rollback()
+            if self.incidents is not None:
+                self.incidents.rollback()
             raise
         self.dedup.commit()
+        if self.incidents is not None:
+            self.incidents.commit()
         if changes:
             self.publish(changes)
         return changes
@@ -98,11 +118,20 @@ class AlertService:
         changes: list[Change] = []
         for s in signals:
             now = self.now_of(s.drill, s.ts)
-            changes += self.escalate.due(self._open_in(s.drill), {s.drill: now}, self.dedup.own)
+            changes += self._quiet(self.escalate.due(self._open_in(s.drill), {s.drill: now}, self.dedup.own),
+                                   {s.drill: now})
             ch = self.dedup.apply(s, now)
             if ch is not None:
                 ctx.now = now
                 changes += [c.stamp() for c in self.escalate.exec(ctx, self.mute.exec(ctx, [ch]))]
+        return changes
+
+    def _quiet(self, changes: list[Change], now_of: dict[str | None, float]) -> list[Change]:
+        """Escalations through mute and inhibit too, each on its alert's clock: a silenced alert escalates in
+        its timeline but notifies nobody until the silence ends."""
+        for ch in changes:
+            if ch.notify:
+                self.mute.exec(Context(now=now_of.get(ch.alert.drill, 0.0)), [ch])
         return changes
 
     def _one_by_one(self, signals: list[Signal], state: dict[str, bytes] | None) -> list[Change]:
@@ -161,7 +190,7 @@ class AlertService:
 
     def _due(self, now_of: dict[str | None, float]) -> list[Change]:
         opened = self._scoped(list(self.dedup.open.values()))
-        changes = self.escalate.due(opened, now_of, self.dedup.own)
+        changes = self._quiet(self.escalate.due(opened, now_of, self.dedup.own), now_of)
         after = self.config.escalation.auto_resolve_after
         if after is not None:
             for a in opened:
@@ -220,29 +249,45 @@ class AlertService:
             self.store.update_notifications([n for n, *_ in outcomes])
             by_id = {a.id: a for a in self.dedup.open.values()}
             noted: list[tuple[Alert, Notification, bool, str, bool]] = []
+            inc_noted: list[tuple[Incident, Notification, bool, str, bool]] = []
             for n, ok, detail, final in outcomes:
                 if not (ok or final or n.attempts == 1):
+                    continue
+                if n.kind.startswith("incident_"):  # an incident's summary: its outcome goes to its timeline
+                    inc = self.incidents.get(n.alert_id) if self.incidents is not None else None
+                    if inc is not None:
+                        inc_noted.append((inc, n, ok, detail, final))
                     continue
                 try:
                     noted.append((by_id.get(n.alert_id) or self._get(n.alert_id), n, ok, detail, final))
                 except AlertNotFound:
                     continue
-            if not noted:
+            if not noted and not inc_noted:
                 return
 
             def work(ctx: Context) -> list[Change]:
                 changed: dict[str, Change] = {}
+                for inc, n, ok, detail, final in inc_noted:
+                    mine = self.incidents.own(inc) if self.incidents is not None else inc
+                    kind = ("notify_withheld" if n.status in WITHHELD else "notified" if ok
+                            else "notify_failed" if final else "notify_retrying")
+                    mine.add(self.now_of(mine.drill, None), kind, n.responder,
+                             f"{n.kind} tier {n.tier}: {detail} (attempt {n.attempts})", n.channel)
                 for a, n, ok, detail, final in noted:
                     mine = self.dedup.own(a)
-                    kind = "notified" if ok else ("notify_failed" if final else "notify_retrying")
+                    kind = ("notify_withheld" if n.status in WITHHELD else "notified" if ok
+                            else "notify_failed" if final else "notify_retrying")
                     mine.add(TimelineEntry(self.now_of(mine.drill, None), kind, mine.level.name_en, n.responder,
                                            n.channel, f"{n.kind} tier {n.tier}: {detail} (attempt {n.attempts})"))
                     changed[mine.id] = Change(mine, "updated")
                 return list(changed.values())
 
             self._step(Context(now=self.now_of(None, None)), work)
-            for a, n, ok, detail, final in noted:
-                if a.feed != "system" and (ok or final):
+            for a, n, ok, detail, final in noted:  # (a withheld notification says nothing of its channel)
+                if a.feed != "system" and (ok or final) and n.status not in WITHHELD:
+                    self._channel_health(n.channel, ok, detail)
+            for _inc, n, ok, detail, final in inc_noted:
+                if (ok or final) and n.status not in WITHHELD:
                     self._channel_health(n.channel, ok, detail)
 
     def _channel_health(self, channel: str, ok: bool, detail: str) -> None:
@@ -257,3 +302,76 @@ class AlertService:
         if ok and signal.fingerprint not in self.dedup.open:
             return
         self.apply([signal])
+
+    # -- notes and incidents ------------------------------------------------------------------------
+    def add_note(self, alert_id: str, actor: str, text: str, public: bool = False) -> Alert:
+        """A responder's note in the alert's timeline (``note``; ``public``: carried in the alert's next CAP
+        message). Notifies nobody."""
+        text = text.strip()[:MAX_TEXT]
+        if not text:
+            raise AlertConflict("a note needs some text")
+        with self.lock:
+            a = self._get(alert_id)
+            now = self.now_of(a.drill, None)
+
+            def work(ctx: Context) -> list[Change]:
+                mine = self.dedup.own(a)
+                mine.add(TimelineEntry(now, "note_public" if public else "note", mine.level.name_en, actor, None,
+                                       text))
+                return [Change(mine, "noted")]
+
+            return self._step(Context(now=now), work)[0].alert
+
+    def incident(self, incident_id: str) -> Incident | None:
+        if self.incidents is not None:
+            held = self.incidents.get(incident_id)
+            if held is not None:
+                return held
+        doc = self.store.get_incident(incident_id)
+        return Incident.from_doc(doc) if doc else None
+
+    def act_incident(self, incident_id: str, op: str, actor: str, comment: str = "") -> Incident:
+        """``ack`` or ``resolve`` an incident and every member alert with it (in one step), or add a ``note``."""
+        with self.lock:
+            inc = self.incident(incident_id)
+            if inc is None or self.incidents is None or self.group is None:
+                raise AlertNotFound(incident_id)
+            if op == "ack" and inc.status != "open":
+                raise AlertConflict(f"incident {incident_id} is {inc.status}, not open")
+            if op == "resolve" and inc.status == "resolved":
+                raise AlertConflict(f"incident {incident_id} is already resolved")
+            if op == "note" and not comment.strip():
+                raise AlertConflict("a note needs some text")
+            now = self.now_of(inc.drill, None)
+            group, book = self.group, self.incidents
+
+            def work(ctx: Context) -> list[Change]:
+                mine = group.act(inc, op, actor, now, comment.strip()[:MAX_TEXT])
+                if op == "note":
+                    return []
+                out: list[Change] = []
+                why = f"with incident {mine.id}" + (f": {comment}" if comment else "")
+                open_by_id = {a.id: a for a in self.dedup.open.values()}
+                for mid in list(mine.members):
+                    a = open_by_id.get(mid)
+                    if a is None:
+                        continue
+                    a = self.dedup.own(a)
+                    if op == "ack" and a.status == Status.OPEN:
+                        a.status, a.acked_at, a.acked_by, a.escalate_at = Status.ACKNOWLEDGED, now, actor, None
+                        a.add(TimelineEntry(now, "acknowledged", a.level.name_en, actor, None, why))
+                        out.append(Change(a, "acknowledged"))
+                    elif op == "resolve":
+                        out.append(self._resolve(a, actor, now, why))
+                    mine.members[mid].status = str(a.status)
+                book.own(mine)
+                return out
+
+            self._step(Context(now=now), work)
+            done = self.incidents.get(incident_id)
+            if done is None:  # resolved: no longer held open
+                doc = self.store.get_incident(incident_id)
+                if doc is None:
+                    raise AlertNotFound(incident_id)
+                return Incident.from_doc(doc)
+            return done

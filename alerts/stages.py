@@ -8,7 +8,7 @@ to changes, in :mod:`fenghuo.alerts.dedup`), mute, escalate, notify and record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from fenghuo.core.models import Alert
 from fenghuo.core.store import Notification
@@ -40,6 +40,7 @@ class Context:
     now: float
     notifications: list[Notification] = field(default_factory=list)
     state: dict[str, bytes] | None = None  # saved with the alerts, in the same transaction
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # changed incidents' documents, saved with them
 
 
 class Stage(Protocol):

@@ -17,9 +17,12 @@ from fastapi.staticfiles import StaticFiles
 
 from fenghuo import __version__
 from fenghuo.api.auth import KeyRing
+from fenghuo.api.docs_pages import add_docs
 from fenghuo.api.errors import ERRORS, safe_error
 from fenghuo.api.guard import Guard
-from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, reports, rules, series
+from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, oncall, reports, rules, series
+from fenghuo.api.routes import incidents as incident_routes
+from fenghuo.api.routes import silences as silence_routes
 from fenghuo.core.settings import Settings
 from fenghuo.runtime.service import AlertsBehind, BusUnavailable, CommandTimeout, Service
 
@@ -45,8 +48,9 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
         finally:
             service.stop()
 
-    app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Risk early warning and emergency response for grid-based community governance.")
+    add_docs(app)  # /docs and /redoc from packaged assets: they work offline, as the board does
     app.state.keyring = keyring
     s = settings or Settings()
     app.add_middleware(Guard, state=app.state, limit=s.auth_fail_limit, window=s.auth_fail_window_seconds,
@@ -71,6 +75,9 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
 
     for r in (events.router, alerts.router, backtest.router, rules.router, reports.router, series.router, cap.router):
         app.include_router(r, responses=ERRORS)
+    app.include_router(oncall.router, responses=ERRORS)  # GET /v1/oncall: who is on duty per node
+    app.include_router(silence_routes.router, responses=ERRORS)  # /v1/silences
+    app.include_router(incident_routes.router, responses=ERRORS)  # /v1/incidents
     app.include_router(audit.router, responses=ERRORS)  # GET /v1/audit/verify, /v1/audit/head (admin)
     app.include_router(health.router, responses=ERRORS)  # /healthz: 401/429 for a wrong key sent anyway
     if (STATIC / "index.html").exists():

@@ -401,15 +401,122 @@ def build(data: Path) -> tuple[str, dict[str, Any]]:
         dump("responders", responders(nodes)),
         "# Seconds a responder has to acknowledge an alert before it escalates one tier up.",
         dump("escalation", {"deadlines": {"red": 300, "orange": 900, "yellow": 1800, "blue": 3600}}),
+        ONCALL,
+        MUTING,
+        INCIDENTS,
         *("# " + line for line in river_notes + snow_notes),
         dump("rules", [level, rise, *snow]),
-        "# Model detectors beside the rules: Prophet forecasts that raise a rule's alert before its level is",
-        "# crossed (\"red expected in 40 min\"), an anomaly model on every river gauge (certainty Possible),",
-        "# and corroboration across feeds in one grid.",
-        dump("detectors", {"forecast": {"model": "prophet"},
-                           "anomaly": {"detector": "records_local", "metrics": ["water_level_m"]}, "fusion": {}}),
+        DETECTORS,
     ]
     return "\n".join(head), {"stations": stations, "nodes": nodes}
+
+
+# Text blocks kept as written (with their comments): on-call duty, muting, and the model detectors.
+ONCALL = """# The configuration's timezone: local schedules (on-call rotations) use it unless they give their own.
+timezone: Europe/Paris
+
+# On-call duty (docs/oncall.md): the district offices' duty officers take turns; responders in no rotation
+# (the drill controllers, the street and community offices) stay reachable at all times.
+oncall:
+- node: OCC
+  name: duty officer
+  responders: [occ-duty-1, occ-duty-2]
+  rotation: weekly
+  handover: "09:00"
+  handover_day: monday
+  start: 2026-01-05
+  overrides:
+  - from: 2026-08-10
+    to: 2026-08-21
+    responder: occ-duty-2
+    note: Zhang Wei on leave
+  - from: 2026-12-25
+    to: 2026-12-25
+    responder: occ-duty-1
+    note: Christmas Day cover
+- node: BOS
+  name: duty officer
+  timezone: America/New_York
+  responders: [bos-duty-1, bos-duty-2]
+  rotation: daily
+  handover: "08:00"
+  start: 2026-01-01
+  overrides:
+  - from: "2026-07-03 18:00"
+    to: "2026-07-05 08:00"
+    responder: bos-duty-1
+    note: Independence Day weekend
+"""
+
+MUTING = """# Maintenance windows (docs/silences.md): matching alert changes are recorded, not sent.
+maintenance:
+  timezone: Europe/Paris            # the Hub'Eau gauges' local time; Boston's windows give their own
+  windows:
+  - name: gauge-O143291001-calibration  # a gauge's maintenance every Tuesday 02:00-04:00 local time
+    match: {source: "hubeau:O143291001", feed: sensor}
+    weekly: {days: [tue], start: "02:00", end: "04:00"}
+    comment: monthly calibration visit; readings may jump
+  - name: back-bay-street-works     # a street's works for two weeks: its complaints are recorded, not sent
+    match: {grid: BOS-back-bay, feed: complaint}
+    dates: {start: 2015-03-02, end: 2015-03-15}
+    timezone: America/New_York
+    comment: Boylston Street resurfacing
+
+# Inhibition (as Alertmanager's): an open source alert holds back the notifications of matching targets.
+inhibit_rules:
+- name: district-red-holds-grid-river   # an open red at a district holds back its grids' river alerts
+  source: {node_kind: district, level_at_least: red}
+  target: {node_kind: grid, rule: river-level}
+  under_source: true
+- name: silent-sensor-holds-its-anomalies   # an open sensor-silent alert holds back that sensor's anomaly alerts
+  source: {rule: sensor-silent}
+  target: {rule: "anomaly:*"}
+  equal: [source]
+"""
+
+INCIDENTS = """# Incidents (docs/incidents.md): the alerts of one risk under one street are grouped, notified together.
+incidents:
+  enabled: true
+  group_by_kind: street      # the ancestor whose subtree groups: community, street or district
+  group_wait: 30             # seconds from the incident's opening to its first summary
+  group_interval: 300        # at most one update per 5 minutes (new members, a higher level, all cleared)
+  repeat_interval: 14400     # a reminder every 4 hours while unacknowledged and still firing
+  min_alerts: 2              # a lone alert is notified on its own, as without incidents
+  window: 86400              # a new incident gathers the open alerts of its key raised in the last day
+  max_members: 1000
+"""
+
+DETECTORS = """# Model detectors beside the rules: Prophet forecasts that raise a rule's alert before its level is
+# crossed ("red expected in 40 min"), an anomaly model on every river gauge (certainty Possible),
+# and corroboration across feeds in one grid.
+detectors:
+  forecast:
+    model: prophet
+  anomaly:
+    detector: cusum              # the defaults' choice over NAB, SKAB and Gloria (docs/benchmarks-defaults.md)
+    metrics: [water_level_m]
+  asset: {}                    # an asset's sensors judged together (events with attrs.asset, or assets: {source: id})
+  health:                      # dead and stuck sensors, silent sources and feeds (docs/sensors.md)
+    silent_after: 5            # intervals of the series' own learned interval without a reading
+    silent_min_s: 60
+    silent_level: yellow
+    silent_high_level: orange  # went silent at or beyond a threshold rule's blue
+    stuck_after: 3             # times the longest run of one value seen before
+    stuck_level: blue
+    feed_silent_after: 10      # a whole source or feed: times its usual gap
+    feed_level: orange
+  fusion: {}
+  bursts:                      # complaint bursts against a seasonal baseline (docs/benchmarks-bursts.md); it
+    tz: America/New_York       # learns for a week (warmup_hours: 168) before it judges, so the 4-day demo is quiet
+    ignore_channels: [Employee Generated, City Worker App, Maximo Integration]  # crew work orders, not complaints
+    holidays: [2015-01-01, 2015-01-19, 2015-02-16, 2015-03-17, 2015-04-20, 2015-05-25, 2015-06-17, 2015-07-03,
+               2015-09-07, 2015-10-12, 2015-11-11, 2015-11-26, 2015-12-25]  # Boston's: they take Sunday's profile
+    # yearly: true             # (the default) a yearly profile by month, learned once a past year has been seen
+    # date_only: null          # (the default) a source whose times are all 00:00 is counted by day, found by itself
+    # campaigns:               # scheduled campaigns lift a category's expected count instead of alerting:
+    #   - {category: "Tax*", from: "02-01", to: "04-15", lift: learn}    # every year; lift learned from past years
+    #   - {category: "Street Resurfacing", from: "2015-05-01", to: "2015-06-15", grids: [BOS-dorchester], lift: 3}
+"""
 
 
 def check(path: Path, stations: dict[str, dict[str, Any]]) -> None:

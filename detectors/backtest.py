@@ -241,7 +241,7 @@ class HistoryStore(Protocol):
     """What a backtest reads of the store (:class:`fenghuo.core.store.Store` has it)."""
 
     def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
-                     start: float, end: float) -> list[tuple[Any, ...]]: ...
+                     start: float, end: float, drill: str | None = None) -> list[tuple[Any, ...]]: ...
 
 
 @dataclass(slots=True)
@@ -257,12 +257,14 @@ class Comparison:
     simulate_ms: float
 
 
-def history(store: HistoryStore, rule: Rule, source: str | None, start: float, end: float) -> list[Row]:
-    """The stored events ``rule`` reads between ``start`` and ``end`` (sorted by time), optionally of one source."""
+def history(store: HistoryStore, rule: Rule, source: str | None, start: float, end: float,
+            drill: str | None = None) -> list[Row]:
+    """The stored events ``rule`` reads between ``start`` and ``end`` (sorted by time), optionally of one source;
+    real events, or with ``drill`` that drill's."""
     return store.history_rows(
         feed=rule.feed, metric=rule.metric if rule.feed == "sensor" else None,
         category=None if rule.feed == "sensor" or rule.category in (None, "*") else rule.category,
-        source=source, start=start, end=end)
+        source=source, start=start, end=end, drill=drill)
 
 
 def _group_key(rule: Rule, row: Row) -> str:
@@ -291,16 +293,16 @@ def _chunked(side: str, rule: Rule, rows: Sequence[Row], chain: Chain, grid: str
 
 def compare(store: HistoryStore, proposed: Rule, current: Rule | None, chain: Chain, start: float, end: float, *,
             grid: str | None = None, source: str | None = None, series: str | None = None,
-            progress: Progress | None = None) -> Comparison:
+            progress: Progress | None = None, drill: str | None = None) -> Comparison:
     """What ``proposed`` would have raised between ``start`` and ``end``, beside ``current`` (the rule in force
     with the same id, or None) over the same events; only series under ``grid``, of ``source``, or the one
     ``series`` when given. ``progress`` (a CLI's bar) makes it simulate a chunk of series at a time."""
     clock = time.perf_counter()
     with paused_gc():
-        rows = history(store, proposed, source, start, end)
+        rows = history(store, proposed, source, start, end, drill)
         same = current is not None and (current.feed, current.metric, current.category) == (
             proposed.feed, proposed.metric, proposed.category)
-        current_rows = rows if same or current is None else history(store, current, source, start, end)
+        current_rows = rows if same or current is None else history(store, current, source, start, end, drill)
     fetched = time.perf_counter()
 
     def run(side: str, rule: Rule, rows: Sequence[Row]) -> Backtest:

@@ -1,9 +1,28 @@
 #!/usr/bin/env bash
 # make test: start the real services the tests need, run the whole suite, stop them.
+# One Ctrl-C (SIGINT) or a SIGTERM stops the tests and every process they started, stops PostgreSQL and
+# Kafka and removes their temporary folder (exit 130 / 143). A busy port is named with the variable to set.
 set -uo pipefail
+set -m  # the tests run as a job of their own process group: a signal reaches all of them, and the trap runs
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export PYTHON=$PWD/$BIN/python
+
+PG_PORT=${FENGHUO_TEST_PG_PORT:-55432}
+KAFKA_PORT=${FENGHUO_TEST_KAFKA_PORT:-59092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+busy=0
+refuse() {  # PORT WHAT VARIABLE SUGGESTION
+  echo "make test: port $1 ($2) is in use by another process: set $3 to a free port, e.g." \
+       "$3=$4 make test (or stop that process: ss -ltnp | grep :$1)" >&2
+  busy=1
+}
+port_busy "$PG_PORT" && refuse "$PG_PORT" "the test PostgreSQL" FENGHUO_TEST_PG_PORT $((PG_PORT + 100))
+port_busy "$KAFKA_PORT" && refuse "$KAFKA_PORT" "the test Kafka" FENGHUO_TEST_KAFKA_PORT $((KAFKA_PORT + 100))
+port_busy "$KAFKA_CONTROLLER_PORT" && refuse "$KAFKA_CONTROLLER_PORT" \
+  "the test Kafka's controller, on FENGHUO_TEST_KAFKA_PORT + 1" FENGHUO_TEST_KAFKA_PORT $((KAFKA_PORT + 100))
+[ $busy -eq 0 ] || exit 1
 
 # Chromium and a Chinese font for the board's browser tests (Debian's packages; never a downloaded browser)
 if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; } && command -v apt-get >/dev/null \
@@ -18,23 +37,38 @@ fi
 SERVICES=$(mktemp -d /tmp/fenghuo-services.XXXXXX)
 chmod 755 "$SERVICES"
 KAFKA_CACHE=${FENGHUO_KAFKA_CACHE:-$HOME/.cache/fenghuo/kafka}
+TESTS=""  # the pytest job's pid (= its process group)
 cleanup() {
+  if [ -n "$TESTS" ] && kill -0 "$TESTS" 2>/dev/null; then  # the tests and every process they started
+    kill -INT -- "-$TESTS" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$TESTS" 2>/dev/null || break; sleep 0.2; done
+    kill -TERM -- "-$TESTS" 2>/dev/null; sleep 1; kill -KILL -- "-$TESTS" 2>/dev/null
+  fi
   scripts/services/kafka.sh stop "$SERVICES/kafka" >/dev/null 2>&1 || true
   scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1 || true
   rm -rf "$SERVICES"
 }
+stop() {  # SIGINT / SIGTERM: stop everything once, then exit with the signal's code
+  trap - INT TERM EXIT
+  echo "make test: $1: stopping the tests, PostgreSQL and Kafka" >&2
+  cleanup
+  exit "$2"
+}
 trap cleanup EXIT
+trap 'stop interrupted 130' INT
+trap 'stop terminated 143' TERM
 
-PG_PORT=${FENGHUO_TEST_PG_PORT:-55432}
-KAFKA_PORT=${FENGHUO_TEST_KAFKA_PORT:-59092}
 FENGHUO_TEST_PG_DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "$PG_PORT") || { echo "PostgreSQL did not start" >&2; exit 1; }
 export FENGHUO_TEST_PG_DSN FENGHUO_TEST_PG_DATA=$SERVICES/pg
 scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 || { echo "could not fetch Apache Kafka" >&2; exit 1; }
 FENGHUO_TEST_KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "$KAFKA_PORT") || { echo "Kafka did not start" >&2; exit 1; }
 export FENGHUO_TEST_KAFKA FENGHUO_TEST_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_TEST_KAFKA_DATA=$SERVICES/kafka
 
-$BIN/python -m pytest "$@"
+$BIN/python -m pytest "$@" &
+TESTS=$!
+wait "$TESTS"
 status=$?
+TESTS=""
 if [ $status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
 $BIN/ruff check . || { echo "ruff found problems (make lint)" >&2; [ $status -ne 0 ] || status=1; }
 exit $status

@@ -39,6 +39,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "escalated": ("逐级上报", "escalated"),
     "acknowledged": ("已确认", "acknowledged"),
     "resolved": ("已解除", "resolved"),
+    "incident_opened": ("事件汇总", "incident opened"),
+    "incident_updated": ("事件更新", "incident updated"),
+    "incident_reminder": ("事件提醒", "incident reminder"),
+    "incident_escalated": ("事件逐级上报", "incident escalated"),
 }
 
 
@@ -48,11 +52,19 @@ def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def alert_link(public_url: str | None, alert_id: str) -> str | None:
-    """The board's page of an alert, or None when no public URL is configured."""
+def alert_link(public_url: str | None, alert_id: str, page: str = "alert") -> str | None:
+    """The board's page of an alert (``page="incident"``: of an incident), or None without a public URL."""
     if not public_url:
         return None
-    return f"{public_url.rstrip('/')}/#/alert/{quote(alert_id, safe='')}"  # the board's route (api/static/js/app.js)
+    return f"{public_url.rstrip('/')}/#/{page}/{quote(alert_id, safe='')}"  # the board's routes (js/app.js)
+
+
+def _link(payload: dict[str, Any], public_url: str | None) -> str | None:
+    """An incident's notification links to the incident's page, any other to its alert's."""
+    incident = payload.get("incident")
+    if isinstance(incident, dict) and incident.get("id"):
+        return alert_link(public_url, str(incident["id"]), "incident")
+    return alert_link(public_url, str(payload["alert"]["id"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,4 +105,4 @@ class Wording:
                    title_en=mask_pii(str(title.get("en") or a.get("grid") or "")),
                    grid=mask_pii(str(a.get("grid") or "")), tier=int(payload.get("tier") or 0),
                    drill=mask_pii(str(drill)) if drill else None,
-                   link=alert_link(public_url, str(a["id"])), detail=mask_pii(str(payload.get("detail") or "")))
+                   link=_link(payload, public_url), detail=mask_pii(str(payload.get("detail") or "")))

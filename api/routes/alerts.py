@@ -152,3 +152,34 @@ async def resolve(service: ServiceDep, who: Responder, alert_id: str = Path(...,
                   body: ActBody | None = Body(None)) -> dict[str, Any]:
     out = await run_in_threadpool(_act, service, "resolve", alert_id, who, note_of(body))
     return out if sees_personal_data(who) else mask_alert(out)
+
+
+class NoteBody(BaseModel):
+    """A responder's note (the author is the key's name)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: CleanStr = Field(..., min_length=1, max_length=2000, description="the note")
+    public: bool = Field(False, description="carried in the alert's next CAP message (<note>): public text")
+
+
+def _note(service: Service, alert_id: str, who: Principal, body: NoteBody) -> dict[str, Any]:
+    try:
+        alert = service.add_note(alert_id, who.name, body.text, body.public)
+    except AlertNotFound:
+        raise HTTPException(404, f"no alert {alert_id}") from None
+    except AlertConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    try:
+        service.audit(who.name, "alert.note", alert_id,
+                      json.dumps({"public": body.public, "text": body.text[:500]}, ensure_ascii=False))
+    except Exception:
+        log.exception("the note on alert %s by %s is kept but could not be audited", alert_id, who.name)
+    return alert.to_json()
+
+
+@router.post("/{alert_id}/notes", status_code=201, summary="Add a note to the alert's timeline (audited)",
+             responses={**NOT_FOUND, **CONFLICT})
+async def add_note(service: ServiceDep, who: Responder, body: NoteBody,
+                   alert_id: str = Path(..., max_length=200)) -> dict[str, Any]:
+    out = await run_in_threadpool(_note, service, alert_id, who, body)
+    return out if sees_personal_data(who) else mask_alert(out)

@@ -33,6 +33,8 @@ class BacktestRequest(BaseModel):
     series: CleanStr | None = Field(None, max_length=400,
                                     description="only this series (e.g. 'hubeau:Y063402001/water_level_m')")
     charts: int = Field(1, ge=0, le=20, description="series to return values for (most alerts first)")
+    drill: CleanStr | None = Field(None, min_length=1, max_length=256,
+                                   description="replay this drill's stored events instead of the real ones")
 
 
 @router.post("/backtest", summary="What a proposed rule would have raised on stored history, beside the current rule")
@@ -47,4 +49,5 @@ def backtest(req: BacktestRequest, service: ServiceDep, who: Analyst) -> dict[st
         raise HTTPException(422, "end must be after start")
     if t1 - t0 > MAX_RANGE_DAYS * 86400:
         raise HTTPException(422, f"a backtest covers at most {MAX_RANGE_DAYS} days: narrow start and end")
-    return service.backtest(rule, t0, t1, grid=req.grid, source=req.source, series=req.series, charts=req.charts)
+    return service.backtest(rule, t0, t1, grid=req.grid, source=req.source, series=req.series, charts=req.charts,
+                            drill=req.drill)

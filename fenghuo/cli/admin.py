@@ -156,7 +156,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     v = asub.add_parser("verify", help="walk the hash chains and name the first broken link (exit 1 if any)")
     h = asub.add_parser("head", help="print the chain heads (last seq and hash of each chain) as JSON")
     for p in (v, h):
-        p.add_argument("--data-dir", type=Path)
+        p.add_argument("--data-dir", type=Path, help="the service's data directory (must exist; default .data, or "
+                                                     "FENGHUO_DATA_DIR)")
         p.add_argument("--store-url", help="sqlite:///FILE or postgresql://... (default: the data directory's)")
     v.add_argument("--heads", type=Path, help=f"exported heads to check (default: DATA_DIR/{chain.HEADS_FILE})")
     v.add_argument("--no-exported-heads", action="store_true",
@@ -167,6 +168,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     h.set_defaults(fn=cmd_head)
     b = sub.add_parser("backup", help="copy the SQLite store consistently while it runs (PostgreSQL: pg_dump)")
     b.add_argument("dest", type=Path, help="a new file, or a directory (a dated file is made in it)")
-    b.add_argument("--data-dir", type=Path)
+    b.add_argument("--data-dir", type=Path, help="the service's data directory (must exist; default .data, or "
+                                                 "FENGHUO_DATA_DIR)")
     b.add_argument("--store-url", help="sqlite:///FILE or postgresql://... (default: the data directory's)")
     b.set_defaults(fn=cmd_backup)

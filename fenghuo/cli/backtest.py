@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
+from fenghuo.cli.common import TIME_FORMATS, missing_database, time_arg
 from fenghuo.core.config import ConfigError, load_config
 from fenghuo.core.levels import Level
-from fenghuo.core.models import iso, parse_ts
+from fenghuo.core.models import iso
 from fenghuo.core.rulebook import RuleBook, RuleError, validate_rule
 from fenghuo.core.settings import make_settings
 from fenghuo.core.store import open_store
@@ -43,32 +44,49 @@ def _summary(name: str, episodes: list[Any]) -> str:
     return f"{name}: {len(episodes)} alerts (" + ", ".join(f"{k} {v}" for k, v in by.items()) + ")"
 
 
+def _fail(message: str) -> int:
+    print(f"fenghuo: {message}", file=sys.stderr)
+    return 2
+
+
+def _rule_body(path: str) -> tuple[Any, str | None]:
+    """The rule file's document, or why it cannot be read (missing, not text, not YAML/JSON, not a mapping)."""
+    try:
+        body = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"cannot read the rule file {path}: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return None, f"the rule file {path} is not UTF-8 text"
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, f"the rule file {path} is not valid YAML or JSON{where}: {getattr(exc, 'problem', None) or exc}"
+    if not isinstance(body, dict):
+        return None, (f"the rule file {path} must hold one rule (a mapping with id, metric, levels, ...), "
+                      f"not {'nothing' if body is None else type(body).__name__}")
+    return body, None
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout carries the JSON only
     settings = make_settings(data_dir=args.data_dir, config=args.config)
     try:
         config = load_config(settings.config)
     except ConfigError as exc:
-        print(exc)
-        return 2
-    try:
-        body = yaml.safe_load(Path(args.rule).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        print(f"fenghuo: cannot read the rule file {args.rule}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        t0, t1 = parse_ts(args.start), parse_ts(args.end)
-    except ValueError:
-        print("fenghuo: --start and --end take ISO 8601 times, e.g. 2024-01-31 or 2024-01-31T06:00:00Z",
-              file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    body, problem = _rule_body(args.rule)
+    if problem:
+        return _fail(problem)
+    t0, t1 = args.start, args.end
     if t1 <= t0:
-        print("fenghuo: --end must be after --start")
-        return 2
+        return _fail(f"--end ({iso(t1)}) must be after --start ({iso(t0)})")
+    problem = missing_database(settings)
+    if problem:
+        return _fail(problem)
     try:
         store = open_store(settings.store_url, settings.data_dir)
     except OSError as exc:
-        print(f"fenghuo: cannot open the data directory: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot open the data directory: {exc}")
     try:
         from fenghuo.core.grids import GridTree
 
@@ -76,15 +94,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         try:
             rule = validate_rule(body, tree)
         except RuleError as exc:
-            print("fenghuo: the proposed rule is not valid:\n" + "\n".join(f"  - {e}" for e in exc.errors)
-                  + "\nfix the rule file and try again")
-            return 2
+            return _fail("the proposed rule is not valid:\n" + "\n".join(f"  - {e}" for e in exc.errors)
+                         + "\nfix the rule file and try again")
         chain = tree.chain_ids
 
         current = {r.id: r for r in RuleBook(store, tree).current()}.get(rule.id)
         result = compare(store, rule, current, chain, t0, t1, grid=args.grid, source=args.source,
                          progress=_bars(args.quiet))
-        print(f"{result.fetched:,} stored events of feed {rule.feed} between {iso(t0)} and {iso(t1)}")
+        print(f"{result.fetched:,} stored events of feed {rule.feed} between {iso(t0)} and {iso(t1)}", file=out)
         proposed = result.proposed.episodes
         lines = [_summary("proposed", proposed)]
         if result.current is not None:
@@ -98,7 +115,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 print(f"  {iso(e.raised_at)}  {Level(e.max_level).name_en:6s}  {e.series}")
             if len(proposed) > 50:
                 print(f"  ... {len(proposed) - 50} more (--json for all)")
-        print("\n".join(lines))
+        print("\n".join(lines), file=out)
         return 0
     finally:
         store.close()
@@ -107,12 +124,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def add_subcommand(sub: Any) -> None:
     bt = sub.add_parser("backtest", help="what a proposed rule would have raised on stored history")
     bt.add_argument("rule", help="a rule file (YAML or JSON, the shape of PUT /v1/rules/thresholds/{id})")
-    bt.add_argument("--start", required=True, help="ISO 8601 time")
-    bt.add_argument("--end", required=True, help="ISO 8601 time")
+    bt.add_argument("--start", required=True, type=time_arg, help=f"from this time: {TIME_FORMATS}")
+    bt.add_argument("--end", type=time_arg, default="now", help="until this time (default now), the same formats")
     bt.add_argument("--grid", help="only series in this node of the grid tree")
     bt.add_argument("--source", help="only events of this source")
-    bt.add_argument("--data-dir", type=Path)
-    bt.add_argument("--config", type=Path)
-    bt.add_argument("--json", action="store_true", help="every episode as JSON")
+    bt.add_argument("--data-dir", type=Path, help="the data directory holding the history (must exist; default "
+                                                  ".data, or FENGHUO_DATA_DIR)")
+    bt.add_argument("--config", type=Path, help="the configuration (its grid tree; default FENGHUO_CONFIG)")
+    bt.add_argument("--json", action="store_true", help="every episode as JSON on stdout (the summary on stderr)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(fn=cmd_backtest)

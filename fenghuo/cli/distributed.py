@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenghuo.core.config import Config, ConfigError, load_config
+from fenghuo.cli.common import positive_float, positive_int
+from fenghuo.core.config import Config, ConfigError
 from fenghuo.core.settings import Settings, make_settings
 from fenghuo.runtime.kafka.bus import Topics, create_topics
 
@@ -28,7 +29,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _config(settings: Settings) -> Config:
-    return load_config(settings.config)
+    from fenghuo.cli.config_check import load_checked
+
+    return load_checked(settings.config)  # every error at once, as check-config lists them
 
 
 def cmd_create_topics(args: argparse.Namespace) -> int:
@@ -101,6 +104,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"fenghuo: {exc}", file=sys.stderr)
         return 1
     try:
+        from kafka.errors import KafkaError
+    except ImportError:  # the Kafka client is an extra
+        KafkaError = OSError  # noqa: N806
+    try:
         if args.role == "alerts":
             from fenghuo.runtime.kafka.alert_service.worker import make_alert_worker
 
@@ -111,6 +118,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
             worker = StoreWriter(settings.kafka_bootstrap, store, Topics.of(settings))
         _until_signalled(worker.stop)
         worker.run()
+    except KafkaError as exc:
+        print(f"fenghuo: the Kafka broker at {settings.kafka_bootstrap} does not answer ({type(exc).__name__}); "
+              "is it running? (FENGHUO_KAFKA_BOOTSTRAP)", file=sys.stderr)
+        return 1
     finally:
         store.close()
     return 0
@@ -121,17 +132,19 @@ def add_subcommands(sub: Any) -> None:
     kafka = sub.add_parser("kafka", help="Kafka administration for the distributed runtime")
     ksub = kafka.add_subparsers(dest="kafka_command", required=True)
     ct = ksub.add_parser("create-topics", help="create the event, signal, alert and dead-letter topics")
-    ct.add_argument("--partitions", type=int, default=8)
-    ct.add_argument("--wait", type=float, default=60.0, help="seconds to keep trying while the broker starts")
+    ct.add_argument("--partitions", type=positive_int, default=8, help="partitions per topic (default 8)")
+    ct.add_argument("--wait", type=positive_float, default=60.0, help="seconds to keep trying while the broker starts")
     ct.set_defaults(fn=cmd_create_topics)
 
     worker = sub.add_parser("worker", help="run one worker of the distributed runtime")
-    worker.add_argument("role", choices=["detectors", "alerts", "store-writer"])
-    worker.add_argument("--data-dir", type=Path)
-    worker.add_argument("--config", type=Path)
-    worker.add_argument("--partitions", type=int, default=8, help="detectors: partitions of the event topics")
-    worker.add_argument("--batch", type=int, default=2000, help="detectors: events per batch at most")
-    worker.add_argument("--within", type=float, default=0.05, help="detectors: seconds to fill a batch at most")
+    worker.add_argument("role", choices=["detectors", "alerts", "store-writer"],
+                        help="which worker: the detectors (faust), the alert service, or the store writer")
+    worker.add_argument("--data-dir", type=Path, help="local state (default .data, or FENGHUO_DATA_DIR)")
+    worker.add_argument("--config", type=Path, help="the configuration YAML (default FENGHUO_CONFIG)")
+    worker.add_argument("--partitions", type=positive_int, default=8, help="detectors: partitions of the event topics")
+    worker.add_argument("--batch", type=positive_int, default=2000, help="detectors: events per batch at most")
+    worker.add_argument("--within", type=positive_float, default=0.05,
+                        help="detectors: seconds to fill a batch at most")
     worker.add_argument("--per-event", action="store_true", help="detectors: the per-event agent (benchmark)")
     worker.add_argument("--worker-id", default="0", help="detectors: names this worker's local directory")
     worker.set_defaults(fn=cmd_worker)

@@ -17,21 +17,24 @@ from fenghuo.core.settings import ROLES, make_settings
 
 
 def _file(args: argparse.Namespace) -> Any:
-    from fenghuo.api.keyfile import KeyFile
+    from fenghuo.api.keyfile import KeyFile, KeyFileError
 
     settings = make_settings(data_dir=args.data_dir, keys_file=args.keys_file)
+    folder = settings.key_file_path.parent
+    if not folder.is_dir():
+        flag = "--keys-file" if args.keys_file else "--data-dir"
+        raise KeyFileError(f"{folder} does not exist (a mistyped {flag}?): pass the service's data directory "
+                           "(fenghuo run creates it)")
     return KeyFile(settings.key_file_path)
 
 
-def _expiry(text: str | None) -> float | None:
+def expires_arg(text: str) -> float:
     from fenghuo.core.models import parse_ts
 
-    if text is None:
-        return None
     try:
         return parse_ts(text)
-    except ValueError:
-        raise SystemExit(f"fenghuo keys: --expires takes an ISO 8601 time (e.g. 2027-01-01T00:00:00Z), not {text!r}")\
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"takes an ISO 8601 time (e.g. 2027-01-01T00:00:00Z), not {text!r}")\
             from None
 
 
@@ -40,14 +43,14 @@ def _drill(args: argparse.Namespace) -> bool | None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    key = _file(args).add(args.name, args.role, time.time(), _expiry(args.expires), _drill(args))
+    key = _file(args).add(args.name, args.role, time.time(), args.expires, _drill(args))
     print(key)
     print(f"key {args.name} ({args.role}) added; it is shown only now: only its hash is kept", file=sys.stderr)
     return 0
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    key = _file(args).rotate(args.name, time.time(), _expiry(args.expires))
+    key = _file(args).rotate(args.name, time.time(), args.expires)
     print(key)
     print(f"key {args.name} rotated: the old key no longer works; the new one is shown only now", file=sys.stderr)
     return 0
@@ -100,9 +103,9 @@ def add_subcommand(sub: Any) -> None:
         p.add_argument("--keys-file", type=Path, help="the keys file (default: <data dir>/api-keys)")
 
     add = ksub.add_parser("add", help="add a key and print it once")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--expires", help="ISO 8601 time after which the key is refused")
+    add.add_argument("name", help="the key's name: the actor of what it changes (letters, digits, . _ -)")
+    add.add_argument("--role", required=True, choices=ROLES, help="what the key may do")
+    add.add_argument("--expires", type=expires_arg, help="ISO 8601 time after which the key is refused")
     drill = add.add_mutually_exclusive_group()
     drill.add_argument("--drill", action="store_true", help="may mark events as a drill (default: analyst, admin)")
     drill.add_argument("--no-drill", action="store_true", help="may not mark events as a drill")
@@ -112,11 +115,11 @@ def add_subcommand(sub: Any) -> None:
     common(ls)
     ls.set_defaults(fn=_run(cmd_list))
     rv = ksub.add_parser("revoke", help="remove a key: it stops working")
-    rv.add_argument("name")
+    rv.add_argument("name", help="the key's name")
     common(rv)
     rv.set_defaults(fn=_run(cmd_revoke))
     rt = ksub.add_parser("rotate", help="a new secret for a key (same name and role); print it once")
-    rt.add_argument("name")
-    rt.add_argument("--expires", help="a new expiry (ISO 8601); default: keep the old one")
+    rt.add_argument("name", help="the key's name")
+    rt.add_argument("--expires", type=expires_arg, help="a new expiry (ISO 8601); default: keep the old one")
     common(rt)
     rt.set_defaults(fn=_run(cmd_rotate))

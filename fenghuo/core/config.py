@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fenghuo.core.levels import LEVEL_NAMES, Level
+from fenghuo.core.oncall_config import MAX_ROTATIONS, Rotation, oncall_errors
 
 NODE_KINDS = ("grid", "community", "street", "district")
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -239,6 +241,138 @@ class Limits(Strict):
         return {**DEFAULT_METRIC_RANGES, **value}
 
 
+# -- muting: maintenance windows and inhibition rules (fenghuo.alerts.mute, fenghuo.alerts.inhibit) ----------
+_MatchText = Annotated[str, Field(min_length=1, max_length=128)]
+_HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MATCH_LABELS = ("grid", "source", "series", "rule", "risk", "feed", "drill")  # what inhibit_rules' `equal` may name
+
+
+class AlertMatch(Strict):
+    """Which alerts a silence, a maintenance window or one side of an inhibition rule applies to: every given
+    field must match (none given: every alert). ``grid`` is any node of the tree, with its subtree; ``rule`` and
+    ``source`` may be shell-style patterns (``anomaly:*``); ``drill`` true matches drills only, false real alerts
+    only."""
+
+    grid: _MatchText | None = None
+    node_kind: Literal["grid", "community", "street", "district"] | None = None  # the kind of the alert's own node
+    rule: _MatchText | None = None
+    risk: Literal["safety", "contradiction", "system"] | None = None
+    feed: Literal["sensor", "complaint", "opinion", "system"] | None = None
+    source: _MatchText | None = None
+    level_at_most: Literal["blue", "yellow", "orange", "red"] | None = None
+    level_at_least: Literal["blue", "yellow", "orange", "red"] | None = None
+    drill: bool | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> AlertMatch:
+        lo, hi = self.level_at_least, self.level_at_most
+        if lo is not None and hi is not None and Level.parse(lo) > Level.parse(hi):
+            raise ValueError(f"level_at_least {lo} is above level_at_most {hi}: nothing would match")
+        return self
+
+
+class WeeklyTimes(Strict):
+    """Every week on ``days`` from ``start`` to ``end`` local time (an ``end`` at or before ``start`` runs past
+    midnight into the next day; ``24:00`` is the end of the day)."""
+
+    days: Annotated[list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], Field(min_length=1, max_length=7)]
+    start: _HHMM
+    end: _HHMM
+
+
+class DatedTimes(Strict):
+    """From the start of ``start`` to the end of ``end`` (dates, both included), local time."""
+
+    start: date
+    end: date
+
+
+class MaintenanceWindow(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    match: AlertMatch = Field(default_factory=AlertMatch)
+    weekly: WeeklyTimes | None = None
+    dates: DatedTimes | None = None
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # default: maintenance.timezone
+    comment: Annotated[str, Field(max_length=500)] = ""
+
+
+class Maintenance(Strict):
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # default: the config's timezone
+    windows: Annotated[list[MaintenanceWindow], Field(max_length=1000)] = Field(default_factory=list)
+
+
+class InhibitRule(Strict):
+    """As Alertmanager's: while an open, not cleared alert matches ``source``, the notifications of alerts that
+    match ``target`` and share the ``equal`` labels with it are held back; ``under_source`` also requires the
+    target's grid to be the source's node or under it (a district's red over its grids)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    source: AlertMatch
+    target: AlertMatch
+    equal: Annotated[list[Literal["grid", "source", "series", "rule", "risk", "feed", "drill"]],
+                     Field(max_length=7)] = Field(default_factory=list)
+    under_source: bool = False
+
+
+def _mute_errors(config: Config, ids: set[str]) -> list[str]:
+    """Semantic checks of ``maintenance`` and ``inhibit_rules``: known nodes and timezones, one kind of times per
+    window, dates in order, unique names."""
+    from zoneinfo import ZoneInfo
+
+    def zone_error(name: str) -> str | None:
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError):
+            return f"unknown timezone {name!r} (an IANA name such as 'Asia/Shanghai' or 'UTC')"
+        return None
+
+    def match_errors(where: str, m: AlertMatch) -> list[str]:
+        return [f"{where}.grid: unknown node {m.grid!r}"] if m.grid is not None and m.grid not in ids else []
+
+    errors: list[str] = []
+    m = config.maintenance
+    if m.timezone is not None and (e := zone_error(m.timezone)) is not None:
+        errors.append(f"maintenance.timezone: {e}")
+    names: set[str] = set()
+    for i, w in enumerate(m.windows):
+        where = f"maintenance.windows[{i}]"
+        if w.name in names:
+            errors.append(f"{where}.name: duplicate window {w.name!r}")
+        names.add(w.name)
+        if (w.weekly is None) == (w.dates is None):
+            errors.append(f"{where}: give exactly one of weekly (days, start, end) or dates (start, end)")
+        if w.weekly is not None and w.weekly.start == w.weekly.end:
+            errors.append(f"{where}.weekly: start and end are both {w.weekly.start}: an empty window")
+        if w.dates is not None and w.dates.end < w.dates.start:
+            errors.append(f"{where}.dates: end {w.dates.end} is before start {w.dates.start}")
+        if w.timezone is not None and (e := zone_error(w.timezone)) is not None:
+            errors.append(f"{where}.timezone: {e}")
+        errors += match_errors(f"{where}.match", w.match)
+    names = set()
+    for i, r in enumerate(config.inhibit_rules):
+        where = f"inhibit_rules[{i}]"
+        if r.name in names:
+            errors.append(f"{where}.name: duplicate inhibit rule {r.name!r}")
+        names.add(r.name)
+        errors += match_errors(f"{where}.source", r.source) + match_errors(f"{where}.target", r.target)
+    return errors
+
+
+class Incidents(Strict):
+    """Grouping of alerts into incidents (docs/incidents.md): alerts of one risk under one node of kind
+    ``group_by_kind`` (and both real, or of one drill) are notified together, as Alertmanager's groups."""
+
+    enabled: bool = False  # off: every alert is notified on its own, as before
+    group_by_kind: Literal["community", "street", "district"] = "street"  # the ancestor whose subtree groups
+    group_wait: float = Field(30.0, ge=0, le=3600)  # seconds from opening to the first notification
+    group_interval: float = Field(300.0, gt=0, le=86_400)  # at most one update per interval (members added/upgraded)
+    repeat_interval: float = Field(14_400.0, gt=0, le=7 * 86_400)  # a reminder while not acknowledged
+    min_alerts: int = Field(2, ge=2, le=1000)  # fewer open alerts under the node: each is notified as before
+    window: float = Field(86_400.0, gt=0, le=30 * 86_400)  # a new incident gathers the open alerts raised this recently
+    max_members: int = Field(1000, ge=2, le=5000)  # a full incident takes no more; the next opens a new one
+
+
 class Config(Strict):
     nodes: list[Node] = Field(default_factory=list)
     responders: list[Responder] = Field(default_factory=list)
@@ -250,6 +384,11 @@ class Config(Strict):
     limits: Limits = Field(default_factory=Limits)
     privacy: Privacy = Field(default_factory=Privacy)
     grid_match_km: float = Field(default=5.0, gt=0)
+    timezone: str = "UTC"  # the local time of on-call rotations (and other local schedules) unless they give theirs
+    oncall: list[Rotation] = Field(default_factory=list, max_length=MAX_ROTATIONS)  # duty rotations: docs/oncall.md
+    maintenance: Maintenance = Field(default_factory=Maintenance)  # recurring and dated maintenance windows
+    inhibit_rules: Annotated[list[InhibitRule], Field(max_length=200)] = Field(default_factory=list)
+    incidents: Incidents = Field(default_factory=Incidents)  # grouping alerts into incidents: docs/incidents.md
 
 
 class ConfigError(Exception):
@@ -351,6 +490,8 @@ def semantic_errors(config: Config) -> list[str]:
         for g in rule.overrides:
             if g not in ids:
                 errors.append(f"rules[{i}].overrides: unknown node {g!r}")
+    errors += _mute_errors(config, set(ids))
+    errors += oncall_errors(config.oncall, config.timezone, ids, {r.id: r.node for r in config.responders})
     return errors
 
 

@@ -5,9 +5,17 @@
 ...            None, 1.0, "r", evidence={"metric": "water_level_m"})
 >>> make_title(s, {"G1": ("一号网格", "Grid 1")})
 ('一号网格 水位预警', 'Grid 1: water level warning')
+
+A rule's own ``title_zh`` / ``title_en`` (config) win over the wording derived from the metric:
+
+>>> make_title(s, {"G1": ("一号网格", "Grid 1")}, {"river-level": ("河道水位超警戒", "River level above warning")})
+('一号网格 河道水位超警戒', 'Grid 1: River level above warning')
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from fenghuo.core.models import Signal
 
@@ -26,8 +34,26 @@ HEALTH = {"sensor-silent": ("传感器无数据", "sensor silent"), "sensor-stuc
           "source-silent": ("数据源中断", "data source silent"), "feed-silent": ("数据流中断", "data feed silent")}
 
 
-def make_title(s: Signal, names: dict[str, tuple[str, str]]) -> tuple[str, str]:
+RuleTitles = dict[str, tuple[str | None, str | None]]
+
+
+def rule_titles(rules: Iterable[Any]) -> RuleTitles:
+    """``{rule id: (title_zh, title_en)}`` of the rules that set either (config ``Rule`` objects)."""
+    return {r.id: (r.title_zh, r.title_en) for r in rules
+            if getattr(r, "title_zh", None) or getattr(r, "title_en", None)}
+
+
+def make_title(s: Signal, names: dict[str, tuple[str, str]], rules: RuleTitles | None = None) -> tuple[str, str]:
     zh_grid, en_grid = names.get(s.grid, (s.grid, s.grid))
+    own = (rules or {}).get(s.rule)
+    if own and s.detector not in ("health", "asset") and s.feed != "system":
+        zh_own, en_own = own
+        derived = _derived(s, zh_grid, en_grid)
+        return (f"{zh_grid} {zh_own}" if zh_own else derived[0]), (f"{en_grid}: {en_own}" if en_own else derived[1])
+    return _derived(s, zh_grid, en_grid)
+
+
+def _derived(s: Signal, zh_grid: str, en_grid: str) -> tuple[str, str]:
     if s.detector == "health":
         zh, en = HEALTH.get(s.rule, (s.rule, s.rule))
         if s.feed == "system":

@@ -17,11 +17,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fenghuo.alerts.delivery import Delivery
+from fenghuo.alerts.delivery import Delivery, SendPolicy
+from fenghuo.alerts.incidents import IncidentBook
+from fenghuo.alerts.inhibit import Inhibitor
+from fenghuo.alerts.mute import MaintenanceWindows
 from fenghuo.alerts.notifiers import build_notifiers
 from fenghuo.alerts.notifiers.base import Notifier
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.service import AlertService
+from fenghuo.alerts.silences import SilenceBook
 from fenghuo.alerts.stages import Change
 from fenghuo.core.chain import DailyHeadExport
 from fenghuo.core.clock import Clock, Clocks, WallClock
@@ -33,7 +37,7 @@ from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
-from fenghuo.core.titles import make_title
+from fenghuo.core.titles import make_title, rule_titles
 from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
 from fenghuo.runtime import topology
@@ -60,8 +64,13 @@ class Pipeline(StoreReads):
     """The embedded runtime: every stage in this process (a :class:`~fenghuo.runtime.service.Service`)."""
 
     def __init__(self, settings: Settings, config: Config, store: Store, clock: Clock | None = None,
-                 new_id: Callable[[], str] | None = None, notifiers: dict[str, Notifier] | None = None) -> None:
+                 new_id: Callable[[], str] | None = None, notifiers: dict[str, Notifier] | None = None,
+                 *, backfill: bool = False, notify_max_age: float | None = None) -> None:
+        """``backfill``: a replay of history: the notifications of the alerts this run changes are recorded as
+        not sent, and nothing else is sent either; ``notify_max_age``: queued notifications older than this
+        (seconds) are recorded as expired, not sent (see :class:`fenghuo.alerts.delivery.SendPolicy`)."""
         self.settings = settings
+        self.backfill_alerts: set[str] | None = set() if backfill else None  # alerts changed by this backfill
         self.config = config
         self.store = store
         self.clocks = Clocks(settings.clock, clock or WallClock())
@@ -77,14 +86,23 @@ class Pipeline(StoreReads):
         topology.add_detectors(self.engine, config, topology.ALL, models)  # every stage in this process
         private_tree(models)  # model caches 0600 whatever the umask
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
+        titles = rule_titles(config.rules)  # the rules' own title_zh / title_en (a rule edited later keeps these)
         self.router = Router(config, self._chain)
         self.feed_watch: FeedWatch | None = feed_watch_for(config, self.router.system_node())  # with `health`
+        self.silence_book = SilenceBook(store, self.tree, self.clocks.wall_now)  # silences made through the API
         self.alerts = AlertService(config, store, self.router, self.clocks.now_of, new_id or _uuid,
-                                   lambda s: make_title(s, names), self._publish)
+                                   lambda s: make_title(s, names, titles), self._publish,
+                                   muters=[self.silence_book, MaintenanceWindows.of(config, self.tree)],
+                                   inhibitor=Inhibitor(config.inhibit_rules, self.tree),
+                                   incidents=IncidentBook(config.incidents, self._chain_kinds))
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config, settings.public_url or None)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
-                                 outcomes=self.alerts.record_deliveries)
+                                 outcomes=self.alerts.record_deliveries,
+                                 policy=SendPolicy(max_age=notify_max_age,
+                                                   backfill=self._backfilled if backfill else None,
+                                                   history=store.notifications_for)
+                                 if backfill or notify_max_age is not None else None)
         self.cursor = int(store.get_state("cursor") or 0)
         self.unapplied: list[Signal] = []  # signals whose alert changes the store has not taken yet
         self._stop = threading.Event()
@@ -96,7 +114,17 @@ class Pipeline(StoreReads):
     def _chain(self, grid: str) -> list[str]:
         return self.tree.chain_ids(grid)
 
+    def _chain_kinds(self, grid: str) -> list[tuple[str, str]]:
+        return [(n.id, n.kind) for n in self.tree.chain(grid)]
+
+    def _backfilled(self, alert_id: str) -> bool:
+        if self.backfill_alerts is None:
+            return False  # an incident's summaries (ids "inc-...") decided during a backfill are the backfill's too
+        return alert_id in self.backfill_alerts or alert_id.startswith("inc-")
+
     def _publish(self, changes: list[Change]) -> None:
+        if self.backfill_alerts is not None:
+            self.backfill_alerts.update(ch.alert.id for ch in changes)
         self.stats.alerts_changed += len(changes)
         for ch in changes:
             self.broadcaster.publish({"type": ch.kind, "alert": ch.alert.to_json(full=False)})
@@ -182,6 +210,13 @@ class Pipeline(StoreReads):
     def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert:
         return self.alerts.resolve(alert_id, actor, comment)
 
+    def add_note(self, alert_id: str, actor: str, text: str, public: bool = False) -> Alert:
+        return self.alerts.add_note(alert_id, actor, text, public)
+
+    def act_incident(self, incident_id: str, op: str, actor: str, comment: str = "") -> dict[str, Any]:
+        done = self.alerts.act_incident(incident_id, op, actor, comment)
+        return self.get_incident(incident_id) or done.to_json()  # with the combined timeline, as GET answers
+
     def open_alerts(self) -> list[Alert]:
         return list(self.alerts.dedup.open.values())  # in memory: the same as the store's, without a query
 
@@ -231,6 +266,8 @@ class Pipeline(StoreReads):
                 return
             data = {"engine": self.engine.snapshot(), "clocks": self.clocks.snapshot(), "cursor": self.cursor}
             self.store.put_state("snapshot", saved.dumps("embedded-snapshot", self.SNAPSHOT_VERSION, data))
+            # by then every queued notification was queued: the next start judges their age from it
+            self.store.put_state("wall_seen", repr(self.clocks.wall_now()).encode())
         self._last_snapshot = time.monotonic()
 
     def _restore_snapshot(self, raw: bytes) -> int:
@@ -287,6 +324,14 @@ class Pipeline(StoreReads):
     def start(self) -> None:
         with self.lock:
             self.recover()
+        if self.delivery.policy is not None and self.delivery.policy.max_age is not None:
+            seen = self.store.get_state("wall_seen")  # the previous process's last sign of life
+            self.delivery.policy.queued_by = float(seen) if seen else None
+            expired = self.delivery.sweep(at_start=True).get("expired", 0)
+            if expired:
+                log.warning("%d queued notification(s) waited longer than %.0f s: recorded as expired, not sent "
+                            "(FENGHUO_NOTIFY_MAX_AGE / --notify-max-age sets the bound)", expired,
+                            self.delivery.policy.max_age)
         self.tick()
         self._thread = threading.Thread(target=self._loop, name="fenghuo-tick", daemon=True)
         self._thread.start()
@@ -297,6 +342,8 @@ class Pipeline(StoreReads):
             self._thread.join(timeout=10)
         self.snapshot()
         self.engine.close()
+        if self.backfill_alerts is not None:  # what the run raised and the tick did not reach yet
+            self.delivery.sweep()
         self.delivery.close()
         self.purge.wait(30)
         self.store.close()

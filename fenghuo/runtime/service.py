@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from fenghuo.alerts.closure import ClosureTally, with_alert_times
+from fenghuo.alerts.incidents import Incident
+from fenghuo.alerts.oncall import Roster
 from fenghuo.alerts.reports import response_times
+from fenghuo.alerts.service import AlertConflict, AlertNotFound
+from fenghuo.alerts.silences import SilenceBook
 from fenghuo.core import chain as hash_chain
 from fenghuo.core.clock import Clocks
-from fenghuo.core.config import Rule
+from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Alert, Event
 from fenghuo.core.rulebook import RuleBook
@@ -33,6 +37,8 @@ from fenghuo.runtime.broadcast import Broadcaster
 
 LEVELS = ("blue", "yellow", "orange", "red")
 COMPLAINT_PAGE = 5_000  # complaints read from the store per page by complaint_report
+COMBINED_MEMBERS = 100  # an incident's combined timeline: the entries of its latest members ...
+COMBINED_ENTRIES = 1_000  # ... the latest entries, with the incident's own
 MAX_COMPLAINTS = 200_000  # at most this many complaints per report; beyond, it says truncated and up to when
 
 
@@ -130,6 +136,13 @@ class Service(Protocol):
     def open_alerts(self) -> list[Alert]: ...
     def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert: ...
     def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert: ...
+    # notes and incidents (docs/incidents.md): AlertNotFound -> 404, AlertConflict -> 409
+    def add_note(self, alert_id: str, actor: str, text: str, public: bool = False) -> Alert: ...
+    def list_incidents(self, status: str | None, limit: int) -> list[dict[str, Any]]: ...
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None: ...
+    def act_incident(self, incident_id: str, op: str, actor: str, comment: str = "") -> dict[str, Any]:
+        """``op`` ack or resolve (the incident and every member alert with it) or note (``comment`` the text)."""
+        ...
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A queue of live alert changes (``{"type", "alert"}``) for the caller's event loop."""
         ...
@@ -143,7 +156,16 @@ class Service(Protocol):
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]: ...
     def delete_rule(self, rule_id: str, actor: str) -> int: ...
     def backtest(self, rule: Rule, start: float, end: float, *, grid: str | None = None, source: str | None = None,
-                 series: str | None = None, charts: int = 1) -> dict[str, Any]: ...
+                 series: str | None = None, charts: int = 1, drill: str | None = None) -> dict[str, Any]: ...
+
+    # -- silences (fenghuo.alerts.silences): SilenceInvalid -> 422, SilenceNotFound -> 404, SilenceConflict -> 409
+    def create_silence(self, body: Any, actor: str) -> dict[str, Any]:
+        """A new silence from ``body`` (match, starts_at, ends_at or duration_s, comment) made by ``actor``;
+        stored and audited before it applies."""
+        ...
+
+    def list_silences(self, state: str | None) -> list[dict[str, Any]]: ...
+    def expire_silence(self, silence_id: str, actor: str) -> dict[str, Any]: ...
 
     # -- reads
     def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
@@ -159,6 +181,9 @@ class Service(Protocol):
     def grids(self) -> list[dict[str, Any]]: ...
     def chain(self, grid: str) -> list[str]: ...
     def now(self) -> float: ...
+    def oncall(self, at: float) -> dict[str, Any]:
+        """Who is on duty at ``at`` per node (the ``oncall`` rotations), until when, and who takes over next."""
+        ...
 
     # -- audit
     def audit(self, actor: str, action: str, target: str, detail: str) -> None: ...
@@ -179,6 +204,7 @@ class StoreReads:
     tree: GridTree
     rulebook: RuleBook
     clocks: Clocks
+    config: Config
     broadcaster: Broadcaster
 
     def dead_letters(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
@@ -211,12 +237,34 @@ class StoreReads:
     def rule_history(self, rule_id: str) -> list[dict[str, Any]]:
         return self.store.rule_history(rule_id)
 
+    # silences: the store has them; both runtimes change them here (the distributed alert service reads each
+    # change from the store before its next batch: fenghuo.alerts.silences.SilenceBook.refresh)
+    def _silences(self) -> SilenceBook:
+        book = self.__dict__.get("silence_book")
+        if book is None:
+            book = self.__dict__["silence_book"] = SilenceBook(self.store, self.tree, self.clocks.wall_now)
+        return book  # type: ignore[no-any-return]
+
+    def create_silence(self, body: Any, actor: str) -> dict[str, Any]:
+        book = self._silences()
+        return book.create(body, actor).to_json(book.now())
+
+    def list_silences(self, state: str | None) -> list[dict[str, Any]]:
+        return self._silences().listing(state)
+
+    def expire_silence(self, silence_id: str, actor: str) -> dict[str, Any]:
+        book = self._silences()
+        return book.expire(silence_id, actor).to_json(book.now())
+
     def backtest(self, rule: Rule, start: float, end: float, *, grid: str | None = None, source: str | None = None,
-                 series: str | None = None, charts: int = 1) -> dict[str, Any]:
+                 series: str | None = None, charts: int = 1, drill: str | None = None) -> dict[str, Any]:
         current = {r.id: r for r in self.current_rules()}.get(rule.id)
-        c = compare(self.store, rule, current, self.chain, start, end, grid=grid, source=source, series=series)
-        alerts = self.store.all_alerts(drill=False) if current is not None else []
-        return report(c, self.chain, alerts, grid=grid, source=source, series=series, charts=charts)
+        c = compare(self.store, rule, current, self.chain, start, end, grid=grid, source=source, series=series,
+                    drill=drill)
+        alerts = ([] if current is None else self.store.all_alerts(drill=False) if drill is None
+                  else [a for a in self.store.all_alerts(drill=True) if a.drill == drill])
+        return {**report(c, self.chain, alerts, grid=grid, source=source, series=series, charts=charts),
+                "drill": drill}
 
     def series(self, *, feed: str, grid: str | None, source: str | None, metric: str | None,
                category: str | None, start: float, end: float, limit: int) -> list[Event]:
@@ -238,6 +286,78 @@ class StoreReads:
 
     def now(self) -> float:
         return self.clocks.wall_now()
+
+    def oncall(self, at: float) -> dict[str, Any]:
+        nodes = [(n.id, n.name, n.name_en or n.name) for n in self.config.nodes]
+        return {"at": at, "timezone": self.config.timezone, "nodes": Roster(self.config).board(at, nodes)}
+
+    # incidents: the store has them (written by the alert service with their members' changes)
+    def list_incidents(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        return [Incident.from_doc(d).to_json(full=False) for d in self.store.incidents(status, limit)]
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident with its members and a combined timeline: its own entries and those of its most recently
+        joined members (at most ``COMBINED_MEMBERS`` of them), by time, the latest ``COMBINED_ENTRIES``."""
+        doc = self.store.get_incident(incident_id)
+        if not doc:
+            return None
+        out = Incident.from_doc(doc).to_json()
+        entries = [{**e, "alert": None} for e in out["timeline"]]
+        for m in out["members"][-COMBINED_MEMBERS:]:
+            a = self.store.get_alert(m["id"])
+            if a is not None:
+                entries += [{**e.to_json(), "alert": a.id, "grid": a.grid} for e in a.timeline]
+        entries.sort(key=lambda e: str(e["ts"]))
+        out["combined_timeline"] = entries[-COMBINED_ENTRIES:]
+        out["combined_members"] = min(len(out["members"]), COMBINED_MEMBERS)
+        return out
+
+    # the distributed runtime's changes, carried out by the alert service as commands (the embedded Pipeline
+    # overrides both): the command goes keyed by a grid of the target, the reply comes on the alerts topic
+    def add_note(self, alert_id: str, actor: str, text: str, public: bool = False) -> Alert:
+        stored = self.store.get_alert(alert_id)
+        if stored is None:
+            raise AlertNotFound(alert_id)
+        self._command({"op": "note", "alert": alert_id, "actor": actor, "comment": text, "public": public},
+                      stored.grid)
+        return self.store.get_alert(alert_id) or stored
+
+    def act_incident(self, incident_id: str, op: str, actor: str, comment: str = "") -> dict[str, Any]:
+        doc = self.store.get_incident(incident_id)
+        if doc is None or op not in ("ack", "resolve", "note"):
+            raise AlertNotFound(incident_id)
+        members = doc.get("members") or []
+        grid = str(members[0][1]) if members else str(doc.get("node"))
+        self._command({"op": f"incident_{op}", "alert": incident_id, "actor": actor, "comment": comment}, grid)
+        return self.get_incident(incident_id) or Incident.from_doc(doc).to_json()
+
+    def _command(self, cmd: dict[str, Any], grid: str) -> dict[str, Any]:
+        """Send a command to the alert service (KafkaFront's bus and reply futures) and wait for its answer."""
+        import json
+        import time
+        import uuid
+        from concurrent.futures import Future
+
+        front: Any = self
+        if not front.listening.is_set():
+            raise BusUnavailable("not connected to the alerts topic yet")
+        cid = uuid.uuid4().hex
+        fut: Future[dict[str, Any]] = Future()
+        front.alerts.pending[cid] = fut
+        cmd = {**cmd, "id": cid, "grid": grid, "ts": time.time()}
+        try:
+            front.kafka.produce(front.topics.commands, grid.encode(), json.dumps(cmd, ensure_ascii=False).encode())
+            reply: dict[str, Any] = fut.result(front.alerts.timeout_s)
+        except TimeoutError:
+            raise CommandTimeout(f"the alert service did not confirm the {cmd['op']} of {cmd['alert']} within "
+                                 f"{front.alerts.timeout_s:g} s; it is queued and will be applied") from None
+        finally:
+            front.alerts.pending.pop(cid, None)
+        if reply.get("ok"):
+            return reply
+        if reply.get("status") == 404:
+            raise AlertNotFound(str(cmd["alert"]))
+        raise AlertConflict(str(reply.get("error", "refused")))
 
     def audit(self, actor: str, action: str, target: str, detail: str) -> None:
         self.store.audit(self.clocks.wall_now(), actor, action, target, detail)

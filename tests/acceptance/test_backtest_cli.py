@@ -36,4 +36,4 @@ def test_backtest_compares_a_proposed_rule_with_the_current_one(tmp_path: Path, 
     assert "hubeau:Y063402001/water_level_m" in out  # L'Agly's flood is among the episodes
     rule.write_text(RULE.replace("blue: 5.0", "blue: 50.0"))
     assert main([*args, *common]) == 2
-    assert "thresholds must rise" in capsys.readouterr().out
+    assert "thresholds must rise" in capsys.readouterr().err

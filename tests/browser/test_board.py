@@ -132,7 +132,7 @@ def test_board_live_alert_ack_reports_map_drills(service: Service, browser: Any)
     page.fill("#by", "张伟")
     page.fill("#comment", "on my way")
     page.click("#ack")
-    expect(page.locator(".action-msg")).to_have_text("Alert acknowledged.")
+    expect(page.locator(".action-msg").first).to_have_text("Alert acknowledged.")
     ack = page.locator(".timeline li[data-kind='acknowledged']")
     expect(ack).to_have_count(1)
     expect(ack.locator(".tl-actor")).to_have_text(re.compile(r"^responder-"))  # the key's identity

@@ -3,13 +3,15 @@
 import { api, ApiError, dropKey, followAlerts, getKey, setKey, whenUnauthorized } from "./api.js";
 import { clear, h } from "./dom.js";
 import { lang, levelName, setLang, t, title, translatePage } from "./i18n.js";
-import { applyMessage, loadAlerts, loadGrids } from "./store.js";
+import { applyMessage, languageChanged, loadAlerts, loadGrids } from "./store.js";
 import * as alertsView from "./views/alerts.js";
 import * as alertView from "./views/alert.js";
 import * as mapView from "./views/map.js";
 import * as reportsView from "./views/reports.js";
 import * as drillsView from "./views/drills.js";
 import * as rulesView from "./views/rules.js";
+import * as silencesView from "./views/silences.js";
+import * as incidentView from "./views/incident.js";
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
@@ -23,7 +25,10 @@ const ROUTES = [
   [/^#\/reports$/, "reports", (root) => reportsView.render(root)],
   [/^#\/drills$/, "drills", (root) => drillsView.render(root)],
   [/^#\/rules$/, "rules", (root) => rulesView.render(root)],
+  [/^#\/silences$/, "silences", (root) => silencesView.render(root)],
   [/^#\/alert\/(.+)$/, "alerts", (root, id) => alertView.render(root, decodeURIComponent(id))],
+  [/^#\/incidents$/, "incidents", (root) => incidentView.renderList(root)],
+  [/^#\/incident\/(.+)$/, "incidents", (root, id) => incidentView.render(root, decodeURIComponent(id))],
 ];
 
 function route() {
@@ -100,7 +105,9 @@ function switchLang() {
   setLang(lang() === "en" ? "zh-CN" : "en");
   translatePage();
   if (live.dataset.state) setLive(live.dataset.state);
-  if (getKey()) route(); else showSignIn("");
+  if (!getKey()) showSignIn("");
+  else if (unmount.keepsOnLang) languageChanged();  // the view redraws in place: edits and results survive
+  else route();
 }
 
 function init() {

@@ -1,7 +1,7 @@
 // Pieces shared by the views: level and status badges, the alert table, the filter bar.
 
 import { h, levelClass } from "./dom.js";
-import { fmtTime, levelName, nodeName, t, title } from "./i18n.js";
+import { fmtTime, lang, levelName, nodeName, t, title, tOr } from "./i18n.js";
 import { setFilter, state } from "./store.js";
 
 export function levelBadge(level) {
@@ -16,6 +16,25 @@ export function gridName(id) {
   return nodeName(state.byId.get(id)) || id;
 }
 
+/** A rule's name for people: its own title (config title_zh / title_en), else its detector's name, else its id. */
+export function ruleName(id) {
+  const r = state.rules.get(id);
+  const own = r && (lang() === "en" ? r.title_en || r.title_zh : r.title_zh || r.title_en);
+  if (own) return own;
+  const [head, model] = String(id).split(":");
+  const det = tOr(`det.${head}`, null);
+  if (!det) return id;
+  if (!model) return det;
+  return lang() === "en" ? `${det} (${model})` : `${det}（${model}）`;
+}
+
+/** What tells apart alerts of one grid and rule: the station of a sensor alert, else its series' category. */
+export function sourceOf(a) {
+  if (a.feed === "sensor" && a.source) return a.source;
+  const tail = String(a.series || "").split("/").pop();
+  return tail && tail !== "*" ? tail : (a.source || "—");
+}
+
 function alertRow(a, fresh) {
   const open = () => { location.hash = `#/alert/${a.id}`; };
   return h("tr", {
@@ -26,9 +45,11 @@ function alertRow(a, fresh) {
   h("td", { class: "c-level" }, levelBadge(a.level)),
   h("td", { class: "c-title" },
     h("a", { href: `#/alert/${a.id}`, class: "alert-title" }, title(a)),
+    h("span", { class: "alert-rule" }, ruleName(a.rule)),
     a.cleared ? h("span", { class: "tag cleared" }, t("alerts.cleared")) : null,
     fresh ? h("span", { class: "tag new" }, t("alerts.new")) : null),
   h("td", {}, gridName(a.grid)),
+  h("td", { class: "c-source" }, sourceOf(a)),
   h("td", {}, statusBadge(a.status)),
   h("td", { class: "c-time" }, fmtTime(a.created_at)),
   h("td", { class: "c-time" }, fmtTime(a.updated_at)));
@@ -39,7 +60,7 @@ export function alertTable(alerts, { fresh = new Set(), caption } = {}) {
   return h("table", { class: "alerts" },
     caption ? h("caption", { class: "sr-only" }, caption) : null,
     h("thead", {}, h("tr", {},
-      ["col.level", "col.title", "col.grid", "col.status", "col.created", "col.updated"]
+      ["col.level", "col.title", "col.grid", "col.source", "col.status", "col.created", "col.updated"]
         .map((k) => h("th", { scope: "col" }, t(k))))),
     h("tbody", {}, alerts.map((a) => alertRow(a, fresh.has(a.id)))));
 }

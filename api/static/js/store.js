@@ -9,19 +9,27 @@ export const state = {
   alerts: new Map(),   // id -> alert (list form, no timeline)
   nodes: [],           // grid tree nodes
   byId: new Map(),     // node id -> node
+  rules: new Map(),    // rule id -> threshold/rate/count rule (for its title_zh / title_en)
   status: "active",    // active (open + acknowledged) | open | acknowledged | resolved | all
   mode: "real",        // real | drill
+  modeAuto: true,      // the user has not chosen: drills are shown when there are drill alerts and no real ones
   fresh: new Set(),    // ids that arrived live since the list was drawn (highlighted once)
 };
 
 const listeners = new Set();
 export function subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); }
-function emit(change) { for (const fn of listeners) fn(change); }
+function emit(change) { for (const fn of [...listeners]) fn(change); }
+
+/** Tell the views the language changed: the views that keep state (a rule being edited, a backtest) redraw in place. */
+export function languageChanged() { emit({ type: "lang" }); }
 
 export async function loadGrids() {
   const { nodes } = await api("/v1/grids");
   state.nodes = nodes;
   state.byId = new Map(nodes.map((n) => [n.id, n]));
+  // the rules' own titles (title_zh / title_en) name the rule of each alert row; the board works without them
+  const rules = await api("/v1/rules/thresholds").catch(() => ({ rules: [] }));
+  state.rules = new Map((rules.rules || []).map((r) => [r.id, r]));
 }
 
 /** Reload every alert, real and drill (the board is small: most recent thousands). */
@@ -31,6 +39,7 @@ export async function loadAlerts() {
     api("/v1/alerts", { params: { drill: "true", limit: 2000 } }),
   ]);
   state.alerts = new Map([...real.alerts, ...drill.alerts].map((a) => [a.id, a]));
+  if (state.modeAuto) state.mode = !real.alerts.length && drill.alerts.length ? "drill" : "real";
   emit({ type: "reload" });
 }
 
@@ -39,6 +48,7 @@ export function applyMessage(msg) {
   if (msg.type === "overflow" || !msg.alert) { loadAlerts(); return; }
   const isNew = !state.alerts.has(msg.alert.id);
   state.alerts.set(msg.alert.id, msg.alert);
+  if (state.modeAuto && !msg.alert.drill && state.mode === "drill") state.mode = "real";  // a real alert: back to real
   if (isNew) {
     state.fresh.add(msg.alert.id);
     setTimeout(() => { state.fresh.delete(msg.alert.id); emit({ type: "fade" }); }, 20000);
@@ -48,6 +58,7 @@ export function applyMessage(msg) {
 
 export function setFilter(name, value) {
   state[name] = value;
+  if (name === "mode") state.modeAuto = false;
   emit({ type: "filter" });
 }
 

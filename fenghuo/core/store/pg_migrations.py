@@ -28,6 +28,7 @@ LOCK_NS = 0x46480000  # "FH"
 LOCK_MIGRATE = 1
 LOCK_EVENTS = 2
 LOCK_RULES = 3  # with hashtext(rule id) as the second key
+LOCK_SILENCES = 4  # silences' revisions
 
 CORE = """
 CREATE SEQUENCE event_seq AS bigint;
@@ -147,6 +148,20 @@ def event_ids_per_source(timescale: bool) -> str:
     return EVENT_IDS_PER_SOURCE
 
 
+# silences, the latest version of each; rev orders every change (writers take LOCK_SILENCES)
+SILENCES = """
+CREATE TABLE silences (id text PRIMARY KEY, rev bigint NOT NULL UNIQUE, doc text NOT NULL);
+"""
+
+
+# incidents (fenghuo/alerts/incidents.py): the latest version of each, written with its alerts' step
+INCIDENTS = """
+CREATE TABLE incidents (id text PRIMARY KEY, status text NOT NULL, created_at float8 NOT NULL,
+                        updated_at float8 NOT NULL, doc text NOT NULL);
+CREATE INDEX incidents_status ON incidents (status, updated_at);
+"""
+
+
 # version n is MIGRATIONS[n - 1]; each takes "is TimescaleDB available" and returns its SQL script
 MIGRATIONS: list[Callable[[bool], str]] = [
     lambda timescale: CORE,  # 1: everything but events
@@ -154,6 +169,8 @@ MIGRATIONS: list[Callable[[bool], str]] = [
     lambda timescale: OUTBOX_PRIORITY,  # 3: the outbox delivers by priority, then age
     chain_tables,  # 4: hash chains (the store chains the rows already there in the same transaction)
     event_ids_per_source,  # 5: an event id is unique per source
+    lambda timescale: SILENCES,  # 6: silences (fenghuo/alerts/silences.py)
+    lambda timescale: INCIDENTS,  # 7: incidents (fenghuo/alerts/incidents.py)
 ]
 
 SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "

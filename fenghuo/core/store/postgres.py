@@ -31,6 +31,7 @@ from fenghuo.core.store.pg_migrations import (
     LOCK_MIGRATE,
     LOCK_NS,
     LOCK_RULES,
+    LOCK_SILENCES,
     MIGRATIONS,
     SCHEMA_MIGRATIONS,
     TIMESCALE_AVAILABLE,
@@ -167,10 +168,10 @@ class PostgresStore:
         return [ev.row_event(r) for r in self._all(sql, args)]
 
     def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
-                     start: float, end: float) -> list[tuple[Any, ...]]:
+                     start: float, end: float, drill: str | None = None) -> list[tuple[Any, ...]]:
         sql = "SELECT source, grid, category, ts, value FROM events WHERE feed = %s AND ts >= %s AND ts <= %s " \
-              "AND drill IS NULL"
-        args: list[Any] = [feed, float(start), float(end)]
+              + ("AND drill IS NULL" if drill is None else "AND drill = %s")
+        args: list[Any] = [feed, float(start), float(end)] + ([] if drill is None else [drill])
         if self.timescale:  # chunk exclusion, as in series()
             sql += " AND at >= to_timestamp(%s) - interval '1 second' AND at <= to_timestamp(%s) + interval '1 second'"
             args += [float(start), float(end)]
@@ -231,7 +232,9 @@ class PostgresStore:
 
     # -- alerts and the outbox ----------------------------------------------------------------------
     def save_alerts(self, alerts: list[Alert], notifications: list[Notification],
-                    state: dict[str, bytes] | None = None) -> None:
+                    state: dict[str, bytes] | None = None, incidents: list[dict[str, Any]] | None = None) -> None:
+        irows = {str(d["id"]): (str(d["id"]), str(d["status"]), float(d["created_at"]), float(d["updated_at"]),
+                                json.dumps(d, ensure_ascii=False)) for d in incidents or ()}
         # one row per id (the last wins, as with SQLite's row-by-row upsert): a multi-row
         # ON CONFLICT DO UPDATE may not touch the same row twice
         latest = {a.id: a for a in alerts}
@@ -261,6 +264,22 @@ class PostgresStore:
             for key, value in (state or {}).items():
                 cur.execute("INSERT INTO state VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
                             "value = excluded.value", (key, value))
+            if irows:
+                execute_values(cur, "INSERT INTO incidents VALUES %s ON CONFLICT (id) DO UPDATE SET "
+                               "status = excluded.status, updated_at = excluded.updated_at, doc = excluded.doc",
+                               list(irows.values()), page_size=500)
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        rows = self._all("SELECT doc FROM incidents WHERE id = %s", (incident_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def incidents(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        where, args = ("WHERE status = %s", [status]) if status else ("", [])
+        rows = self._all(f"SELECT doc FROM incidents {where} ORDER BY updated_at DESC LIMIT %s", [*args, limit])
+        return [json.loads(r[0]) for r in rows]
+
+    def open_incidents(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self._all("SELECT doc FROM incidents WHERE status <> 'resolved'")]
 
     def get_alert(self, alert_id: str) -> Alert | None:
         rows = self._all("SELECT doc FROM alerts WHERE id = %s", (alert_id,))
@@ -339,6 +358,23 @@ class PostgresStore:
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._all("SELECT ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT %s", (limit,))
         return [{"ts": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": r[4]} for r in rows]
+
+    # -- silences -----------------------------------------------------------------------------------
+    def put_silence(self, doc: dict[str, Any], actor: str, action: str, ts: float, detail: str) -> int:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_SILENCES))
+            cur.execute("SELECT coalesce(max(rev), 0) + 1 FROM silences")
+            rev = int(cur.fetchone()[0])
+            cur.execute("INSERT INTO silences VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, "
+                        "doc = excluded.doc", (str(doc["id"]), rev, json.dumps(doc, ensure_ascii=False)))
+            chains.audit_row(cur, "%s", True, ts, actor, action, str(doc["id"]), detail)
+        return rev
+
+    def silences(self, after_rev: int = 0, limit: int = 10_000, newest_first: bool = False) -> list[dict[str, Any]]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self._all(f"SELECT rev, doc FROM silences WHERE rev > %s ORDER BY rev {order} LIMIT %s",
+                         (after_rev, limit))
+        return [{"rev": int(r[0]), "doc": json.loads(r[1])} for r in rows]
 
     # -- hash chains (fenghuo/core/chain.py) -------------------------------------------------------------
     def chain_heads(self) -> dict[str, dict[str, Any]]:

@@ -112,6 +112,16 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     _chain_tables,  # 3: hash chains over the audit log, rule versions and alert changes (fenghuo/core/chain.py)
     _events_unique_per_source,  # 4: an event id is unique per source: UNIQUE (source, id) instead of UNIQUE (id)
+    # 5: silences (fenghuo/alerts/silences.py), the latest version of each; rev orders every change
+    """
+    CREATE TABLE silences (id TEXT PRIMARY KEY, rev INTEGER NOT NULL UNIQUE, doc TEXT NOT NULL);
+    """,
+    # 6: incidents (fenghuo/alerts/incidents.py): the latest version of each, written with its alerts' step
+    """
+    CREATE TABLE incidents (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at REAL NOT NULL,
+                            updated_at REAL NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX incidents_status ON incidents (status, updated_at);
+    """,
 ]
 
 def _ENCODE(obj: Any) -> str:  # noqa: N802 - attrs are encoded once per stored event: the fast encoder
@@ -338,10 +348,10 @@ class SqliteStore:
             return [_row_event(r) for r in self._db.execute(sql, args).fetchall()]
 
     def history_rows(self, *, feed: str, metric: str | None, category: str | None, source: str | None,
-                     start: float, end: float) -> list[tuple[Any, ...]]:
+                     start: float, end: float, drill: str | None = None) -> list[tuple[Any, ...]]:
         sql = "SELECT source, grid, category, ts, value FROM events WHERE feed = ? AND ts >= ? AND ts <= ? " \
-              "AND drill IS NULL"
-        args: list[Any] = [feed, start, end]
+              + ("AND drill IS NULL" if drill is None else "AND drill = ?")
+        args: list[Any] = [feed, start, end] + ([] if drill is None else [drill])
         for col, val in (("metric", metric), ("category", category), ("source", source)):
             if val is not None:
                 sql += f" AND {col} = ?"
@@ -413,7 +423,9 @@ class SqliteStore:
 
     # -- alerts and the outbox ----------------------------------------------------------------------
     def save_alerts(self, alerts: list[Alert], notifications: list[Notification],
-                    state: dict[str, bytes] | None = None) -> None:
+                    state: dict[str, bytes] | None = None, incidents: list[dict[str, Any]] | None = None) -> None:
+        irows = [(str(d["id"]), str(d["status"]), float(d["created_at"]), float(d["updated_at"]),
+                  json.dumps(d, ensure_ascii=False)) for d in incidents or ()]
         rows = [chains.normal_alert_row((a.id, a.fingerprint, str(a.status), a.level, str(a.risk), a.feed, a.grid,
                                          a.drill, a.created_at, a.updated_at, alert_to_doc(a))) for a in alerts]
         nrows = [(n.id, n.alert_id, n.channel, n.responder, n.kind, n.tier,
@@ -439,6 +451,26 @@ class SqliteStore:
             if state:
                 db.executemany("INSERT INTO state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                                "value=excluded.value", list(state.items()))
+            if irows:
+                db.executemany("INSERT INTO incidents VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                               "status=excluded.status, updated_at=excluded.updated_at, doc=excluded.doc", irows)
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def incidents(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        with self._lock:
+            rows = self._db.execute(f"SELECT doc FROM incidents {where} ORDER BY updated_at DESC LIMIT ?",
+                                    (*args, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def open_incidents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM incidents WHERE status != 'resolved'").fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def get_alert(self, alert_id: str) -> Alert | None:
         with self._lock:
@@ -523,6 +555,22 @@ class SqliteStore:
             rows = self._db.execute("SELECT ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
                                     (limit,)).fetchall()
         return [{"ts": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": r[4]} for r in rows]
+
+    # -- silences -----------------------------------------------------------------------------------
+    def put_silence(self, doc: dict[str, Any], actor: str, action: str, ts: float, detail: str) -> int:
+        with self._tx() as db:
+            rev = int(db.execute("SELECT coalesce(max(rev), 0) + 1 FROM silences").fetchone()[0])
+            db.execute("INSERT INTO silences VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, "
+                       "doc = excluded.doc", (str(doc["id"]), rev, json.dumps(doc, ensure_ascii=False)))
+            chains.audit_row(db.cursor(), "?", False, ts, actor, action, str(doc["id"]), detail)
+        return rev
+
+    def silences(self, after_rev: int = 0, limit: int = 10_000, newest_first: bool = False) -> list[dict[str, Any]]:
+        order = "DESC" if newest_first else "ASC"
+        with self._lock:
+            rows = self._db.execute(f"SELECT rev, doc FROM silences WHERE rev > ? ORDER BY rev {order} LIMIT ?",
+                                    (after_rev, limit)).fetchall()
+        return [{"rev": int(r[0]), "doc": json.loads(r[1])} for r in rows]
 
     # -- hash chains (fenghuo/core/chain.py) -------------------------------------------------------------
     def chain_heads(self) -> dict[str, dict[str, Any]]:

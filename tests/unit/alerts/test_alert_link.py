@@ -32,3 +32,14 @@ def test_the_alert_link_opens_the_alert_view_with_its_id() -> None:
 
 def test_no_public_url_no_link() -> None:
     assert alert_link(None, "a1") is None and alert_link("", "a1") is None
+
+
+def test_an_incident_link_opens_the_incident_view() -> None:
+    from fenghuo.alerts.notifiers.wording import Wording
+
+    routes = board_routes()
+    payload = {"event": "incident_opened", "alert": {"id": "inc-1", "level": "red"}, "incident": {"id": "inc-1"}}
+    w = Wording.of(payload, "https://board.example")
+    assert w.link is not None and (w.kind_zh, w.kind_en) == ("事件汇总", "incident opened")
+    fragment = w.link[w.link.index("#"):]
+    assert [view for pattern, view in routes if pattern.match(fragment)][:1] == ["incidentView"]

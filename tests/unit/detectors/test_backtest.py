@@ -225,6 +225,20 @@ def test_new_rule_has_no_current_and_series_filter(service: Service, shared_data
     assert backtest(service, CURRENT, source="hubeau:nowhere").json()["points"] == 0
 
 
+def test_a_drills_events_are_backtested_only_when_the_drill_is_named(service: Service, shared_data: Path) -> None:
+    """The demo's events are all a drill's: a backtest of real history finds nothing there, one naming the drill
+    replays its events (issue 14: the board's backtests reported 0 points on the demo)."""
+    rows = [{**r, "grid": "G-AGLY", "source": "drill-gauge", "id": f"d{i}"} for i, r in enumerate(station_rows()[:600])]
+    r = service.client("admin").post("/v1/events", params={"drill": "exercise-1"},
+                                      content="\n".join(map(json.dumps, rows)))
+    assert r.status_code == 200 and r.json()["accepted"] == len(rows), r.text
+    real = backtest(service, CURRENT, source="drill-gauge").json()
+    drill = backtest(service, CURRENT, source="drill-gauge", drill="exercise-1").json()
+    assert real["points"] == 0 and real["drill"] is None
+    assert drill["points"] == len(rows) and drill["drill"] == "exercise-1"
+    assert backtest(service, CURRENT, source="drill-gauge", drill="another").json()["points"] == 0
+
+
 def test_roles_and_validation(service: Service) -> None:
     assert backtest(service, CURRENT, role="responder").status_code == 403
     bad = {**CURRENT, "levels": {"blue": 9.0, "red": 3.0, "purple": 1.0}, "for_seconds": -5}

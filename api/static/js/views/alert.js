@@ -4,7 +4,8 @@ import { api, ApiError } from "../api.js";
 import { lineChart } from "../charts.js";
 import { errorBox, gridName, levelBadge, statusBadge } from "../components.js";
 import { clear, h } from "../dom.js";
-import { fmtTime, levelName, t, title, tOr } from "../i18n.js";
+import { fmtTime, levelName, nodeName, t, title, tOr } from "../i18n.js";
+import { serverText } from "../server-text.js";
 import { LEVELS, state, subscribe } from "../store.js";
 
 const HOUR = 3600e3;
@@ -17,7 +18,7 @@ function facts(a) {
   return h("dl", { class: "facts" },
     fact("col.grid", gridName(a.grid)), fact("alert.risk", t(`risk.${a.risk}`)), fact("alert.feed", t(`feed.${a.feed}`)),
     fact("alert.rule", a.rule), fact("alert.source", a.source), fact("alert.series", a.series),
-    fact("alert.maxlevel", levelName(a.max_level)), fact("alert.certainty", a.certainty),
+    fact("alert.maxlevel", levelName(a.max_level)), fact("alert.certainty", a.certainty && tOr(`cert.${a.certainty}`, a.certainty)),
     fact("col.created", fmtTime(a.created_at, true)), fact("col.updated", fmtTime(a.updated_at, true)),
     fact("alert.tier", String(a.escalation_tier)),
     a.status === "open" ? fact("alert.escalate_at", a.escalate_at && fmtTime(a.escalate_at, true)) : null,
@@ -71,14 +72,61 @@ function actions(a, note, onDone) {
     message);
 }
 
+/** The actor of a timeline entry; a muted entry links to the silences, an inhibited one to the inhibiting alert. */
+function actor(e) {
+  if (!e.actor) return null;
+  if (e.kind === "inhibited") {
+    return h("a", { class: "tl-actor tl-link", href: `#/alert/${encodeURIComponent(e.actor)}`, title: t("tl.by_alert") }, e.actor);
+  }
+  if (e.kind === "incident_joined") {
+    return h("a", { class: "tl-actor tl-link", href: `#/incident/${encodeURIComponent(e.actor)}` }, e.actor);
+  }
+  if (e.kind === "muted" && e.actor.startsWith("silence:")) {
+    return h("a", { class: "tl-actor tl-link", href: "#/silences" }, e.actor);
+  }
+  return h("span", { class: "tl-actor" }, tOr(`det.${e.actor}`, e.actor));
+}
+
+/** A responder's note for the timeline (POST /v1/alerts/{id}/notes; the author is the key's name). ``box`` keeps
+ *  the same text box across redraws (the alert changes while a note is being typed). */
+function noteForm(a, note, box, onDone) {
+  if (sessionStorage.getItem("fenghuo.readonly")) return null;
+  box.text ??= h("textarea", { id: "note-text", class: "note-text", maxlength: 2000, rows: 2 });
+  box.pub ??= h("input", { type: "checkbox", id: "note-public" });
+  const { text, pub } = box;
+  const message = h("p", { class: "action-msg", role: "status", "aria-live": "polite" }, "");
+  async function add(e) {
+    e.preventDefault();
+    if (!text.value.trim()) return;
+    message.textContent = "…";
+    try {
+      await api(`/v1/alerts/${encodeURIComponent(a.id)}/notes`, { method: "POST", body: { text: text.value.trim(), public: pub.checked } });
+      Object.assign(note, { text: t("note.done"), cls: "ok" });
+      text.value = "";
+      pub.checked = false;
+      onDone();
+    } catch (err) {
+      message.className = "action-msg bad";
+      message.textContent = t("error.generic", { msg: err.message });
+    }
+  }
+  return h("form", { class: "note-form", onsubmit: add },
+    h("div", { class: "sil-field" }, h("label", { for: "note-text" }, t("note.text")), text),
+    h("div", { class: "actions" }, h("label", { class: "check" }, pub, " ", t("note.public")),
+      h("button", { type: "submit", class: "btn", id: "note-add" }, t("note.add")), message));
+}
+
+/** A node id (in a server text) as its name in the board's language. */
+function nameOf(id) { return nodeName(state.byId.get(id)) || id; }
+
 function timeline(a) {
   return h("ol", { class: "timeline" }, [...a.timeline].reverse().map((e) => h("li", { class: `tl tl-${e.kind}`, "data-kind": e.kind },
     h("time", { datetime: e.ts }, fmtTime(e.ts, true)),
     h("span", { class: "tl-kind" }, tOr(`tl.${e.kind}`, e.kind)),
     e.level ? levelBadge(e.level) : null,
-    e.actor ? h("span", { class: "tl-actor" }, e.actor) : null,
+    actor(e),
     e.channel ? h("span", { class: "tl-channel" }, e.channel) : null,
-    e.detail ? h("span", { class: "tl-detail" }, e.detail) : null)));
+    e.detail ? h("span", { class: "tl-detail" }, serverText(e.detail, nameOf)) : null)));
 }
 
 function table(cols, rows, empty) {
@@ -91,20 +139,24 @@ function table(cols, rows, empty) {
 function evidence(a) {
   const when = (e) => fmtTime(typeof e.ts === "number" ? new Date(e.ts * 1000).toISOString() : e.ts, true);
   return table([["ev.ts", when], ["ev.level", (e) => (e.level ? levelBadge(e.level) : "—")],
-    ["ev.observed", (e) => (e.observed ?? e.score ?? "—")], ["ev.detector", (e) => e.detector || "—"],
-    ["ev.reason", (e) => e.reason || ""]], [...a.evidence].reverse(), "alert.noevidence");
+    ["ev.observed", (e) => { const v = e.observed ?? e.score; return typeof v === "number" ? String(+v.toFixed(3)) : (v ?? "—"); }], ["ev.detector", (e) => (e.detector ? tOr(`det.${e.detector}`, e.detector) : "—")],
+    ["ev.reason", (e) => serverText(e.reason, nameOf)]], [...a.evidence].reverse(), "alert.noevidence");
 }
 
 function notifications(a) {
   return table([["nt.channel", (n) => n.channel], ["nt.responder", (n) => n.responder], ["nt.kind", (n) => tOr(`tl.${n.kind}`, n.kind)],
     ["nt.tier", (n) => String(n.tier)], ["nt.status", (n) => tOr(`tl.${n.status}`, n.status)], ["nt.attempts", (n) => String(n.attempts)],
-    ["nt.delivered", (n) => fmtTime(n.delivered_at, true)], ["nt.error", (n) => n.last_error || ""]],
+    ["nt.delivered", (n) => fmtTime(n.delivered_at, true)], ["nt.error", (n) => serverText(n.last_error, nameOf)]],
   a.notifications || [], "alert.nonotifications");
 }
 
 // ---- the chart ---------------------------------------------------------------------------------
 
-function levelsFor(rule, grid) {
+/** The levels in force for the alert's series: the sensor's own (`sources`, a gauge's datum), else the most
+ *  specific node override up the tree, else the rule's `*` levels (as detectors/rules.py: params_for). */
+function levelsFor(rule, grid, source) {
+  const own = source ? rule.sources?.[source] : null;
+  if (own?.levels) return own.levels;
   for (let n = state.byId.get(grid) || { id: grid }; n; n = state.byId.get(n.parent)) {
     const ov = rule.overrides?.[n.id];
     if (ov?.levels) return ov.levels;
@@ -143,11 +195,11 @@ async function loadChart(a) {
       if (hours > 1) { points = windowed(points, hours); unit = t("chart.window", { h: hours }); }
     } else withThresholds = false;
   }
-  const levels = withThresholds ? levelsFor(rule, a.grid) : {};
+  const levels = withThresholds ? levelsFor(rule, a.grid, a.feed === "sensor" ? a.source : null) : {};
   const thresholds = LEVELS.filter((lv) => lv in levels)
     .map((lv) => ({ level: lv, value: levels[lv], label: t(`level.short.${lv}`) }));
-  const markers = [{ t: Date.parse(a.created_at), label: t("chart.raised") }];
-  if (a.acknowledged_at) markers.push({ t: Date.parse(a.acknowledged_at), label: t("chart.acked") });
+  const markers = [{ t: Date.parse(a.created_at), key: "chart.raised" }];
+  if (a.acknowledged_at) markers.push({ t: Date.parse(a.acknowledged_at), key: "chart.acked" });
   return { points, thresholds, markers, unit, step: data.kind === "counts" };
 }
 
@@ -155,7 +207,8 @@ function chart(a, data) {
   if (!data) return h("p", { class: "hint" }, t("chart.loading"));
   if (data.error) return errorBox(data.error);
   if (!data.points.length) return h("p", { class: "empty" }, t("chart.empty"));
-  return lineChart({ ...data, label: t("chart.label", { name: title(a) }) });
+  return lineChart({ ...data, label: t("chart.label", { name: title(a) }), markers: data.markers.map((k) => ({ ...k, label: t(k.key) })),
+    thresholds: data.thresholds.map((th) => ({ ...th, label: t(`level.short.${th.level}`) })) });
 }
 
 // ---- the page ----------------------------------------------------------------------------------
@@ -165,6 +218,7 @@ export function render(root, id) {
   let chartData = null;
   let failure = null;
   const note = { text: "", cls: "" };
+  const noteBox = { text: null, pub: null };
 
   function draw() {
     if (failure) {
@@ -185,7 +239,8 @@ export function render(root, id) {
         h("section", { class: "panel", "aria-labelledby": "h-facts" }, h("h2", { id: "h-facts", class: "sr-only" }, t("alert.rule")), facts(a)),
         h("section", { class: "panel wide", "aria-labelledby": "h-chart" }, h("h2", { id: "h-chart" }, t("alert.chart")), chart(a, chartData))),
       h("div", { class: "columns" },
-        h("section", { class: "panel", "aria-labelledby": "h-tl" }, h("h2", { id: "h-tl" }, t("alert.timeline")), timeline(a)),
+        h("section", { class: "panel", "aria-labelledby": "h-tl" }, h("h2", { id: "h-tl" }, t("alert.timeline")),
+          noteForm(a, note, noteBox, refresh), timeline(a)),
         h("section", { class: "panel wide" },
           h("h2", {}, t("alert.notifications")), notifications(a),
           h("h2", {}, t("alert.evidence")), evidence(a))));
@@ -215,8 +270,10 @@ export function render(root, id) {
 
   draw();
   start();
-  return subscribe((change) => {
+  const off = subscribe((change) => {
     if (change.alert?.id === id || change.type === "reload") refresh();
     else if (change.type === "lang") draw();
   });
+  off.keepsOnLang = true;  // app.js: a language switch redraws in place (the chart is not fetched again)
+  return off;
 }

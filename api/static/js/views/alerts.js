@@ -31,6 +31,7 @@ export function render(root) {
         h("span", { class: "sub", "aria-live": "polite" }, t("alerts.count", { n: alerts.length }))),
       counts(),
       filters(),
+      state.mode === "drill" && state.modeAuto ? h("p", { class: "note drill-note", role: "note" }, t("alerts.drillnote")) : "",
       h("div", { class: "table-wrap" }, alertTable(alerts, { fresh: state.fresh, caption: t("nav.alerts") })),
     );
   }

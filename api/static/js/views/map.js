@@ -1,12 +1,14 @@
-// The grid map: one district at a time, cells drawn from their polygons (or circles at centroids),
-// projected equirectangularly onto the district's bounding box, coloured by their worst open alert.
+// The grid map: one district at a time, coloured by their worst open alert. Cells are drawn from their polygons
+// (smaller on top) when none then hides another, else tiled from their centroids (maplayout.js), over a graticule.
 
 import { alertTable, gridName, levelBadge, modeToggle } from "../components.js";
 import { clear, h, levelClass, s } from "../dom.js";
 import { levelName, nodeName, t } from "../i18n.js";
 import { alertsFor, districtOf, gridsUnder, LEVELS, RANK, state, subscribe } from "../store.js";
+import { layoutCells } from "../maplayout.js";
+import { oncallPanel } from "./oncall.js";
 
-const W = 860, H = 520, PAD = 28, RADIUS = 14;
+const W = 860, H = 520, PAD = 24, RADIUS = 14;
 let chosenDistrict = null;
 let chosenGrid = null;
 
@@ -15,64 +17,61 @@ function districts() {
   return tops.filter((n) => gridsUnder(n.id).length);
 }
 
-/** [lon, lat] rings of a grid cell; a cell without a polygon is its centroid only. */
-function shapeOf(node) {
-  if (node.polygon && node.polygon.length >= 3) return { ring: node.polygon };
-  if (node.centroid) return { point: [node.centroid[1], node.centroid[0]] };
-  return null;
-}
-
-/** Equirectangular projection (longitudes shrunk by cos of the mean latitude) fitted to the cells. */
-function projection(shapes) {
-  const pts = shapes.flatMap((sh) => sh.ring || [sh.point]);
-  const lons = pts.map((p) => p[0]), lats = pts.map((p) => p[1]);
-  const [x0, x1, y0, y1] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
-  const k = Math.cos((((y0 + y1) / 2) * Math.PI) / 180);
-  const spanX = Math.max((x1 - x0) * k, 1e-6), spanY = Math.max(y1 - y0, 1e-6);
-  const pad = PAD + RADIUS;
-  const scale = Math.min((W - 2 * pad) / spanX, (H - 2 * pad) / spanY);
-  const ox = (W - spanX * scale) / 2, oy = (H - spanY * scale) / 2;
-  return ([lon, lat]) => [ox + (lon - x0) * k * scale, H - oy - (lat - y0) * scale];
-}
-
 function worstOpen(gridId) {
   let worst = null;
   for (const a of alertsFor({ status: "active", grid: gridId })) if (!worst || RANK[a.level] > RANK[worst]) worst = a.level;
   return worst;
 }
 
-function cell(node, shape, project) {
+function cell(node, c) {
   const worst = worstOpen(node.id);
   const label = `${nodeName(node)}: ${levelName(worst)}`;
   const select = () => { chosenGrid = node.id; draw(); };
   const attrs = { class: `cell ${levelClass(worst)} ${chosenGrid === node.id ? "chosen" : ""}`, "data-grid": node.id,
-    "data-level": worst || "none", tabindex: 0, role: "button", "aria-label": label,
-    onclick: select, onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(); } } };
-  let shapeEl, at;
-  if (shape.ring) {
-    const pts = shape.ring.map(project);
-    shapeEl = s("polygon", { points: pts.map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" ") });
-    at = pts.reduce((acc, p) => [acc[0] + p[0] / pts.length, acc[1] + p[1] / pts.length], [0, 0]);
-  } else {
-    at = project(shape.point);
-    shapeEl = s("circle", { cx: at[0].toFixed(1), cy: at[1].toFixed(1), r: RADIUS });
-  }
-  const text = s("text", { x: at[0], y: shape.ring ? at[1] + 4 : at[1] + RADIUS + 14, class: "cell-label",
-    "text-anchor": "middle" }, nodeName(node));
+    "data-level": worst || "none", "data-hit": c.hit.map((v) => v.toFixed(1)).join(","), tabindex: 0, role: "button",
+    "aria-label": label, onclick: select,
+    onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(); } } };
+  const shapeEl = c.circle
+    ? s("circle", { cx: c.circle.x.toFixed(1), cy: c.circle.y.toFixed(1), r: c.circle.r })
+    : s("polygon", { points: c.ring.map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" ") });
+  const text = c.label ? s("text", { x: c.labelAt[0].toFixed(1), y: c.labelAt[1].toFixed(1), class: "cell-label",
+    "text-anchor": "middle" }, c.label) : null;
   return s("g", attrs, s("title", {}, label), shapeEl, text);
 }
 
+/** The offline background: graticule lines with their degrees, and a scale bar. */
+function backdrop(grid) {
+  const out = [s("rect", { x: 0, y: 0, width: W, height: H, class: "map-bg" })];
+  for (const ln of grid.lines) {
+    out.push(s("line", { x1: ln.x1.toFixed(1), y1: ln.y1.toFixed(1), x2: ln.x2.toFixed(1), y2: ln.y2.toFixed(1), class: "graticule" }));
+    out.push(ln.axis === "lon"
+      ? s("text", { x: (ln.x1 + 3).toFixed(1), y: H - 4, class: "graticule-label" }, ln.label)
+      : s("text", { x: 3, y: (ln.y1 - 3).toFixed(1), class: "graticule-label" }, ln.label));
+  }
+  if (grid.scale) {
+    const x0 = W - 16 - grid.scale.px, y0 = 18;
+    out.push(s("g", { class: "scale-bar" },
+      s("rect", { x: x0 - 6, y: y0 - 13, width: grid.scale.px + 12, height: 24, class: "scale-bg" }),
+      s("line", { x1: x0, y1: y0 + 5, x2: x0 + grid.scale.px, y2: y0 + 5 }),
+      s("line", { x1: x0, y1: y0 + 1, x2: x0, y2: y0 + 9 }), s("line", { x1: x0 + grid.scale.px, y1: y0 + 1, x2: x0 + grid.scale.px, y2: y0 + 9 }),
+      s("text", { x: x0 + grid.scale.px / 2, y: y0, "text-anchor": "middle" }, `${grid.scale.km} km`)));
+  }
+  return out;
+}
+
 function mapSvg(district) {
-  const grids = gridsUnder(district.id).map((n) => ({ n, sh: shapeOf(n) })).filter((x) => x.sh);
-  if (!grids.length) return h("p", { class: "empty" }, t("map.nogrids"));
-  const project = projection(grids.map((x) => x.sh));
+  const nodes = gridsUnder(district.id);
+  const cells = nodes.map((n) => ({ id: n.id, name: nodeName(n),
+    ring: n.polygon && n.polygon.length >= 3 ? n.polygon : null,
+    site: n.centroid ? [n.centroid[1], n.centroid[0]] : null })).filter((c) => c.ring || c.site);
+  if (!cells.length) return h("p", { class: "empty" }, t("map.nogrids"));
+  const lay = layoutCells(cells, { W, H, pad: PAD, radius: RADIUS, size: 12 });
   const label = t("map.label", { name: nodeName(district) });
-  // polygons first, circles on top
-  grids.sort((a, b) => Number(Boolean(a.sh.point)) - Number(Boolean(b.sh.point)));
-  return s("svg", { viewBox: `0 0 ${W} ${H}`, class: "map", role: "group", "aria-label": label },
+  return [s("svg", { viewBox: `0 0 ${W} ${H}`, class: `map map-${lay.mode}`, role: "group", "aria-label": label, "data-layout": lay.mode },
     s("title", {}, label),
-    s("rect", { x: 0, y: 0, width: W, height: H, class: "map-bg" }),
-    grids.map(({ n, sh }) => cell(n, sh, project)));
+    backdrop(lay.grid),
+    lay.cells.map((c) => cell(state.byId.get(c.id), c))),
+  h("p", { class: "hint map-note" }, t(lay.mode === "tiles" ? "map.tiles" : "map.polygons"))];
 }
 
 function legend() {
@@ -106,6 +105,7 @@ function draw() {
         ? [h("h2", {}, t("map.alerts_in", { grid: gridName(chosenGrid) }), " ", levelBadge(worstOpen(chosenGrid))),
           alertTable(gridAlerts)]
         : h("p", { class: "hint" }, t("map.select"))),
+    oncallPanel(chosenDistrict),
   );
 }
 

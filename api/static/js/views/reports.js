@@ -18,7 +18,7 @@ function rowsOf(report, by) {
 
 function timeChart(rows, what, label) {
   return barChart({
-    rows, label,
+    rows, label, ticks: "duration",
     series: [
       { name: t("reports.median"), cls: "s-median", value: (r) => r[`${what}_median_s`], fmt: fmtDuration },
       { name: t("reports.p90"), cls: "s-p90", value: (r) => r[`${what}_p90_s`], fmt: fmtDuration },
@@ -28,7 +28,7 @@ function timeChart(rows, what, label) {
 
 function rateChart(rows, label) {
   return barChart({
-    rows, label, max: 1,
+    rows, label, max: 1, ticks: "rate",
     series: [
       { name: t("reports.resolution"), cls: "s-median", value: (r) => r.resolution_rate, fmt: fmtRate },
       { name: t("reports.ontime"), cls: "s-p90", value: (r) => r.on_time_rate, fmt: fmtRate },

@@ -6,6 +6,7 @@ import { backtestChart } from "../backtest-chart.js";
 import { levelBadge } from "../components.js";
 import { clear, h } from "../dom.js";
 import { fmtDuration, fmtTime, t } from "../i18n.js";
+import { validationText } from "../server-text.js";
 import { LEVELS, state, subscribe } from "../store.js";
 
 const DAY = 86400e3;
@@ -15,12 +16,25 @@ function localInput(ms) {  // a datetime-local value in the browser's zone
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-/** A default range: around the rule's recorded alerts, else the last 30 days. */
+/** A default range and where it comes from: around the rule's real alerts, else around every real alert, else the
+ *  span of the drill data the rule alerted on (the demo: backtests are asked for that drill's events), else 30 days. */
 function defaultRange(ruleId) {
-  const times = [...state.alerts.values()].filter((a) => a.rule === ruleId && !a.drill)
-    .flatMap((a) => [Date.parse(a.created_at), Date.parse(a.updated_at)]);
-  if (!times.length) return [Date.now() - 30 * DAY, Date.now()];
-  return [Math.min(...times) - 3 * DAY, Math.max(...times) + DAY];
+  const span = (list) => {
+    const times = list.flatMap((a) => [Date.parse(a.created_at), Date.parse(a.updated_at)]);
+    return [Math.min(...times) - 3 * DAY, Math.max(...times) + DAY];
+  };
+  const all = [...state.alerts.values()];
+  const real = all.filter((a) => !a.drill);
+  const mine = real.filter((a) => a.rule === ruleId);
+  if (mine.length) return { range: span(mine), from: "rule" };
+  if (real.length) return { range: span(real), from: "real" };
+  const drills = all.filter((a) => a.drill && a.rule === ruleId);
+  const pool = drills.length ? drills : all.filter((a) => a.drill);
+  if (pool.length) {
+    const drill = pool[0].drill;
+    return { range: span(pool.filter((a) => a.drill === drill)), from: "drill", drill };
+  }
+  return { range: [Date.now() - 30 * DAY, Date.now()], from: "none" };
 }
 
 function field(id, labelKey, input) {
@@ -90,22 +104,37 @@ export function render(root) {
     return body;
   }
 
-  function say(text, cls = "") { ui.msg = { text, cls }; draw(); }
+  function message() {
+    if (!ui.msg.key) return ui.msg.text || "";
+    let text = t(ui.msg.key, ui.msg.vars || {});
+    if (ui.msg.key === "bt.done" && ui.result && !ui.result.points) {
+      text += ` ${ui.rangeFrom?.from === "drill" ? t("bt.zero.drill", { drill: ui.rangeFrom.drill }) : t("bt.zero")}`;
+    }
+    return text;
+  }
+
+  /** Where the default range comes from, said under the range (the demo's data are a drill's). */
+  function rangeNote() {
+    const from = ui.rangeFrom?.from;
+    if (!from) return null;
+    return h("p", { class: "hint bt-range-note", "data-from": from }, t(`bt.range.${from}`, { drill: ui.rangeFrom.drill || "" }));
+  }
 
   async function run() {
     const rule = proposed();
     const [t0, t1] = [Date.parse(inputs.start.value), Date.parse(inputs.end.value)];
-    ui.busy = true; ui.errors = []; say(t("bt.running"));
+    ui.busy = true; ui.errors = []; ui.msg = { key: "bt.running", cls: "" }; draw();
     try {
       ui.result = await api("/v1/rules/thresholds/backtest", { method: "POST", body: {
-        rule, start: new Date(t0).toISOString(), end: new Date(t1).toISOString(), series: ui.series || undefined } });
+        rule, start: new Date(t0).toISOString(), end: new Date(t1).toISOString(), series: ui.series || undefined,
+        drill: ui.rangeFrom?.from === "drill" ? ui.rangeFrom.drill : undefined } });
       ui.range = [t0, t1];
       ui.tested = JSON.stringify(rule);
-      ui.msg = { text: t("bt.done", { n: ui.result.points, ms: Math.round(ui.result.elapsed_ms.fetch + ui.result.elapsed_ms.simulate) }), cls: "ok" };
+      ui.msg = { key: "bt.done", vars: { n: ui.result.points, ms: Math.round(ui.result.elapsed_ms.fetch + ui.result.elapsed_ms.simulate) }, cls: "ok" };
     } catch (err) {
       ui.result = null; ui.tested = null;
-      if (err instanceof ApiError && err.status === 422 && err.detail?.errors) { ui.errors = err.detail.errors; ui.msg = { text: t("bt.invalid"), cls: "bad" }; }
-      else if (err instanceof ApiError && err.status === 403) ui.msg = { text: t("bt.forbidden"), cls: "bad" };
+      if (err instanceof ApiError && err.status === 422 && err.detail?.errors) { ui.errors = err.detail.errors; ui.msg = { key: "bt.invalid", cls: "bad" }; }
+      else if (err instanceof ApiError && err.status === 403) ui.msg = { key: "bt.forbidden", cls: "bad" };
       else ui.msg = { text: t("error.generic", { msg: err.message }), cls: "bad" };
     }
     ui.busy = false;
@@ -114,21 +143,25 @@ export function render(root) {
 
   async function save() {
     const rule = proposed();
-    if (JSON.stringify(rule) !== ui.tested) { say(t("bt.retest"), "bad"); return; }
+    if (JSON.stringify(rule) !== ui.tested) { ui.msg = { key: "bt.retest", cls: "bad" }; draw(); return; }
     try {
       const out = await api(`/v1/rules/thresholds/${encodeURIComponent(ui.id)}`, { method: "PUT", body: rule });
       await load();
       ui.tested = null; ui.result = null;
-      say(t("bt.saved", { v: out.version }), "ok");
+      ui.msg = { key: "bt.saved", vars: { v: out.version }, cls: "ok" }; draw();
     } catch (err) {
-      say(err instanceof ApiError && err.status === 403 ? t("bt.forbidden") : t("error.generic", { msg: err.message }), "bad");
+      ui.msg = err instanceof ApiError && err.status === 403 ? { key: "bt.forbidden", cls: "bad" }
+        : { key: "error.generic", vars: { msg: err.message }, cls: "bad" };
+      draw();
     }
   }
 
   function pick(id) {
-    ui.id = id; ui.result = null; ui.tested = null; ui.errors = []; ui.series = ""; ui.msg = { text: "", cls: "" };
+    ui.id = id; ui.result = null; ui.tested = null; ui.errors = []; ui.series = ""; ui.msg = { key: "", cls: "" };
     const r = ui.rules.find((x) => x.id === id);
-    const [t0, t1] = defaultRange(id);
+    const def = defaultRange(id);
+    const [t0, t1] = def.range;
+    ui.rangeFrom = def;
     Object.assign(inputs, {
       for: numberInput("for-seconds", r.for_seconds, "60"), hyst: numberInput("hysteresis", r.hysteresis),
       start: h("input", { id: "start", type: "datetime-local", value: localInput(t0) }),
@@ -136,7 +169,7 @@ export function render(root) {
     });
     for (const lv of LEVELS) inputs[lv] = numberInput(`lv-${lv}`, r.levels[lv]);
     for (const el of [...LEVELS.map((lv) => inputs[lv]), inputs.for, inputs.hyst]) {
-      el.addEventListener("input", () => { if (ui.tested) { ui.tested = null; ui.msg = { text: t("bt.changed"), cls: "" }; draw(); } });
+      el.addEventListener("input", () => { if (ui.tested) { ui.tested = null; ui.msg = { key: "bt.changed", cls: "" }; draw(); } });
     }
     draw();
   }
@@ -160,8 +193,9 @@ export function render(root) {
       h("div", { class: "rx-actions" },
         h("button", { type: "submit", class: "btn primary", id: "backtest", disabled: ui.busy }, t("bt.run")),
         h("button", { type: "button", class: "btn", id: "save", disabled: dirty || ui.busy, onclick: save }, t("bt.save")),
-        h("span", { class: `action-msg save-msg ${ui.msg.cls}`, role: "status", "aria-live": "polite" }, ui.msg.text)),
-      ui.errors.length ? h("ul", { class: "errors error" }, ui.errors.map((e) => h("li", {}, e))) : null);
+        h("span", { class: `action-msg save-msg ${ui.msg.cls}`, role: "status", "aria-live": "polite" }, message())),
+      rangeNote(),
+      ui.errors.length ? h("ul", { class: "errors error" }, ui.errors.map((e) => h("li", {}, validationText(e)))) : null);
   }
 
   function results() {
@@ -187,7 +221,7 @@ export function render(root) {
         h("section", { class: "panel", "aria-labelledby": "h-rules" }, h("h2", { id: "h-rules" }, t("rules.list")), rulesTable(ui.rules, ui.id, pick)),
         h("section", { class: "panel wide", "aria-labelledby": "h-edit" }, h("h2", { id: "h-edit" }, t("rules.edit")),
           r ? editor(r) : h("p", { class: "hint" }, t("rules.pick")))),
-      results());
+      results() || "");
   }
 
   async function load() {
@@ -196,6 +230,8 @@ export function render(root) {
 
   draw();
   load().then(() => { if (!ui.id && ui.rules.length) pick(ui.rules[0].id); else draw(); })
-    .catch((err) => say(t("error.generic", { msg: err.message }), "bad"));
-  return subscribe((change) => { if (change.type === "lang") draw(); });
+    .catch((err) => { ui.msg = { key: "error.generic", vars: { msg: err.message }, cls: "bad" }; draw(); });
+  const off = subscribe((change) => { if (change.type === "lang") draw(); });
+  off.keepsOnLang = true;  // app.js: switching language redraws this page in place (edits and results stay)
+  return off;
 }

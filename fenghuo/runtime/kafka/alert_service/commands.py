@@ -30,12 +30,22 @@ def apply_command(alerts: AlertService, clocks: GridClocks, raw: bytes) -> tuple
     """Apply one command (in its grid's clock scope); return the reply's key (the alert id) and the reply."""
     cmd = json.loads(raw)
     reply: dict[str, Any] = {"type": "command", "command": cmd.get("id"), "ok": False}
-    act = {"ack": alerts.ack, "resolve": alerts.resolve}.get(str(cmd.get("op")))
+    op = str(cmd.get("op"))
+    act = {"ack": alerts.ack, "resolve": alerts.resolve}.get(op)
     try:
-        if act is None:
+        if act is None and op not in ("note", "incident_ack", "incident_resolve", "incident_note"):
             raise ValueError(f"unknown command {cmd.get('op')!r}")
+        target, actor, comment = str(cmd["alert"]), str(cmd.get("actor") or "api"), str(cmd.get("comment") or "")
         with alerts.lock, clocks.scoped(cmd.get("grid") or None):
-            alert = act(str(cmd["alert"]), str(cmd.get("actor") or "api"), str(cmd.get("comment") or ""))
+            if op.startswith("incident_"):  # an incident (docs/incidents.md): ack/resolve with its members, a note
+                reply.update(ok=True, incident=alerts.act_incident(target, op.removeprefix("incident_"), actor,
+                                                                   comment).to_json(full=False))
+                return target.encode(), reply
+            if op == "note":
+                alert = alerts.add_note(target, actor, comment, bool(cmd.get("public")))
+            else:
+                assert act is not None
+                alert = act(target, actor, comment)
         reply.update(ok=True, alert=alert.to_json())
     except AlertNotFound:
         reply.update(status=404, error=f"no alert {cmd.get('alert')}")

@@ -28,9 +28,13 @@ import uuid
 from typing import Any
 
 from fenghuo.alerts.delivery import Delivery
+from fenghuo.alerts.incidents import IncidentBook
+from fenghuo.alerts.inhibit import Inhibitor
+from fenghuo.alerts.mute import MaintenanceWindows
 from fenghuo.alerts.notifiers import build_notifiers
 from fenghuo.alerts.notifiers.base import Notifier
 from fenghuo.alerts.routing import Router
+from fenghuo.alerts.silences import SilenceBook
 from fenghuo.alerts.stages import Change
 from fenghuo.core.clock import Clock, WallClock
 from fenghuo.core.config import Config
@@ -38,7 +42,7 @@ from fenghuo.core.grids import GridTree
 from fenghuo.core.models import Signal
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store
-from fenghuo.core.titles import make_title
+from fenghuo.core.titles import make_title, rule_titles
 from fenghuo.runtime.kafka.alert_service.commands import apply_command, reply_to_wire
 from fenghuo.runtime.kafka.alert_service.corroboration import StoredCorroboration
 from fenghuo.runtime.kafka.alert_service.grid_clocks import GridClocks, ScopedAlertService
@@ -92,11 +96,18 @@ class AlertWorker:
             self.clocks.restore(load_clocks(raw))
         self.tree = GridTree(config.nodes, config.grid_match_km)
         names = {n.id: (n.name, n.name_en or n.name) for n in config.nodes}
+        titles = rule_titles(config.rules)
         self.router = Router(config, self._chain)
         self.integrity = integrity_errors()
+        # silences are made by the API (KafkaFront) in the store: read again before every batch, command and tick
+        self.silences = SilenceBook(store, self.tree, self.clocks.wall_now)
         self.alerts = ScopedAlertService(config, store, self.router, self.clocks.now_of,
-                                         lambda: uuid.uuid4().hex[:16], lambda s: make_title(s, names), self._publish,
-                                         reraise=self.integrity)
+                                         lambda: uuid.uuid4().hex[:16], lambda s: make_title(s, names, titles),
+                                         self._publish,
+                                         reraise=self.integrity,
+                                         muters=[self.silences, MaintenanceWindows.of(config, self.tree)],
+                                         inhibitor=Inhibitor(config.inhibit_rules, self.tree),
+                                         incidents=IncidentBook(config.incidents, self._chain_kinds))
         self.alerts.clocks = self.clocks
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config, settings.public_url or None)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
@@ -121,6 +132,9 @@ class AlertWorker:
 
     def _chain(self, grid: str) -> list[str]:
         return self.tree.chain_ids(grid)
+
+    def _chain_kinds(self, grid: str) -> list[tuple[str, str]]:
+        return [(n.id, n.kind) for n in self.tree.chain(grid)]
 
     def _publish(self, changes: list[Change]) -> None:
         if self.producer is None:
@@ -156,8 +170,16 @@ class AlertWorker:
             del self.latencies[:-10_000]
         self.applied += len(signals)
 
+    def refresh_silences(self) -> None:
+        """The silences changed in the store since the last look (one indexed read; usually none)."""
+        try:
+            self.silences.refresh()
+        except Exception:  # the store is away: the batch's own write fails too; keep the silences known so far
+            log.exception("could not read the silences from the store; using those read before")
+
     def _apply(self, batch: SignalBatch, signals: list[Signal], state: dict[str, bytes]) -> list[Change]:
         changes: list[Change] = []
+        self.refresh_silences()
         for attempt in range(3):
             try:
                 with self.alerts.lock, self.clocks.scoped(batch.grid or None):
@@ -177,6 +199,7 @@ class AlertWorker:
     def apply_command(self, raw: bytes) -> None:
         """An ack or resolve from the API (the alert service is the only writer of alerts): apply it,
         then answer on the alerts topic, keyed by alert id, with the command's id and the outcome."""
+        self.refresh_silences()
         key, reply = apply_command(self.alerts, self.clocks, raw)
         self.commands += 1
         if self.producer is not None:
@@ -188,11 +211,14 @@ class AlertWorker:
     def reload(self) -> None:
         with self.alerts.lock:
             self.alerts.dedup.load(self.store.open_alerts())
+            if self.alerts.incidents is not None:  # as the store has them (another instance may have changed them)
+                self.alerts.incidents.load(self.store.open_incidents())
             self.positions.forget()  # read again per grid: another instance may have applied more
             if self.fusion is not None:
                 self.fusion.forget()  # another instance may have corroborated these grids meanwhile
 
     def tick(self) -> None:
+        self.refresh_silences()
         with self.alerts.lock:
             self.alerts.tick_all()
         self.delivery.run_due()
