@@ -44,22 +44,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from fenghuo.alerts.reports import quantile
 from fenghuo.core.models import Event, parse_ts
 
 GROUPS = ("grid", "category", "responder")
 SATISFIED, UNSATISFIED = "satisfied", "unsatisfied"
 RESOLVED_STATUSES = frozenset(("closed", "resolved"))
 NOBODY = "(none)"
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    v = sorted(values)
-    pos = (len(v) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return round(v[lo] + (v[hi] - v[lo]) * (pos - lo), 3)
 
 
 def _time(value: Any) -> float | None:
@@ -158,8 +149,8 @@ class _Group:
             "on_time_decided": self.decided,
             "on_time": self.on_time,
             "on_time_rate": round(self.on_time / self.decided, 4) if self.decided else None,
-            "close_median_s": _quantile(self.times, 0.5),
-            "close_p90_s": _quantile(self.times, 0.9),
+            "close_median_s": quantile(self.times, 0.5),
+            "close_p90_s": quantile(self.times, 0.9),
             "rated": self.rated,
             "satisfaction_mean": round(sum(self.scores) / len(self.scores), 3) if self.scores else None,
             "satisfied_share": round(self.satisfied / self.rated, 4) if self.rated else None,

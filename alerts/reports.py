@@ -25,7 +25,8 @@ from fenghuo.core.models import Alert, Status
 GROUPS = ("level", "grid", "responder", "rule", "risk")
 
 
-def _quantile(values: list[float], q: float) -> float | None:
+def quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` by linear interpolation, rounded to 3 decimals (None when empty)."""
     if not values:
         return None
     v = sorted(values)
@@ -74,10 +75,10 @@ def _figures(key: str, alerts: list[Alert]) -> dict[str, Any]:
         "count": n,
         "acknowledged": len(tta),
         "resolved": sum(1 for a in alerts if a.status == Status.RESOLVED),
-        "mtta_median_s": _quantile(tta, 0.5),
-        "mtta_p90_s": _quantile(tta, 0.9),
-        "mttr_median_s": _quantile(ttr, 0.5),
-        "mttr_p90_s": _quantile(ttr, 0.9),
+        "mtta_median_s": quantile(tta, 0.5),
+        "mtta_p90_s": quantile(tta, 0.9),
+        "mttr_median_s": quantile(ttr, 0.5),
+        "mttr_p90_s": quantile(ttr, 0.9),
         "resolution_rate": round(len(ttr) / n, 4) if n else None,
         "on_time_rate": round(sum(decided) / len(decided), 4) if decided else None,
     }

@@ -146,9 +146,14 @@ class RiskClassifier:
                             type(exc).__name__)
         self.fit(rows if rows is not None else load_corpus())
         if path is not None and rows is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
+            save_model(self, path)
         return self
+
+
+def save_model(model: object, path: Path) -> None:
+    """Pickle a trained model to the cache atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)

@@ -23,7 +23,6 @@ import gzip
 import hashlib
 import html
 import logging
-import os
 import pickle
 import re
 from collections.abc import Iterable, Sequence
@@ -168,9 +167,7 @@ def load_or_train(directory: str | Path, cache_dir: str | Path | None) -> Crisis
         labels.append(y)
     clf = CrisisClassifier().fit(texts, np.concatenate(labels))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(clf, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        from fenghuo.detectors.text.classifier import save_model
+
+        save_model(clf, path)
     return clf

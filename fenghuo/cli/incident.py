@@ -14,7 +14,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from fenghuo.cli.silence import DEFAULT_URL, _call, _refused
+from fenghuo.cli.silence import DEFAULT_URL, _call, _refused, print_list
 
 
 def row(i: dict[str, Any]) -> str:
@@ -40,15 +40,7 @@ def _show(doc: dict[str, Any], as_json: bool) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    status, doc = _call(args, "GET", "/v1/incidents", params={"status": args.status} if args.status else None)
-    if status != 200:
-        return _refused(status, doc)
-    if args.json:
-        print(json.dumps(doc["incidents"], ensure_ascii=False, indent=1))
-    else:
-        for i in doc["incidents"]:
-            print(row(i))
-    return 0
+    return print_list(args, "/v1/incidents", "incidents", {"status": args.status} if args.status else None, row)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
@@ -94,16 +95,22 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    status, doc = _call(args, "GET", "/v1/silences", params={"state": args.state} if args.state else None)
+def print_list(args: argparse.Namespace, path: str, key: str, params: dict[str, str] | None,
+               line: Callable[[dict[str, Any]], str]) -> int:
+    """GET ``path`` and print the items under ``key``: one ``line`` each, or JSON with ``--json``."""
+    status, doc = _call(args, "GET", path, params=params)
     if status != 200:
         return _refused(status, doc)
     if args.json:
-        print(json.dumps(doc["silences"], ensure_ascii=False, indent=1))
+        print(json.dumps(doc[key], ensure_ascii=False, indent=1))
     else:
-        for s in doc["silences"]:
-            print(row(s))
+        for item in doc[key]:
+            print(line(item))
     return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    return print_list(args, "/v1/silences", "silences", {"state": args.state} if args.state else None, row)
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
