@@ -83,6 +83,15 @@ def _fit_process() -> cf.ProcessPoolExecutor:
         return _process_pool
 
 
+def close_fit_process() -> None:
+    """End the shared fitting process (the command line, before it exits); a later warner starts a new one."""
+    global _process_pool
+    with _process_lock:
+        pool, _process_pool = _process_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass(slots=True)
 class _Series:
     holt: HoltTrend

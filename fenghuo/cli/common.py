@@ -261,11 +261,10 @@ def end_child_processes() -> None:
     """End the process pools this process started (the forecast's fitting process), before exiting."""
     import sys
 
-    forecast = sys.modules.get("fenghuo.detectors.forecast")
-    pool = getattr(forecast, "_process_pool", None) if forecast is not None else None
-    if pool is not None:
+    forecast = sys.modules.get("fenghuo.detectors.forecast")  # (only if this process imported it)
+    if forecast is not None:
         with contextlib.suppress(Exception):
-            pool.shutdown(wait=True, cancel_futures=True)
+            forecast.close_fit_process()
     import multiprocessing
 
     for child in multiprocessing.active_children():

@@ -192,3 +192,15 @@ def test_holt_path_memo_gives_the_direct_formula(off: float) -> None:
               for i in range(len(times))]
     assert ys == direct and times == [now + 600.0 * i for i in range(19)]
     assert h.path(now, 3 * 3600.0, 600.0) == (times, ys)  # from the memo
+
+
+def test_the_fitting_process_starts_again_after_the_command_line_ended_it() -> None:
+    """``fenghuo`` ends the shared fitting process before it exits; a later warner in the same process (a test
+    calling the command line in-process, then a forecast) gets a new one instead of a shut-down pool."""
+    from fenghuo.cli.common import end_child_processes
+    from fenghuo.detectors import forecast
+
+    first = forecast._fit_process()
+    end_child_processes()
+    second = forecast._fit_process()
+    assert second is not first and second.submit(abs, -3).result(timeout=60) == 3
