@@ -193,8 +193,13 @@ def _replay_demo_file(service: Service, path: Path, fmt: str, speed: float) -> N
     records = list(read_records(path, fmt=fmt))
     drill = f"demo-{path.name.split('_')[0]}"
     logging.getLogger("fenghuo.demo").info("drill %s: replaying %d real records at %gx", drill, len(records), speed)
-    stats = replay(records, lambda batch: service.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
-                   drill=drill, progress=False)
+    try:
+        stats = replay(records, lambda batch: service.ingest(batch, drill).to_json(), speed=speed, batch_size=200,
+                       drill=drill, progress=False)
+    except Exception as exc:  # the service stopped under the replay (Ctrl-C, SIGTERM): one line, no traceback
+        logging.getLogger("fenghuo.demo").info("drill %s: replay ended early (%s: %s)", drill,
+                                               type(exc).__name__, exc)
+        return
     logging.getLogger("fenghuo.demo").info("drill %s finished: %s", drill, stats.summary())
 
 

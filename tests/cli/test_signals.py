@@ -98,3 +98,26 @@ def test_sigterm_to_run_leaves_no_child_process(tmp_path: Path) -> None:
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [pid for pid in children if alive(pid)] == []
+
+
+
+def test_a_demo_replay_the_service_stops_under_ends_with_one_line(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """``make run`` stopped while its demo drills still replay (the Gloria month takes minutes): the store closes
+    under the replay thread, which then ends with one line in the log instead of a traceback on the terminal."""
+    import logging
+    import os
+
+    from fenghuo.cli.main import _replay_demo_file, demo_config
+    from fenghuo.core.config import load_config
+    from fenghuo.core.settings import Settings
+    from fenghuo.core.store.sqlite import SqliteStore
+    from fenghuo.runtime.embedded import Pipeline
+
+    os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "test-only-secret")
+    p = Pipeline(Settings(data_dir=tmp_path / "d", clock="event"), demo_config(load_config(EXAMPLE_CONFIG)),
+                 SqliteStore(tmp_path / "d.db"))
+    p.store.close()  # what stopping the service does under the thread
+    with caplog.at_level(logging.INFO, logger="fenghuo.demo"):
+        _replay_demo_file(p, GLORIA, "hubeau", 1e9)  # returns: no exception escapes the thread
+    assert any("replay ended early" in r.getMessage() for r in caplog.records), caplog.text
