@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from fenghuo.core.grids import GridTree
@@ -237,14 +238,25 @@ def category_episodes(signals: list[Signal], gap_hours: float = 0.0) -> list[tup
     return out
 
 
+class Budget(NamedTuple):
+    """Item 5's budget counted one way: the worst (category, month), how many category-months exceed the budget,
+    and the category with the highest monthly mean."""
+
+    worst: int
+    where: str
+    over: int
+    mean: float
+    category: str
+
+
 def budget(events: list[Event], signals: list[Signal], windows: list[tuple[float, float]], months: int,
-           params: BurstParams, top: int = BUDGET_TOP) -> dict[str, object]:
+           params: BurstParams, top: int = BUDGET_TOP) -> dict[str, Budget]:
     """Item 5's budget over the ``top`` busiest categories, outside the blizzard windows: episodes per month
     per category, counted per (node, category) series and per category (nodes merged): the worst calendar
     month, how many category-months exceed ``BUDGET_PER_MONTH``, and the worst category's monthly mean."""
     busy = {c for c, _ in Counter(e.category for e in events
                                    if e.attrs.get("channel") not in params.ignore_channels).most_common(top)}
-    out: dict[str, object] = {}
+    out: dict[str, Budget] = {}
     series = [(s.evidence["category"], s.ts) for s, _ in outside(signals, windows)]
     merged = {g: [(c, t) for c, t in category_episodes(signals, g) if not any(a <= t < b for a, b in windows)]
               for g in GROUP_HOURS}
@@ -253,8 +265,8 @@ def budget(events: list[Event], signals: list[Signal], windows: list[tuple[float
         per_cat = Counter(c for c, _ in eps if c in busy)
         (wc, wm), worst = per_month.most_common(1)[0] if per_month else (("-", 0), 0)
         mc, mn = per_cat.most_common(1)[0] if per_cat else ("-", 0)
-        out[name] = (worst, f"{wc} ({datetime(2015, wm or 1, 1):%b})", sum(1 for n in per_month.values()
-                     if n > BUDGET_PER_MONTH), mn / months, mc)
+        out[name] = Budget(worst, f"{wc} ({datetime(2015, wm or 1, 1):%b})",
+                           sum(1 for n in per_month.values() if n > BUDGET_PER_MONTH), mn / months, mc)
     return out
 
 
@@ -266,7 +278,7 @@ def print_budget(events: list[Event], signals: list[Signal], windows: list[tuple
     print(f"| counted per | worst month | category, month | category-months > {BUDGET_PER_MONTH} "
           "| worst yearly mean a month | category |")
     print("|---|---|---|---|---|---|")
-    for name, (worst, where, over, mean, cat) in b.items():  # type: ignore[attr-defined]
+    for name, (worst, where, over, mean, cat) in b.items():
         label = ("(node, category) series" if name == "series" else "category (nodes merged)" if name == "category"
                  else f"category, one within {name.split('+')[1]} of its last joins it")
         print(f"| {label} | {worst} | {where} | {over} | {mean:.2f} | {cat} |")

@@ -52,8 +52,8 @@ def complaints() -> list[Row]:
     hot = sum(1 for _, peak in eps if peak >= Level.ORANGE)
     delays = [bb.hours_to(signals, on) for on, _ in windows]
     b = bb.budget(events, signals, windows, 12, params)
-    worst, where, over, mean, cat = b["category"]  # type: ignore[misc]
-    s_worst, s_where, s_over, _, _ = b["series"]  # type: ignore[misc]
+    worst, where, over, mean, cat = b["category"]
+    s_worst, _, s_over, _, _ = b["series"]
     dated, _ = bb.run(bb.strip_times(events), params, chain)
     day_windows = [(datetime.fromtimestamp(a, bb.TZ).replace(hour=0, minute=0).timestamp(), z) for a, z in windows]
     d_eps = bb.outside(dated, day_windows)

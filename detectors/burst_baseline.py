@@ -266,10 +266,14 @@ class Baseline:
         self.month_hours, self.month_all, self.month_cat = 0.0, [0.0] * 31, {}  # counts by day of the month
         self.year_hours, self.year_all, self.year_cat = [0.0] * 12, [0.0] * 12, {}
         self._months: dict[int, int] = {}
-        self._year: dict[Any, Any] = {}  # caches: category -> monthly index; local date -> month weights
+        # caches of the yearly profile, dropped when a month is folded in: category -> monthly index, epoch day ->
+        # month weights of the decayed rates, whether every month has been seen
+        self._year_idx: dict[str, list[float]] = {}
+        self._year_weights: dict[int, list[float]] = {}
+        self._year_ok: bool | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # pickles of 0.1.0 have no cat_e0
-        self.__dict__.update({**_NEW_FIELDS(), **state, "_months": {}, "_year": {}})
+        self.__dict__.update({**_NEW_FIELDS(), **state, **_fresh_caches()})
 
     def _bin(self, hour: int) -> tuple[int, int]:
         b = self._bins.get(hour)
@@ -430,7 +434,7 @@ class Baseline:
             for cat, days in self.month_cat.items():
                 self.year_cat.setdefault(cat, [0.0] * 12)[slot] += _trimmed(days, hours)
             self.month_hours, self.month_all, self.month_cat = 0.0, [0.0] * 31, {}
-            self._year.clear()
+            self._year_idx, self._year_weights, self._year_ok = {}, {}, None
         self.month = m
         self.month_hours += 1.0
 
@@ -444,15 +448,10 @@ class Baseline:
         >>> b.yearly("noise", 500_000)
         1.0
         """
-        if not self.p.yearly or not self._year_ready():
+        profile = self._profile(cat, math.floor((hour * 3600.0 + 1800.0) / 86400.0))
+        if profile is None:
             return 1.0
-        idx = self._year.get(cat)
-        if idx is None:
-            idx = self._year[cat] = self._index(cat)
-        day = math.floor((hour * 3600.0 + 1800.0) / 86400.0)
-        weights = self._year.get(day)
-        if weights is None:
-            weights = self._year[day] = self._month_weights(day)
+        idx, weights = profile
         mean = sum(w * i for w, i in zip(weights, idx, strict=True))
         here = idx[self._month_of(hour)[0] % 12]
         return min(_YEAR_CAP, max(1.0 / _YEAR_CAP, here / mean)) if mean > 0 else 1.0
@@ -460,24 +459,29 @@ class Baseline:
     def _season_spread(self, cat: str) -> float:
         """How much the yearly profile adds to the sum of squared expected counts the decayed rates remember:
         ``E[idx^2] / E[idx]^2`` over their months (1 without a profile), so a season is not read as dispersion."""
-        if not self.p.yearly or self.hour is None or not self._year_ready():
+        profile = None if self.hour is None else self._profile(cat, math.floor(self.hour / 24))
+        if profile is None:
             return 1.0
-        idx = self._year.get(cat)
-        if idx is None:
-            idx = self._year[cat] = self._index(cat)
-        day = math.floor(self.hour / 24)
-        weights = self._year.get(day)
-        if weights is None:
-            weights = self._year[day] = self._month_weights(day)
+        idx, weights = profile
         mean = sum(w * i for w, i in zip(weights, idx, strict=True))
         return sum(w * i * i for w, i in zip(weights, idx, strict=True)) / (mean * mean) if mean > 0 else 1.0
 
-    def _year_ready(self) -> bool:
-        """Whether every month of the year has been seen for ``_YEAR_MIN_HOURS`` (cached until a month is folded)."""
-        ready = self._year.get(None)
-        if ready is None:
-            ready = self._year[None] = min(self.year_hours) >= _YEAR_MIN_HOURS
-        return bool(ready)
+    def _profile(self, cat: str, day: int) -> tuple[list[float], list[float]] | None:
+        """``(monthly index of cat, month weights on the epoch day)``, or None while there is no profile (off, or
+        a month of the year not yet seen for ``_YEAR_MIN_HOURS``); cached until a month is folded in."""
+        if not self.p.yearly:
+            return None
+        if self._year_ok is None:
+            self._year_ok = min(self.year_hours) >= _YEAR_MIN_HOURS
+        if not self._year_ok:
+            return None
+        idx = self._year_idx.get(cat)
+        if idx is None:
+            idx = self._year_idx[cat] = self._index(cat)
+        weights = self._year_weights.get(day)
+        if weights is None:
+            weights = self._year_weights[day] = self._month_weights(day)
+        return idx, weights
 
     def _index(self, cat: str) -> list[float]:
         """Per month of the year, the category's rate over its yearly mean rate, shrunk towards all complaints'."""
@@ -584,12 +588,18 @@ class Baseline:
         return a
 
 
-# -- saved state: plain data (fenghuo.core.state); the caches (_bins, _rates, _alpha) are rebuilt on demand ----
+# -- saved state: plain data (fenghuo.core.state); the caches (_fresh_caches) are rebuilt on demand -----------
 def _baseline_data(b: Baseline) -> dict[str, Any]:
     return {k: v for k, v in b.__dict__.items() if k not in _CACHES}
 
 
-_CACHES = ("_bins", "_rates", "_alpha", "_months", "_year")
+def _fresh_caches() -> dict[str, Any]:
+    """The baseline's caches, empty (never saved: rebuilt on demand)."""
+    return {"_bins": {}, "_rates": {}, "_alpha": {}, "_months": {}, "_year_idx": {}, "_year_weights": {},
+            "_year_ok": None}
+
+
+_CACHES = tuple(_fresh_caches())
 
 
 def _trimmed(days: list[float], hours: float) -> float:
@@ -609,7 +619,7 @@ def _NEW_FIELDS() -> dict[str, Any]:  # noqa: N802 - fields a state saved before
 
 def _baseline_from(d: dict[str, Any]) -> Baseline:
     b = Baseline.__new__(Baseline)
-    b.__dict__.update({**_NEW_FIELDS(), **d, **{k: {} for k in _CACHES}})
+    b.__dict__.update({**_NEW_FIELDS(), **d, **_fresh_caches()})
     return b
 
 
