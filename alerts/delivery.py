@@ -155,6 +155,7 @@ class Delivery:
         self._done: list[Outcome] = []  # outcomes waiting to be recorded
         self._recording = False
         self._closed = False
+        self.faults: Callable[[Notification], str | None] | None = None  # a drill's injected channel failures
 
     # -- fetching --------------------------------------------------------------------------------
     def run_due(self, limit: int | None = None) -> int:
@@ -308,6 +309,9 @@ class Delivery:
         try:
             if notifier is None:
                 raise DeliveryError(f"no channel named {n.channel!r} is configured", retryable=False)
+            fault = self.faults(n) if self.faults is not None else None
+            if fault is not None:
+                raise DeliveryError(fault, retryable=True)
             receipt = notifier.send(n.id, n.payload)
         except DeliveryError as exc:
             return self._failed(n, str(exc), exc.retryable)

@@ -182,6 +182,15 @@ class AlertService:
         """The alerts a tick may touch: all of them here; one grid's in the distributed alert service."""
         return alerts
 
+    def forget_drill(self, drill: str) -> None:
+        """A purged drill run's open alerts and incidents leave memory (the store has deleted them already)."""
+        with self.lock:
+            for fp in [fp for fp, a in self.dedup.open.items() if a.drill == drill]:
+                del self.dedup.open[fp]
+            if self.incidents is not None:
+                for key in [k for k, inc in self.incidents.open.items() if inc.drill == drill]:
+                    del self.incidents.open[key]
+
     def tick(self, drills: list[str | None]) -> list[Change]:
         """Fire due escalations and auto-resolves on each clock (None = the real one)."""
         with self.lock:

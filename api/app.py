@@ -21,6 +21,7 @@ from fenghuo.api.docs_pages import add_docs
 from fenghuo.api.errors import ERRORS, safe_error
 from fenghuo.api.guard import Guard
 from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, oncall, reports, rules, series
+from fenghuo.api.routes import drills as drill_routes
 from fenghuo.api.routes import incidents as incident_routes
 from fenghuo.api.routes import silences as silence_routes
 from fenghuo.core.settings import Settings
@@ -78,6 +79,7 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
     app.include_router(oncall.router, responses=ERRORS)  # GET /v1/oncall: who is on duty per node
     app.include_router(silence_routes.router, responses=ERRORS)  # /v1/silences
     app.include_router(incident_routes.router, responses=ERRORS)  # /v1/incidents
+    app.include_router(drill_routes.router, responses=ERRORS)  # /v1/drills: scenario runs and scorecards
     app.include_router(audit.router, responses=ERRORS)  # GET /v1/audit/verify, /v1/audit/head (admin)
     app.include_router(health.router, responses=ERRORS)  # /healthz: 401/429 for a wrong key sent anyway
     if (STATIC / "index.html").exists():

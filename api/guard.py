@@ -54,6 +54,8 @@ POLICIES: list[tuple[str, re.Pattern[str], Policy]] = [
     ("POST", re.compile(r"/v1/rules/thresholds/backtest"), Policy("analyst", 1 * MiB)),
     ("PUT", re.compile(r"/v1/rules/thresholds/[^/]+"), Policy("analyst", 1 * MiB)),
     ("DELETE", re.compile(r"/v1/rules/thresholds/[^/]+"), Policy("analyst", 64 * KiB)),
+    ("POST", re.compile(r"/v1/drills(/[^/]+/end)?"), Policy("analyst", 1 * MiB)),
+    ("DELETE", re.compile(r"/v1/drills/[^/]+"), Policy("admin", 64 * KiB)),
     ("*", re.compile(r"/v1/.*"), DEFAULT_API),
 ]
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")

@@ -237,6 +237,17 @@ def responders(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# The gas-leak drill (fenghuo/drills/scenarios/gas-leak-corroborated.yaml): a methane detector in ppm (the lower
+# explosive limit is 50,000 ppm: orange at 10% of it, red at 20%) and a one-hour count of gas complaints. No
+# real gas readings are in ../shared/data: these rules are set from the explosive limit, not learned from data.
+GAS_RULES = [
+    {"id": "gas-ch4", "kind": "threshold", "feed": "sensor", "metric": "ch4_ppm", "grid": "*", "direction": "above",
+     "levels": {"blue": 500, "yellow": 1000, "orange": 5000, "red": 10000}, "hysteresis": 100, "risk": "safety",
+     "title_zh": "燃气浓度超限", "title_en": "Gas (methane) concentration above limit"},
+    {"id": "gas-complaints", "kind": "count", "feed": "complaint", "category": "Gas Leak", "grid": "*",
+     "direction": "above", "levels": {"blue": 2, "yellow": 4, "orange": 8, "red": 15}, "window_seconds": 3600,
+     "risk": "safety", "title_zh": "燃气泄漏投诉激增", "title_en": "Burst of gas leak complaints"},
+]
 GLORIA = ("2020-01-20T00:00:00Z", "2020-01-27T00:00:00Z")
 MARGINS = {"blue": 0.5, "yellow": 1.0, "orange": 2.0, "red": 3.0}  # metres above the quiet-week p99
 SNOW_WORDS = re.compile(r"snow|\bice\b|\bicy\b|plow|shovel", re.IGNORECASE)
@@ -405,7 +416,7 @@ def build(data: Path) -> tuple[str, dict[str, Any]]:
         MUTING,
         INCIDENTS,
         *("# " + line for line in river_notes + snow_notes),
-        dump("rules", [level, rise, *snow]),
+        dump("rules", [level, rise, *snow, *GAS_RULES]),
         DETECTORS,
     ]
     return "\n".join(head), {"stations": stations, "nodes": nodes}

@@ -522,6 +522,10 @@ class BurstExtra(VersionedDetector):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
+    def forget_drill(self, drill: str) -> None:
+        """A purged drill run's baseline goes (see :meth:`fenghuo.detectors.engine.DetectorEngine.forget_drill`)."""
+        self.detectors.pop(drill, None)
+
     def __call__(self, e: Event) -> list[Signal]:
         det = self.detectors.get(e.drill)
         if det is None:

@@ -208,6 +208,25 @@ class DetectorEngine:
             out = d.process_signals(out)
         return out
 
+    def forget_drill(self, drill: str) -> None:
+        """Drop what the detectors keep for drill ``drill`` (a purged run): the rules' state of its series, and
+        every model detector's that keeps a drill apart (``forget_drill``). Real state is never touched."""
+        prefix = f"{drill}|"
+        for key in [k for k in self.state if k[1].startswith(prefix)]:
+            del self.state[key]
+        for d in self.detectors:
+            forget = getattr(d, "forget_drill", None)
+            if forget is not None:
+                forget(drill)
+
+    def settle_drill(self, drill: str) -> None:
+        """Wait for the work a model detector does in the background for drill ``drill`` (``settle_drill``: a
+        forecast's fits in flight), so a drill's results do not depend on the machine's speed."""
+        for d in self.detectors:
+            settle = getattr(d, "settle_drill", None)
+            if settle is not None:
+                settle(drill)
+
     def resume(self) -> None:
         """The runtime is back after being down: tell every model detector (:meth:`Detector.resume`)."""
         for d in self.detectors:

@@ -435,6 +435,10 @@ class ForecastExtra(VersionedDetector):
     def refresh(self) -> None:
         self.rules.refresh()
 
+    def forget_drill(self, drill: str) -> None:
+        """A purged drill run's forecasts go."""
+        self.warners.pop(drill, None)
+
     def __call__(self, e: Event) -> list[Signal]:
         if e.feed != "sensor" or e.value is None:
             return []
@@ -445,6 +449,15 @@ class ForecastExtra(VersionedDetector):
         if warner is None:
             warner = self.warners[e.drill] = ForecastWarner(self.params, self.use_prophet)
         return warner.step(e, rules)
+
+    def settle_drill(self, drill: str) -> None:
+        """Wait for the drill's fits in flight and put them in place. A drill run calls it (outside the service's
+        lock) before each moment of its replay, so every fit is in place before the next reading however fast
+        the drill replays, and two runs of one scenario raise the same warnings (a background fit landing at a
+        reading that depends on the machine's speed would not)."""
+        warner = self.warners.get(drill)
+        if warner is not None:
+            warner.drain()
 
     process = __call__
 

@@ -172,6 +172,11 @@ class CorroborationStage(DetectorBase):
     def process_signals(self, signals: list[Signal]) -> list[Signal]:
         return self.fusion.process(signals) if signals else signals
 
+    def forget_drill(self, drill: str) -> None:
+        """A purged drill run's groups go."""
+        for key in [k for k in self.fusion.groups if k[0] == drill]:
+            del self.fusion.groups[key]
+
     def state(self) -> dict[str, Any]:
         return self.fusion.snapshot()
 

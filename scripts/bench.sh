@@ -6,7 +6,8 @@ BIN=.venv/bin
 export PYTHON=$PWD/$BIN/python
 SERVICES=$(mktemp -d /tmp/fenghuo-bench.XXXXXX)
 chmod 755 "$SERVICES"
-trap 'scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1; rm -rf "$SERVICES"' EXIT
+trap 'scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1
+      scripts/services/postgres.sh stop "$SERVICES/tsdb" >/dev/null 2>&1; rm -rf "$SERVICES"' EXIT
 
 echo "== embedded pipeline"
 $BIN/python -m benchmarks.embedded
@@ -23,3 +24,11 @@ echo "== one table per feed: complaints, sensors, text (issue 12, item 8; about 
 $BIN/python -m benchmarks.feeds
 echo "== PostgreSQL COPY ingest"
 DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "${FENGHUO_BENCH_PG_PORT:-55442}") && $BIN/python -m benchmarks.store_copy --dsn "$DSN"
+echo "== TimescaleDB against plain partitions: COPY, aggregates through events_1m, compression (a few minutes)"
+if scripts/services/timescaledb.sh install >&2 \
+   && TSDB=$(PG_PRELOAD=timescaledb scripts/services/postgres.sh start "$SERVICES/tsdb" "${FENGHUO_BENCH_TSDB_PORT:-55443}") \
+   && [ -n "${DSN:-}" ]; then
+  $BIN/python -m benchmarks.timescale --plain-dsn "$DSN" --tsdb-dsn "$TSDB"
+else
+  echo "skipped: no TimescaleDB server (scripts/services/timescaledb.sh install or the plain PostgreSQL failed, above)"
+fi

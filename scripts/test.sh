@@ -9,6 +9,7 @@ BIN=.venv/bin
 export PYTHON=$PWD/$BIN/python
 
 PG_PORT=${FENGHUO_TEST_PG_PORT:-55432}
+TSDB_PORT=${FENGHUO_TEST_TSDB_PORT:-55433}  # the second PostgreSQL, with TimescaleDB preloaded
 KAFKA_PORT=${FENGHUO_TEST_KAFKA_PORT:-59092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -19,6 +20,8 @@ refuse() {  # PORT WHAT VARIABLE SUGGESTION
   busy=1
 }
 port_busy "$PG_PORT" && refuse "$PG_PORT" "the test PostgreSQL" FENGHUO_TEST_PG_PORT $((PG_PORT + 100))
+port_busy "$TSDB_PORT" && refuse "$TSDB_PORT" "the test PostgreSQL with TimescaleDB" FENGHUO_TEST_TSDB_PORT \
+  $((TSDB_PORT + 100))
 port_busy "$KAFKA_PORT" && refuse "$KAFKA_PORT" "the test Kafka" FENGHUO_TEST_KAFKA_PORT $((KAFKA_PORT + 100))
 port_busy "$KAFKA_CONTROLLER_PORT" && refuse "$KAFKA_CONTROLLER_PORT" \
   "the test Kafka's controller, on FENGHUO_TEST_KAFKA_PORT + 1" FENGHUO_TEST_KAFKA_PORT $((KAFKA_PORT + 100))
@@ -46,6 +49,7 @@ cleanup() {
   fi
   scripts/services/kafka.sh stop "$SERVICES/kafka" >/dev/null 2>&1 || true
   scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1 || true
+  scripts/services/postgres.sh stop "$SERVICES/tsdb" >/dev/null 2>&1 || true
   rm -rf "$SERVICES"
 }
 stop() {  # SIGINT / SIGTERM: stop everything once, then exit with the signal's code
@@ -60,11 +64,24 @@ trap 'stop terminated 143' TERM
 
 FENGHUO_TEST_PG_DSN=$(scripts/services/postgres.sh start "$SERVICES/pg" "$PG_PORT") || { echo "PostgreSQL did not start" >&2; exit 1; }
 export FENGHUO_TEST_PG_DSN FENGHUO_TEST_PG_DATA=$SERVICES/pg
+# TimescaleDB 2.28.3, built once from ../shared/vendor into ~/.cache/fenghuo/timescaledb, then a second server with
+# it preloaded. Without it the tests of the timescaledb flavour fail (FENGHUO_TEST_TSDB_ERROR), they do not skip.
+scripts/services/timescaledb.sh install 2>"$SERVICES/timescaledb.log"
+tsdb_installed=$?
+cat "$SERVICES/timescaledb.log" >&2
+if [ $tsdb_installed -ne 0 ]; then
+  export FENGHUO_TEST_TSDB_ERROR="scripts/services/timescaledb.sh install failed: $(tail -n 1 "$SERVICES/timescaledb.log")"
+elif FENGHUO_TEST_TSDB_DSN=$(PG_PRELOAD=timescaledb scripts/services/postgres.sh start "$SERVICES/tsdb" "$TSDB_PORT"); then
+  export FENGHUO_TEST_TSDB_DSN FENGHUO_TEST_TSDB_DATA=$SERVICES/tsdb
+else
+  export FENGHUO_TEST_TSDB_ERROR="the PostgreSQL server with TimescaleDB preloaded did not start on port $TSDB_PORT"
+fi
+[ -z "${FENGHUO_TEST_TSDB_ERROR:-}" ] || echo "make test: $FENGHUO_TEST_TSDB_ERROR: the timescaledb tests will fail" >&2
 scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 || { echo "could not fetch Apache Kafka" >&2; exit 1; }
 FENGHUO_TEST_KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "$KAFKA_PORT") || { echo "Kafka did not start" >&2; exit 1; }
 export FENGHUO_TEST_KAFKA FENGHUO_TEST_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_TEST_KAFKA_DATA=$SERVICES/kafka
 
-$BIN/python -m pytest "$@" &
+$BIN/python -m pytest --durations=15 "$@" &
 TESTS=$!
 wait "$TESTS"
 status=$?

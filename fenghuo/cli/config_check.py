@@ -158,3 +158,59 @@ def load_checked(path: Path | None) -> Config:
         raise ConfigError(errors or ["(top): not a configuration"], str(path))
     return config
 
+
+
+def scenario_file_errors(path: Path, config_path: Path | None) -> tuple[str, list[str]] | None:
+    """For a drill scenario file (its ``scenario:`` key): a one-line summary and every error (its fields and
+    bounds; its grids, nodes, channels and tiers against the configuration; its data files); None for a file
+    that is not a scenario (a configuration)."""
+    from fenghuo.drills.scenario import ScenarioError, is_scenario, load_scenario, scenario_errors
+    from fenghuo.drills.sources import data_file
+
+    try:
+        head = yaml.safe_load(path.read_text(encoding="utf-8")) if path.stat().st_size <= 1_000_000 else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None  # not readable as a scenario: the configuration check says what is wrong
+    if not is_scenario(head):
+        return None
+    try:
+        scenario, _ = load_scenario(path)
+    except ScenarioError as exc:
+        return "", exc.errors
+    errors: list[str] = []
+    for i, src in enumerate(scenario.sources):
+        if src.file is not None:
+            try:
+                data_file(src.file, path.resolve().parent, [])
+            except ScenarioError as exc:
+                errors += [e.replace("sources:", f"sources[{i}].file:", 1) for e in exc.errors]
+    where = config_path or os.environ.get("FENGHUO_CONFIG") or None
+    config_file = Path(where) if where else Path(__file__).resolve().parents[1] / "demo" / "fenghuo.example.yaml"
+    config = _config_for_scenarios(config_file)
+    if config is None:
+        errors.append(f"the configuration {config_file} has errors (fenghuo check-config {config_file})")
+    else:
+        errors += scenario_errors(scenario, config)
+    summary = (f"scenario {scenario.scenario}: {len(scenario.sources)} source(s), {len(scenario.injections)} "
+               f"injection(s), {len(scenario.expect)} expectation(s), checked against {config_file}")
+    return summary, errors
+
+
+def _config_for_scenarios(path: Path) -> Config | None:
+    """The configuration a scenario is checked against; its secrets need not be set for that (a variable
+    it names that is not set stands in as a placeholder while it is read)."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    missing = {m for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text) if m not in os.environ}
+    saved = dict(os.environ)
+    try:
+        os.environ.update({name: "placeholder-for-a-scenario-check" for name in missing})
+        config, _ = config_errors(path)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return config

@@ -32,6 +32,7 @@ import orjson
 from fenghuo.core.privacy import private_dir
 
 GENESIS = "0" * 64
+PURGED = "purged"  # the digest of a tombstone link: the alert was removed on purpose (a drill run purged)
 CHAINS = ("audit", "rules", "alerts")
 TABLES = {"audit": "audit", "rules": "rules", "alerts": "alert_log"}
 HEADS_FILE = "chain-heads.jsonl"  # in the data directory: one exported head set per line
@@ -271,11 +272,15 @@ def check_alerts(report: ChainReport, latest: dict[str, tuple[int, str]],
             report.broken = Break("alerts", "alerts", f"alert {alert_id}", "row inserted",
                                   "no journal link records this alert: it was written around fenghuo")
             return report
+        if entry[1] == PURGED:
+            report.broken = Break("alerts", "alerts", f"alert {alert_id}", "row inserted",
+                                  f"journal link seq {entry[0]} records it as purged, yet the row is there")
+            return report
         if entry[1] != digest:
             report.broken = Break("alerts", "alerts", f"alert {alert_id}", "content changed",
                                   f"the alert row does not match its last journal link (seq {entry[0]}): it was edited")
             return report
-    missing = sorted(set(latest) - seen, key=lambda a: latest[a][0])
+    missing = sorted((a for a in set(latest) - seen if latest[a][1] != PURGED), key=lambda a: latest[a][0])
     if missing:
         report.broken = Break("alerts", "alerts", f"alert {missing[0]}", "row missing",
                               f"journal link seq {latest[missing[0]][0]} records it but the alert row is gone "

@@ -192,6 +192,11 @@ class Detectors(BaseModel):
 
 class Drills(Strict):
     channels: list[str] = Field(default_factory=list)
+    data_dir: str | None = None  # data files a scenario sent through the API may name (besides the bundled ones)
+    # Kafka mode: the operator's commands a scenario's kill / pause_broker runs (docs/drills.md, "Chaos in Kafka
+    # mode"); from this file only, never from a request
+    chaos: dict[Literal["detector-worker", "alert-service", "store-writer", "pause-broker", "resume-broker"],
+                Annotated[str, Field(min_length=1, max_length=1000)]] = Field(default_factory=dict)
 
 
 class Privacy(Strict):

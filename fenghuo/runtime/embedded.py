@@ -39,6 +39,7 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.core.titles import make_title, rule_titles
 from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.drills.control import DrillControl
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
 from fenghuo.runtime import topology
 from fenghuo.runtime.broadcast import Broadcaster
@@ -108,6 +109,9 @@ class Pipeline(StoreReads):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = 0.0
+        self.drills = DrillControl(self, store, config, self.tree, wall=self.clocks.wall_now,
+                                   data_dirs=[d for d in [config.drills.data_dir] if d is not None])
+        self.delivery.faults = self.drills.fault  # a drill scenario's failing channels
         self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)  # daily
         self.heads = DailyHeadExport(settings.data_dir)  # the hash chains' heads, once a day
 
@@ -189,6 +193,48 @@ class Pipeline(StoreReads):
             self.unapplied = batch  # all of them: past MAX_UNAPPLIED, ingest refuses new events instead
             log.exception("the store refused the alert changes of %d signal(s): they wait for the next try",
                           len(batch))
+
+    # -- drill runs (fenghuo/drills): what a run asks of the runtime ---------------------------------
+    def advance_drill(self, drill: str, ts: float, detectors: bool = True) -> None:
+        """Move drill ``drill``'s clock to ``ts`` and apply what time alone causes there: silent sensors (with
+        ``detectors``), escalations (as the tick does, for that drill only)."""
+        with self.lock:
+            now = self.clocks.now_of(drill, ts)
+            signals = self.engine.tick({drill: now}) if detectors else []
+            if signals:
+                self.stats.signals += len(signals)
+                self._apply_signals(signals)
+            self.alerts.tick([drill])
+
+    def settle_drill(self, drill: str) -> None:
+        """Before a drill's next moment: its detectors' background work is in place (not under the lock: only
+        the drill's own thread touches the drill's detector state)."""
+        self.engine.settle_drill(drill)
+
+    def drill_open_alerts(self, drill: str) -> list[Alert]:
+        return [a for a in list(self.alerts.dedup.open.values()) if a.drill == drill]
+
+    def drill_due(self, drill: str) -> float | None:
+        with self.lock:
+            return self.engine.next_due().get(drill)
+
+    def flush_drill_notifications(self, timeout: float) -> None:
+        self.delivery.run_due()
+        self.delivery.flush(timeout=timeout)
+
+    def drill_chaos(self, drill: str, fault: Any) -> str:
+        """The embedded runtime is one process: a drill cannot kill a part of it or pause a broker."""
+        return f"{fault.kind} skipped: a fault of the distributed runtime (run the drill in Kafka mode)"
+
+    def purge_drill(self, drill: str, actor: str) -> dict[str, int]:
+        """Delete a drill run's events, alerts and notifications (store first), then its detector state and
+        clock in memory."""
+        with self.lock:
+            counts = self.store.purge_drill(drill, actor, self.clocks.wall_now())
+            self.alerts.forget_drill(drill)
+            self.engine.forget_drill(drill)
+            self.clocks.drills.pop(drill, None)
+        return counts
 
     # -- rules --------------------------------------------------------------------------------------
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
@@ -306,7 +352,8 @@ class Pipeline(StoreReads):
         (with the cursor, under the lock; if the store refuses them they wait in ``unapplied`` and the
         snapshot waits too, so a restart ticks again from the older state and raises them again)."""
         now = {"": self.clocks.now_of(None)}
-        now.update({d: self.clocks.now_of(d) for d in self.clocks.drills})
+        # a drill run drives its own detectors' time while its records last (fenghuo.drills.runner): not here
+        now.update({d: self.clocks.now_of(d) for d in self.clocks.drills if not self.drills.owns(d)})
         signals = self.engine.tick(now)
         if self.feed_watch is not None:
             signals += self.feed_watch.tick(self.clocks.wall_now())
@@ -324,6 +371,7 @@ class Pipeline(StoreReads):
     def start(self) -> None:
         with self.lock:
             self.recover()
+        self.drills.recover()  # runs a stop cut short: interrupted
         if self.delivery.policy is not None and self.delivery.policy.max_age is not None:
             seen = self.store.get_state("wall_seen")  # the previous process's last sign of life
             self.delivery.policy.queued_by = float(seen) if seen else None
@@ -337,6 +385,7 @@ class Pipeline(StoreReads):
         self._thread.start()
 
     def stop(self) -> None:
+        self.drills.close()
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)

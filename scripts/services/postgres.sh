@@ -16,6 +16,7 @@
 #   PG_SUPERUSER     database superuser name in the DSN (default: postgres)
 #   PG_RUN_AS        OS user that runs the server when invoked as root (default: postgres, created if missing)
 #   PG_START_TIMEOUT seconds to wait for the server to accept connections (default: 60)
+#   PG_PRELOAD       shared_preload_libraries of the server, e.g. timescaledb (default: none; see timescaledb.sh)
 set -euo pipefail
 
 PG_MAJOR=15
@@ -166,9 +167,12 @@ EOF
 
         # Log beside the data directory content; owned by the server user.
         as_user touch "$dir/server.log"
-        log "starting PostgreSQL on 127.0.0.1:$port (log: $dir/server.log)"
+        local preload=""
+        [[ -z "${PG_PRELOAD:-}" ]] || preload="-c shared_preload_libraries=$PG_PRELOAD"
+        [[ "${PG_PRELOAD:-}" != *timescaledb* ]] || preload+=" -c timescaledb.telemetry_level=off"  # no phoning home
+        log "starting PostgreSQL on 127.0.0.1:$port${PG_PRELOAD:+ with shared_preload_libraries=$PG_PRELOAD} (log: $dir/server.log)"
         if ! as_user "$bindir/pg_ctl" start -D "$dir" -l "$dir/server.log" -w -t "$PG_START_TIMEOUT" \
-                -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=" >/dev/null; then
+                -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories= $preload" >/dev/null; then
             tail -n 30 "$dir/server.log" >&2 || true
             die "PostgreSQL did not start within ${PG_START_TIMEOUT}s (last log lines above, full log $dir/server.log)."
         fi

@@ -191,29 +191,14 @@ CREATE VIEW events_1m AS
          avg(value) AS avg_value, max(value) AS max_value
   FROM events GROUP BY 1, 2, 3, 4;
 """
-FROM_TS, TO_TS = "'2020-01-22T00:00:00Z'", "'2020-01-23T00:00:00Z'"
-
-
-def _macro_args(sql: str, name: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, argument text) of each ``$__name(...)`` with balanced parentheses."""
-    for m in re.finditer(re.escape(f"$__{name}("), sql):
-        depth, i = 1, m.end()
-        while depth:
-            depth += {"(": 1, ")": -1}.get(sql[i], 0)
-            i += 1
-        yield m.start(), i, sql[m.end(): i - 1]
-
-
 def expand(sql: str) -> str:
-    """Grafana's PostgreSQL macros and the dashboard's variables, as Grafana expands them."""
-    group = "floor(extract(epoch from {})/60)*60 AS \"time\""
-    for name, fn in (("timeGroupAlias", lambda a: group.format(a.rsplit(",", 1)[0])),
-                     ("timeFilter", lambda a: f"{a} BETWEEN {FROM_TS} AND {TO_TS}")):
-        while hits := list(_macro_args(sql, name)):
-            start, end, arg = hits[0]
-            sql = sql[:start] + fn(arg) + sql[end:]
-    sql = sql.replace("$__timeFrom()", FROM_TS).replace("$__timeTo()", TO_TS)
-    return sql.replace("$grid", "'G1','G2'").replace("$metric", "'water_level_m'")
+    """Grafana's PostgreSQL macros and the dashboard's variables, as Grafana expands them (plain PostgreSQL:
+    the datasource without ``timescaledb``; tests/contracts/grafana_support.py)."""
+    from tests.contracts.grafana_support import Request
+
+    day = Request(1_579_651_200.0, 1_579_737_600.0, timescaledb=False, interval="1m",  # 2020-01-22, a day
+                  variables={"grid": ["G1", "G2"], "metric": ["water_level_m"]})
+    return day.expand(sql)
 
 
 @pytest.mark.skipif(not PG_DSN, reason="FENGHUO_TEST_PG_DSN is not set; start PostgreSQL with "

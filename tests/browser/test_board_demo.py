@@ -50,6 +50,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                 if len(drills) >= 2 and c.get("/healthz").json()["events_stored"] > 6000:
                     break
                 time.sleep(0.2)
+            for _ in range(900):  # the demo's drill runs end (the pages below are then still)
+                if not c.get("/v1/drills", params={"status": "running"}).json()["runs"]:
+                    break
+                time.sleep(0.2)
         yield svc
     finally:
         svc.stop()
@@ -195,6 +199,8 @@ def test_first_use_of_the_demo(demo: Service, browser: Any, data_words: set[str]
     # the rule editor: no "null", the range of the drill's data, said so
     page.click("#nav a[data-nav='rules']")
     expect(page.locator("#lv-red")).to_be_visible()
+    page.click("tr.rule-row[data-rule='river-level']")  # the river rule (the gas drill's rules sort first)
+    expect(page.locator("tr.rule-row.on[data-rule='river-level']")).to_be_visible()
     assert "null" not in page.locator("main").inner_text()
     expect(page.locator(".bt-range-note")).to_have_attribute("data-from", "drill")
     assert page.input_value("#start").startswith("2020-01"), page.input_value("#start")
@@ -221,7 +227,7 @@ def walk(page: Any, demo: Service, lang: str, alert_ids: list[str]) -> dict[str,
 
     set_lang(page, lang)
     out = {}
-    for route, ready in [("#/", "tr.alert-row"), ("#/reports", "svg.bars"), ("#/drills", "section.drill"),
+    for route, ready in [("#/", "tr.alert-row"), ("#/reports", "svg.bars"), ("#/drills", "#drill-runs tbody tr"),
                          ("#/rules", "#lv-red"), ("#/map", "g.cell")]:
         page.goto(f"{demo.url}/{route}")
         page.wait_for_selector(ready)

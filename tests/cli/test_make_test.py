@@ -30,7 +30,8 @@ def test_a_busy_port_is_named_with_the_variable_to_set() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = _script(["--collect-only", "-q"], {"FENGHUO_TEST_PG_PORT": str(port),
-                                                  "FENGHUO_TEST_KAFKA_PORT": str(free_port())})
+                                                  "FENGHUO_TEST_KAFKA_PORT": str(free_port()),
+                                                  "FENGHUO_TEST_TSDB_PORT": str(free_port())})
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert f"port {port} (the test PostgreSQL) is in use" in err and "set FENGHUO_TEST_PG_PORT" in err
@@ -52,7 +53,7 @@ def test_one_signal_stops_the_tests_and_their_services(tmp_path: Path, sig: int)
     before = {str(p) for p in Path("/tmp").glob("fenghuo-services.*")}
     proc = _script([str(sleeper), "-p", "no:cacheprovider"], {
         "FENGHUO_TEST_PG_PORT": str(pg), "FENGHUO_TEST_KAFKA_PORT": str(kafka),
-        "KAFKA_CONTROLLER_PORT": str(free_port())},
+        "FENGHUO_TEST_TSDB_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port())},
         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300

@@ -4,8 +4,12 @@ notifications). The fixtures (``kind``, ``open_store``, ``store``) are in tests/
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
 
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert, Event, Risk, Status, TimelineEntry
@@ -14,6 +18,51 @@ from fenghuo.core.store import Notification, Store
 PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
 PG_SKIP = ("FENGHUO_TEST_PG_DSN is not set; start PostgreSQL with scripts/services/postgres.sh start DIR PORT "
            "and export the DSN it prints")
+# the second server, with TimescaleDB preloaded (make test builds it: scripts/services/timescaledb.sh)
+TSDB_DSN = os.environ.get("FENGHUO_TEST_TSDB_DSN")
+TSDB_ERROR = os.environ.get("FENGHUO_TEST_TSDB_ERROR")  # set by make test when TimescaleDB could not be had
+TSDB_SKIP = ("FENGHUO_TEST_TSDB_DSN is not set; run scripts/services/timescaledb.sh install, then "
+             "PG_PRELOAD=timescaledb scripts/services/postgres.sh start DIR PORT and export the DSN it prints")
+DSNS = {"postgres": PG_DSN, "timescaledb": TSDB_DSN}
+
+
+def pg_params() -> list[Any]:
+    """The PostgreSQL flavours as pytest params: ``postgres`` (plain partitions) and ``timescaledb``, each skipped
+    when its server is not given (a developer's run); ``timescaledb`` fails instead when make test could not
+    build or start it (``FENGHUO_TEST_TSDB_ERROR``)."""
+    return [pytest.param("postgres", marks=pytest.mark.skipif(not PG_DSN, reason=PG_SKIP)),
+            pytest.param("timescaledb", marks=pytest.mark.skipif(not TSDB_DSN and not TSDB_ERROR, reason=TSDB_SKIP))]
+
+
+def server_dsn(flavour: str) -> str:
+    """The DSN of the test server of that flavour (``postgres`` or ``timescaledb``); fails the test when make test
+    said that TimescaleDB could not be had."""
+    if flavour == "timescaledb" and TSDB_ERROR:
+        pytest.fail(f"TimescaleDB is not available to the tests: {TSDB_ERROR}")
+    dsn = DSNS[flavour]
+    if not dsn:
+        pytest.skip(TSDB_SKIP if flavour == "timescaledb" else PG_SKIP)
+    return dsn
+
+
+@contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new, uniquely named database on that server (its DSN), dropped afterwards (WITH FORCE: TimescaleDB keeps
+    a background scheduler connected to every database that has the extension)."""
+    import psycopg2
+    from psycopg2.extensions import make_dsn
+
+    name = f"fh_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server, connect_timeout=10)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield make_dsn(server, dbname=name)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
 
 Opener = Callable[[], Store]
 
@@ -42,3 +91,12 @@ def note(nid: str, alert_id: str = "a1", created: float = T0, **kw: Any) -> Noti
 
 def ids(items: list[Any]) -> list[str]:
     return [x.id for x in items]
+
+
+def run_job(conn: Any, proc: str) -> None:
+    """Run the TimescaleDB policy job of that procedure (``policy_compression``, ``policy_retention``,
+    ``policy_refresh_continuous_aggregate``) now, as its schedule would; ``conn`` in autocommit (CALL)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = %s", (proc,))
+        (job,) = cur.fetchall()
+        cur.execute("CALL run_job(%s)", job)

@@ -1,4 +1,4 @@
-"""Dependencies point one way: core <- stages (ingest, detectors, alerts) <- runtimes <- api and cli.
+"""Dependencies point one way: core <- stages (ingest, detectors, alerts) <- runtimes (and drills) <- api and cli.
 
 Every import in every module of the installed ``fenghuo`` namespace is read (module level and inside
 functions alike, TYPE_CHECKING blocks included) and checked against its layer. A module may import
@@ -21,6 +21,7 @@ LAYERS = (  # (prefix, layer): the longest matching prefix wins
     ("fenghuo.detectors", 1),
     ("fenghuo.alerts", 1),
     ("fenghuo.runtime", 2),
+    ("fenghuo.drills", 2),  # drill runs: scenarios played through a runtime's service
     ("fenghuo.api", 3),
     ("fenghuo.cli", 3),
     ("fenghuo.__main__", 3),

@@ -1,7 +1,8 @@
-"""One store contract, run over every Store implementation: SQLite and PostgreSQL.
+"""One store contract, run over every Store implementation: SQLite and PostgreSQL, plain and TimescaleDB.
 
-The PostgreSQL cases need a real server: ``FENGHUO_TEST_PG_DSN`` (``scripts/services/postgres.sh
-start DIR PORT`` prints it). Each test gets a fresh, uniquely named database, dropped afterwards.
+The PostgreSQL cases need real servers: ``FENGHUO_TEST_PG_DSN`` (``scripts/services/postgres.sh
+start DIR PORT`` prints it) and ``FENGHUO_TEST_TSDB_DSN`` (the same with ``PG_PRELOAD=timescaledb``, after
+``scripts/services/timescaledb.sh install``). Each test gets a fresh, uniquely named database, dropped afterwards.
 The fixtures are in tests/contracts/conftest.py, the sample rows in tests/contracts/store_support.py.
 """
 
@@ -16,7 +17,7 @@ import pytest
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Event, Risk, Status, TimelineEntry
 from fenghuo.core.store import AlertQuery, Store
-from tests.contracts.store_support import PG_DSN, PG_SKIP, T0, Opener, alert, ev, ids, note
+from tests.contracts.store_support import T0, Opener, alert, ev, ids, note, run_job
 
 
 def _integrity_errors() -> tuple[type[BaseException], ...]:
@@ -351,26 +352,49 @@ def test_data_survives_close_and_reopen(open_store: Opener) -> None:
     assert r.audit_log()[0]["action"] == "login"
 
 
-# -- PostgreSQL only: the time-series layout -------------------------------------------------------
-@pytest.mark.skipif(not PG_DSN, reason=PG_SKIP)
-def test_postgres_partitions_and_minute_view(pg_database: str) -> None:
+# -- PostgreSQL only: the time-series layout of each flavour ---------------------------------------
+MINUTES = [(T0, "complaint", "G-1", None, 1, None, None, None),
+           (T0, "sensor", "G-1", "water_level_m", 2, 2.0, 1.0, 3.0),
+           (T0 + 60, "sensor", "G-1", "water_level_m", 1, 5.0, 5.0, 5.0)]
+
+
+def test_postgres_partitions_and_minute_view(pg_flavour: str, pg_database: str) -> None:
+    """Plain: monthly partitions made on demand, far times in DEFAULT, the minute view over them. TimescaleDB: the
+    same minute rows from the continuous aggregate before and after its refresh job ran, and a backfill of older
+    events written after that run reaches it at the next run."""
     import psycopg2
 
     from fenghuo.core.store.postgres import PostgresStore
 
     s = PostgresStore(pg_database)
-    s.add_events([ev("1", T0, value=1.0), ev("2", T0 + 30, value=3.0), ev("3", T0 + 60, value=5.0),
-                  ev("4", T0 + 86400 * 40, value=2.0), ev("5", 1e12, value=0.0),
+    assert s.timescale == (pg_flavour == "timescaledb"), s.flavour_reason
+    s.add_events([ev("1", T0, value=1.0), ev("2", T0 + 30, value=3.0), ev("4", T0 + 86400 * 40, value=2.0),
+                  ev("5", 1e12, value=0.0),
                   ev("6", T0 + 10, feed="complaint", metric=None, value=None, category="noise", text="吵")], T0)
     conn = psycopg2.connect(pg_database)
-    try:
-        with conn, conn.cursor() as cur:
+    conn.autocommit = True
+
+    def minutes() -> list[tuple[Any, ...]]:
+        with conn.cursor() as cur:
             cur.execute("SELECT extract(epoch FROM bucket), feed, grid, metric, n, avg_value, min_value, max_value "
                         "FROM events_1m WHERE bucket < to_timestamp(%s) ORDER BY bucket, feed", (T0 + 86400,))
-            assert cur.fetchall() == [(T0, "complaint", "G-1", None, 1, None, None, None),
-                                      (T0, "sensor", "G-1", "water_level_m", 2, 2.0, 1.0, 3.0),
-                                      (T0 + 60, "sensor", "G-1", "water_level_m", 1, 5.0, 5.0, 5.0)]
-            if not s.timescale:
+            return cur.fetchall()
+
+    try:
+        assert minutes() == MINUTES[:2]  # real time: the raw rows, aggregated at query time
+        if s.timescale:
+            run_job(conn, "policy_refresh_continuous_aggregate")
+            assert minutes() == MINUTES[:2]  # now materialised
+            s.add_events([ev("3", T0 + 60, value=5.0)], T0)  # a backfill below the refreshed range
+            run_job(conn, "policy_refresh_continuous_aggregate")
+            assert minutes() == MINUTES
+            with conn.cursor() as cur:
+                cur.execute("SELECT extract(epoch FROM at) FROM events WHERE id = '5'")
+                assert cur.fetchone() == (1e12,)  # year 33658: stored at its own time
+        else:
+            s.add_events([ev("3", T0 + 60, value=5.0)], T0)
+            assert minutes() == MINUTES
+            with conn.cursor() as cur:
                 cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                             "WHERE i.inhparent = 'events'::regclass ORDER BY 1")
                 assert [r[0] for r in cur.fetchall()] == ["events_default", "events_p202001", "events_p202003"]

@@ -29,7 +29,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_the_stack_is_all_there(compose: dict[str, Any]) -> None:
     assert {"kafka", "db", "grafana", "api", "topics", "detectors", "alerts", "store-writer"} <= set(services(compose))
     assert services(compose)["kafka"]["image"].startswith("apache/kafka:")
-    assert services(compose)["db"]["image"] == "timescale/timescaledb:latest-pg15"
+    assert services(compose)["db"]["image"] == "timescale/timescaledb:2.28.3-pg15"  # the version tests build
     env = services(compose)["kafka"]["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
 

@@ -49,7 +49,8 @@ def test_the_wheel_carries_the_demo_and_the_stages(wheel: Path) -> None:
     for needed in ("fenghuo/demo/fenghuo.example.yaml", "fenghuo/demo/gloria_river_levels.csv.gz",
                    "fenghuo/demo/boston311_blizzard_2015.csv.gz", "fenghuo/api/static/index.html",
                    "fenghuo/ingest/events.py", "fenghuo/detectors/engine.py", "fenghuo/alerts/service.py",
-                   "fenghuo/core/store/sqlite.py", "fenghuo/runtime/embedded.py"):
+                   "fenghuo/core/store/sqlite.py", "fenghuo/runtime/embedded.py",
+                   "fenghuo/drills/scenarios/gloria-flood.yaml", "fenghuo/drills/control.py"):
         assert needed in names, needed
     assert any(n.startswith("fenghuo/detectors/text/data/") for n in names)
 

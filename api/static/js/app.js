@@ -9,6 +9,8 @@ import * as alertView from "./views/alert.js";
 import * as mapView from "./views/map.js";
 import * as reportsView from "./views/reports.js";
 import * as drillsView from "./views/drills.js";
+import * as drillRunView from "./views/drill-run.js";
+import * as drillReportView from "./views/drill-report.js";
 import * as rulesView from "./views/rules.js";
 import * as silencesView from "./views/silences.js";
 import * as incidentView from "./views/incident.js";
@@ -24,6 +26,8 @@ const ROUTES = [
   [/^#\/map$/, "map", (root) => mapView.render(root)],
   [/^#\/reports$/, "reports", (root) => reportsView.render(root)],
   [/^#\/drills$/, "drills", (root) => drillsView.render(root)],
+  [/^#\/drill\/([^/]+)\/report$/, "drills", (root, run) => drillReportView.render(root, decodeURIComponent(run))],
+  [/^#\/drill\/([^/]+)$/, "drills", (root, run) => drillRunView.render(root, decodeURIComponent(run))],
   [/^#\/rules$/, "rules", (root) => rulesView.render(root)],
   [/^#\/silences$/, "silences", (root) => silencesView.render(root)],
   [/^#\/alert\/(.+)$/, "alerts", (root, id) => alertView.render(root, decodeURIComponent(id))],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -62,8 +63,33 @@ def copy_line(e: Event, received: str, timescale: bool = False) -> str:
         i, f, s, g, m, c, t, a, d = (x if x is not None else "\\N" for x in strs)
     line = "\t".join((i, f, s, _f(e.ts), g, _f(e.lat), _f(e.lon), m, _f(e.value), c, t, a, d, received))
     if timescale:
-        line += "\t" + datetime.fromtimestamp(e.ts, UTC).isoformat()
+        line += "\t" + at_text(e.ts)
     return line
+
+
+_CYCLE = 146097 * 86400.0  # seconds in 400 Gregorian years, after which the calendar repeats itself
+
+
+def at_text(ts: float) -> str:
+    """Epoch seconds as a timestamptz in COPY text, for every year PostgreSQL stores (4713 BC to 294276 AD),
+    not only Python's 1 to 9999: a reading stamped 1e12 (year 33658) must not fail the batch. Outside Python's
+    years the time is shifted by whole 400-year cycles into them and the year shifted back.
+
+    >>> at_text(1579687200.5)
+    '2020-01-22T10:00:00.500000+00:00'
+    >>> at_text(1e12), at_text(-62135596800.0 - 86400)  # one day before 0001-01-01
+    ('33658-09-27T01:46:40+00:00', '0001-12-31T00:00:00+00:00 BC')
+    """
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        pass
+    cycles = math.floor(ts / _CYCLE)
+    shifted = datetime.fromtimestamp(ts - cycles * _CYCLE, UTC).isoformat()  # a time in 1970-2369
+    year = int(shifted[:4]) + 400 * cycles
+    if year >= 1:
+        return f"{year:04d}{shifted[4:]}"
+    return f"{1 - year:04d}{shifted[4:]} BC"  # astronomical year 0 is 1 BC
 
 
 def copy_columns(timescale: bool) -> str:

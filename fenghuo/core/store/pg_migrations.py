@@ -2,7 +2,7 @@
 
 Migration 2 (events) has two flavours, chosen when it is applied:
 
-* TimescaleDB available (``pg_available_extensions``): ``events`` is a hypertable on ``at``
+* TimescaleDB installed and preloaded (:func:`timescale_flavour`): ``events`` is a hypertable on ``at``
   (timestamptz, written beside the float epoch ``ts``), ``events_1m`` a real-time continuous
   aggregate per minute, feed, grid and metric, with compression and retention policies.
 * plain PostgreSQL: ``events`` is range-partitioned on ``ts`` (float epoch seconds) into monthly
@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fenghuo.core.store.drill_sql import ddl as drill_ddl
+
 # keys for pg_advisory_xact_lock(int, int): (namespace, key)
 LOCK_NS = 0x46480000  # "FH"
 LOCK_MIGRATE = 1
 LOCK_EVENTS = 2
 LOCK_RULES = 3  # with hashtext(rule id) as the second key
 LOCK_SILENCES = 4  # silences' revisions
+LOCK_DRILLS = 5  # drill runs' numbers per scenario
 
 CORE = """
 CREATE SEQUENCE event_seq AS bigint;
@@ -98,16 +101,20 @@ CREATE INDEX events_series ON events (feed, grid, ts);
 CREATE INDEX events_source ON events (source, metric, ts);
 ALTER TABLE events SET (timescaledb.compress, timescaledb.compress_segmentby = 'feed, grid',
                         timescaledb.compress_orderby = 'at, seq');
-SELECT add_compression_policy('events', INTERVAL '7 days');
-SELECT add_retention_policy('events', INTERVAL '400 days');
+SELECT add_compression_policy('events', compress_created_before => INTERVAL '7 days');
+SELECT add_retention_policy('events', drop_created_before => INTERVAL '400 days');
 CREATE MATERIALIZED VIEW events_1m WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 minute', at) AS bucket, feed, grid, metric, {_AGG}
 GROUP BY time_bucket(INTERVAL '1 minute', at), feed, grid, metric
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('events_1m', start_offset => INTERVAL '2 days',
+SELECT add_continuous_aggregate_policy('events_1m', start_offset => NULL,
                                        end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute');
-SELECT add_retention_policy('events_1m', INTERVAL '800 days');
 """
+# The policies count from a chunk's creation (the events' arrival), not from the events' own times: replayed
+# history (Storm Gloria, 2020) would otherwise be dropped and compressed by the jobs' first run after loading it.
+# The minute view is refreshed over all time (start_offset NULL: only the ranges invalidated by new rows are
+# recomputed), so a backfill of old events reaches it at the next run; it has no retention (one row per minute,
+# feed, grid and metric; a retention by creation time is not offered for continuous aggregates).
 
 
 def _events(timescale: bool) -> str:
@@ -171,8 +178,31 @@ MIGRATIONS: list[Callable[[bool], str]] = [
     event_ids_per_source,  # 5: an event id is unique per source
     lambda timescale: SILENCES,  # 6: silences (fenghuo/alerts/silences.py)
     lambda timescale: INCIDENTS,  # 7: incidents (fenghuo/alerts/incidents.py)
+    lambda timescale: drill_ddl("float8"),  # 8: drill runs (fenghuo/drills), numbered per scenario
 ]
 
 SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                      "applied_at float8 NOT NULL, flavour text NOT NULL DEFAULT '')")
 TIMESCALE_AVAILABLE = "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+# CREATE EXTENSION timescaledb on a server that did not preload it ends the session (FATAL), so both are checked
+TIMESCALE_PRELOADED = "SHOW shared_preload_libraries"
+
+
+def timescale_flavour(available: bool, preload: str) -> tuple[bool, str]:
+    """Whether migration 2 may make ``events`` a hypertable, and why (for the log): TimescaleDB must be
+    installed (``pg_available_extensions``) and in ``shared_preload_libraries``.
+
+    >>> timescale_flavour(True, "pg_stat_statements, 'timescaledb'")[0]
+    True
+    >>> timescale_flavour(True, "")[1].split(":")[0]
+    'TimescaleDB is installed but not preloaded'
+    >>> timescale_flavour(False, "timescaledb")[0]
+    False
+    """
+    libraries = {name.strip().strip("'\"") for name in preload.split(",")}
+    if available and "timescaledb" in libraries:
+        return True, "TimescaleDB is installed and preloaded"
+    if available:
+        return False, ("TimescaleDB is installed but not preloaded: add shared_preload_libraries = 'timescaledb' "
+                       "to postgresql.conf and restart the server to use it")
+    return False, "TimescaleDB is not installed on this server (pg_available_extensions)"

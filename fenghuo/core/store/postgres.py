@@ -10,6 +10,7 @@ retry the failed call (``add_events`` is idempotent by event id).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -23,11 +24,12 @@ from psycopg2.pool import ThreadedConnectionPool
 
 from fenghuo.core.models import Alert, Event
 from fenghuo.core.retention import purge_record
-from fenghuo.core.store import AlertQuery, Notification, raised_priorities
+from fenghuo.core.store import AlertQuery, Notification, drill_sql, raised_priorities
 from fenghuo.core.store import chain_sql as chains
 from fenghuo.core.store import pg_events as ev
 from fenghuo.core.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 from fenghuo.core.store.pg_migrations import (
+    LOCK_DRILLS,
     LOCK_MIGRATE,
     LOCK_NS,
     LOCK_RULES,
@@ -35,8 +37,12 @@ from fenghuo.core.store.pg_migrations import (
     MIGRATIONS,
     SCHEMA_MIGRATIONS,
     TIMESCALE_AVAILABLE,
+    TIMESCALE_PRELOADED,
     chain_tables,
+    timescale_flavour,
 )
+
+log = logging.getLogger(__name__)
 
 _NOTIFY_COLS = ("id, alert_id, channel, responder, kind, tier, payload, created_at, status, attempts, "
                 "next_attempt_at, last_error, delivered_at, priority")
@@ -65,12 +71,22 @@ class PostgresStore:
         self._slots = threading.BoundedSemaphore(max_connections)  # getconn raises, never waits, when exhausted
         self._months_lock = threading.Lock()
         self._months: set[int] = set()
+        self.timescale_installed = self.timescale_offered = False  # installed / and preloaded: set by _migrate
+        self.flavour_reason = ""  # why events are (not) a hypertable, set by _migrate
         self._migrate()
         with self._tx() as cur:
             cur.execute("SELECT flavour FROM schema_migrations WHERE version = 2")
             self.timescale = cur.fetchone()[0] == "timescaledb"
             if not self.timescale:
                 self._months = ev.existing_months(cur)
+        if self.timescale:
+            log.info("PostgreSQL store: events in a TimescaleDB hypertable")
+        elif self.timescale_offered:
+            log.info("PostgreSQL store: events in plain monthly partitions: this database was created before "
+                     "TimescaleDB was available (schema_migrations); a new database would use it")
+        else:  # a warning when TimescaleDB is there but cannot be used: the operator probably wants it
+            (log.warning if self.timescale_installed else log.info)(
+                "PostgreSQL store: events in plain monthly partitions: %s", self.flavour_reason)
 
     # -- plumbing -----------------------------------------------------------------------------------
     @contextmanager
@@ -108,7 +124,10 @@ class PostgresStore:
     def _migrate(self) -> None:
         with self._tx() as cur:
             cur.execute(TIMESCALE_AVAILABLE)
-            timescale = cur.fetchone() is not None
+            available = cur.fetchone() is not None
+            cur.execute(TIMESCALE_PRELOADED)
+            timescale, self.flavour_reason = timescale_flavour(available, str(cur.fetchone()[0] or ""))
+            self.timescale_installed, self.timescale_offered = available, timescale
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_MIGRATE))
             cur.execute(SCHEMA_MIGRATIONS)
         for version, script in enumerate(MIGRATIONS, start=1):
@@ -380,6 +399,31 @@ class PostgresStore:
     def chain_heads(self) -> dict[str, dict[str, Any]]:
         with self._tx() as cur:
             return chains.heads(cur)
+
+    # -- drill runs (fenghuo/drills) -------------------------------------------------------------------
+    def create_drill_run(self, scenario: str, doc: dict[str, Any], ts: float) -> dict[str, Any]:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NS, LOCK_DRILLS))
+            return drill_sql.create_run(cur, "%s", scenario, doc, ts)
+
+    def update_drill_run(self, doc: dict[str, Any], ts: float) -> None:
+        with self._tx() as cur:
+            drill_sql.update_run(cur, "%s", doc, ts)
+
+    def get_drill_run(self, run: str) -> dict[str, Any] | None:
+        with self._tx() as cur:
+            return drill_sql.get_run(cur, "%s", run)
+
+    def drill_runs(self, scenario: str | None = None, status: str | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return drill_sql.runs(cur, "%s", scenario, status, limit)
+
+    def purge_drill(self, run: str, actor: str, ts: float) -> dict[str, int]:
+        with self._tx() as cur:
+            counts = drill_sql.purge_run(cur, "%s", True, run, ts, event_ids=True)
+            chains.audit_row(cur, "%s", True, ts, actor, "drill.purge", run, json.dumps(counts))
+        return counts
 
     @contextmanager
     def chain_snapshot(self) -> Iterator[chains.Reader]:

@@ -19,7 +19,7 @@ import orjson
 from fenghuo.core.models import Alert, Event
 from fenghuo.core.privacy import private_dir, private_file, sqlite_files
 from fenghuo.core.retention import purge_record
-from fenghuo.core.store import AlertQuery, Notification, StoreDamaged, StoreMissing, raised_priorities
+from fenghuo.core.store import AlertQuery, Notification, StoreDamaged, StoreMissing, drill_sql, raised_priorities
 from fenghuo.core.store import chain_sql as chains
 from fenghuo.core.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 
@@ -122,6 +122,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
                             updated_at REAL NOT NULL, doc TEXT NOT NULL);
     CREATE INDEX incidents_status ON incidents (status, updated_at);
     """,
+    drill_sql.ddl("REAL"),  # 7: drill runs (fenghuo/drills), numbered per scenario
 ]
 
 def _ENCODE(obj: Any) -> str:  # noqa: N802 - attrs are encoded once per stored event: the fast encoder
@@ -571,6 +572,31 @@ class SqliteStore:
             rows = self._db.execute(f"SELECT rev, doc FROM silences WHERE rev > ? ORDER BY rev {order} LIMIT ?",
                                     (after_rev, limit)).fetchall()
         return [{"rev": int(r[0]), "doc": json.loads(r[1])} for r in rows]
+
+    # -- drill runs (fenghuo/drills) -------------------------------------------------------------------
+    def create_drill_run(self, scenario: str, doc: dict[str, Any], ts: float) -> dict[str, Any]:
+        with self._tx() as db:
+            return drill_sql.create_run(db.cursor(), "?", scenario, doc, ts)
+
+    def update_drill_run(self, doc: dict[str, Any], ts: float) -> None:
+        with self._tx() as db:
+            drill_sql.update_run(db.cursor(), "?", doc, ts)
+
+    def get_drill_run(self, run: str) -> dict[str, Any] | None:
+        with self._lock:
+            return drill_sql.get_run(self._db.cursor(), "?", run)
+
+    def drill_runs(self, scenario: str | None = None, status: str | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            return drill_sql.runs(self._db.cursor(), "?", scenario, status, limit)
+
+    def purge_drill(self, run: str, actor: str, ts: float) -> dict[str, int]:
+        with self._tx() as db:
+            cur = db.cursor()
+            counts = drill_sql.purge_run(cur, "?", False, run, ts)
+            chains.audit_row(cur, "?", False, ts, actor, "drill.purge", run, json.dumps(counts))
+        return counts
 
     # -- hash chains (fenghuo/core/chain.py) -------------------------------------------------------------
     def chain_heads(self) -> dict[str, dict[str, Any]]:

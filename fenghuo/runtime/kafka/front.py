@@ -20,7 +20,12 @@ outbox delivery:
   it, no positions: the alert service applies it as fresh), as the embedded pipeline applies it. A signal Kafka
   does not take is sent again at the next tick. The watch's state is in memory (a restarted API learns again),
   and each API instance watches what it received (behind a load balancer, a source is watched by the
-  instances it reaches).
+  instances it reaches);
+* drill runs (fenghuo/drills, ``self.drills``) run here as in the embedded runtime, with the workers doing the
+  detection: the run's records go to Kafka, its simulated acks are commands, its clock reaches the alert
+  service as ``drill_clock`` commands on every commands partition (:mod:`.drill_clock`), a run is scored once
+  the workers have caught up (:mod:`.settle`), and a scenario's ``kill`` / ``pause_broker`` run the operator's
+  ``drills.chaos`` commands (:mod:`.chaos`). See docs/drills.md, "Drills in Kafka mode".
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.service import AlertConflict, AlertNotFound
@@ -40,16 +46,22 @@ from fenghuo.core.chain import DailyHeadExport
 from fenghuo.core.clock import Clocks, WallClock
 from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
-from fenghuo.core.models import Alert, Event, Signal
+from fenghuo.core.models import Alert, Event, Signal, Status
 from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
-from fenghuo.core.store import Store, open_store
+from fenghuo.core.store import AlertQuery, Store, open_store
+from fenghuo.drills.control import DrillControl
+from fenghuo.drills.scenario import Kill, PauseBroker
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
 from fenghuo.runtime.feed_watch import FeedWatch, feed_watch_for
+from fenghuo.runtime.kafka.alert_service.commands import drill_clock_command
 from fenghuo.runtime.kafka.bus import batch_to_wire
+from fenghuo.runtime.kafka.chaos import RuntimeChaos
+from fenghuo.runtime.kafka.drill_clock import DrillClocks
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+from fenghuo.runtime.kafka.settle import KafkaOffsets, wait_settled
 from fenghuo.runtime.service import (
     BusUnavailable,
     CommandTimeout,
@@ -62,6 +74,10 @@ from fenghuo.runtime.service import (
 )
 
 log = logging.getLogger("fenghuo.runtime.kafka.front")
+_T = TypeVar("_T")
+DRILL_PACE = 600.0  # scenario seconds per wall second of a `speed: max` drill run here (docs/drills.md)
+SETTLE_S = 120.0  # how long a drill run that ends waits for the workers to catch up before it is scored
+MAX_RUN_ALERTS = 5000  # a run's alerts read for its simulated responders
 
 
 class AlertCommands:
@@ -86,6 +102,8 @@ class AlertCommands:
         stored = self.front.store.get_alert(alert_id)
         if stored is None:
             raise AlertNotFound(alert_id)
+        if stored.drill:  # the run's clock first, on the same partition: the ack is stamped on the run's clock
+            self.front.drill_clocks.flush(stored.drill)
         if not self.front.listening.is_set():
             raise BusUnavailable("not connected to the alerts topic yet")
         cid = uuid.uuid4().hex
@@ -134,6 +152,13 @@ class KafkaFront(StoreReads):
         self._watch_lock = threading.Lock()
         self._watch_unsent: list[Signal] = []  # raised, not yet taken by Kafka: sent again at the next tick
         self._ticker: threading.Thread | None = None
+        # drill runs: the run's clock to the alert service, the operator's chaos commands, the runs themselves
+        self.drill_clocks = DrillClocks(self._send_drill_clock)
+        self.chaos = RuntimeChaos(config.drills.chaos, wall=self.clocks.wall_now)
+        self._closing = False
+        self.drills = DrillControl(self, store, config, self.tree, wall=self.clocks.wall_now,
+                                   data_dirs=[Path(d) for d in [config.drills.data_dir] if d is not None],
+                                   max_pace=DRILL_PACE)
 
     # -- what the routes call -------------------------------------------------------------------
     def parse(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True
@@ -143,7 +168,14 @@ class KafkaFront(StoreReads):
     def ingest(self, records: list[Any], drill: str | None = None, *, may_drill: bool = True,
                refused: Sequence[Rejected] = ()) -> IngestResult:
         """To Kafka: the events to their feeds' topics, the rejected records (``refused`` among them) to the
-        dead-letter topic. BusUnavailable: nothing was accepted (503)."""
+        dead-letter topic. BusUnavailable: nothing was accepted (503). A drill run's records wait for the broker
+        while a pause its scenario made lasts (:meth:`_through_pause`)."""
+        if drill is not None and drill in self.drills.active:
+            return self._through_pause(lambda: self._ingest(records, drill, may_drill=may_drill, refused=refused))
+        return self._ingest(records, drill, may_drill=may_drill, refused=refused)
+
+    def _ingest(self, records: list[Any], drill: str | None, *, may_drill: bool,
+                refused: Sequence[Rejected]) -> IngestResult:
         events, bad = merge_refused(records, refused, lambda rs: self.parse(rs, drill, may_drill=may_drill))
         seen: set[tuple[str, str]] = set()  # ids are unique per source
         unique = []
@@ -165,10 +197,79 @@ class KafkaFront(StoreReads):
         return result
 
     def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
-        return self.alerts.ack(alert_id, actor, comment)
+        return self._through_pause(lambda: self.alerts.ack(alert_id, actor, comment))
 
     def resolve(self, alert_id: str, actor: str, comment: str = "") -> Alert:
-        return self.alerts.resolve(alert_id, actor, comment)
+        return self._through_pause(lambda: self.alerts.resolve(alert_id, actor, comment))
+
+    def _through_pause(self, call: Callable[[], _T]) -> _T:
+        """``call``; while a broker pause a drill injected lasts (and a minute after its resume), a BusUnavailable
+        is waited out and the call made again, so the run goes on after the pause instead of failing. A call
+        the broker took (a command with no answer in time) is not made again."""
+        while True:
+            try:
+                return call()
+            except BusUnavailable:
+                if self.clocks.wall_now() >= self.chaos.paused_until() or self._stop.is_set():
+                    raise
+                self._stop.wait(1.0)
+
+    # -- drill runs (fenghuo/drills): what a run asks of the runtime -----------------------------
+    def advance_drill(self, drill: str, ts: float, detectors: bool = True) -> None:
+        """The run's clock to the alert service (coalesced; see :mod:`.drill_clock`): its escalations fire and its
+        acks are stamped on it, also after the last record. ``detectors`` is not used: the detector workers tick
+        each grid on the drill's latest event time there (docs/distributed.md)."""
+        self.drill_clocks.advance(drill, ts)
+
+    def _send_drill_clock(self, drill: str, ts: float) -> None:
+        """One ``drill_clock`` command on every partition of the commands topic (each instance of the alert
+        service moves the clocks of its own partitions' grids)."""
+        parts = self.kafka.partitions(self.topics.commands)
+        value = drill_clock_command(drill, ts, len(parts))
+        for p in parts:
+            self.kafka.produce(self.topics.commands, drill.encode(), value, partition=p)
+
+    def settle_drill(self, drill: str) -> None:
+        """Nothing to wait for here: the detectors' background work is the detector workers' (their batches)."""
+
+    def drill_open_alerts(self, drill: str) -> list[Alert]:
+        """The run's open and acknowledged alerts, as the alert service last stored them."""
+        return [a for a in self.store.list_alerts(AlertQuery(drill=drill, limit=MAX_RUN_ALERTS))
+                if a.status != Status.RESOLVED]
+
+    def drill_due(self, drill: str) -> float | None:
+        """Not known here: the detector workers tick on their own (docs/distributed.md)."""
+        return None
+
+    def flush_drill_notifications(self, timeout: float) -> None:
+        """A run ends: its last clock goes out, then the wait until every stage has caught up (bounded by
+        ``SETTLE_S``; ``timeout`` while the API stops), so the run is scored with all its alerts in the store.
+        The alert service delivers the notifications itself."""
+        self.drill_clocks.flush_all()
+        offsets = None
+        try:
+            offsets = KafkaOffsets(self.settings.kafka_bootstrap)
+            if not wait_settled(offsets, self.topics, timeout if self._closing else max(timeout, SETTLE_S)):
+                log.warning("a drill run is scored before the workers caught up: its last alerts may be missing")
+        except Exception:  # the broker is away: scored with what the store has
+            log.warning("could not tell whether the workers caught up; scoring with what the store has",
+                        exc_info=True)
+        finally:
+            if offsets is not None:
+                offsets.close()
+
+    def drill_chaos(self, drill: str, fault: Kill | PauseBroker) -> str:
+        """Run the operator's ``drills.chaos`` command for the fault (docs/drills.md, "Chaos in Kafka mode")."""
+        if isinstance(fault, Kill):
+            return self.chaos.kill(fault.target)
+        return self.chaos.pause(fault.for_)
+
+    def purge_drill(self, drill: str, actor: str) -> dict[str, int]:
+        """The run's events, alerts and notifications leave the store. The detector workers keep the run's
+        detector state in their tables (and changelogs), unread: a run's id is never reused."""
+        counts = self.store.purge_drill(drill, actor, self.clocks.wall_now())
+        self.drill_clocks.forget(drill)
+        return counts
 
     def metrics(self) -> MetricFigures:
         """This process's ingest counts; the alert service delivers, so no delivery outcomes here."""
@@ -262,6 +363,7 @@ class KafkaFront(StoreReads):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        self.drills.recover()  # runs a stop cut short: interrupted
         self._thread = threading.Thread(target=self._listen, name="fenghuo-alerts-topic", daemon=True)
         self._thread.start()
         if self.feed_watch is not None:
@@ -270,6 +372,9 @@ class KafkaFront(StoreReads):
         self.listening.wait(10.0)
 
     def stop(self) -> None:
+        self._closing = True
+        self.drills.close()
+        self.chaos.close()  # a broker a drill paused is resumed now
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)

@@ -106,19 +106,34 @@ class KafkaIngest:
                 self._reset()  # a fresh producer next time: the old one may hold a broken sequence
                 raise BusUnavailable(f"Kafka did not take the events: {type(exc).__name__}: {exc}") from exc
 
-    def produce(self, topic: str, key: bytes, value: bytes) -> None:
-        """One record (a command), returned once Kafka has it; BusUnavailable otherwise."""
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> None:
+        """One record (a command; ``partition``: that one, else the key's), returned once Kafka has it;
+        BusUnavailable otherwise."""
         from kafka.errors import KafkaError
 
         with self._lock:
             producer = self._get_producer()
             try:
-                future = producer.send(topic, key=key, value=value)
+                future = producer.send(topic, key=key, value=value, partition=partition)
                 producer.flush(timeout=self.timeout_s)
                 future.get(timeout=0)
             except (KafkaError, AssertionError) as exc:
                 self._reset()
                 raise BusUnavailable(f"Kafka did not take the command: {type(exc).__name__}: {exc}") from exc
+
+    def partitions(self, topic: str) -> list[int]:
+        """The partitions of ``topic`` (from the producer's metadata); BusUnavailable when Kafka does not say."""
+        from kafka.errors import KafkaError
+
+        with self._lock:
+            producer = self._get_producer()
+            try:
+                found = producer.partitions_for(topic)
+            except (KafkaError, AssertionError) as exc:
+                raise BusUnavailable(f"Kafka did not say the partitions of {topic}: {exc}") from exc
+        if not found:
+            raise BusUnavailable(f"topic {topic} not found (fenghuo kafka create-topics)")
+        return sorted(found)
 
     def close(self) -> None:
         with self._lock:

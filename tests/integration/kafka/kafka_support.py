@@ -23,6 +23,11 @@ from tests.support import ROOT, Receiver
 
 KAFKA = os.environ.get("FENGHUO_TEST_KAFKA")
 PG_DSN = os.environ.get("FENGHUO_TEST_PG_DSN")
+TSDB_DSN = os.environ.get("FENGHUO_TEST_TSDB_DSN")  # a PostgreSQL with TimescaleDB preloaded (scripts/test.sh)
+# the store flavours of the runs that exercise the store: "postgres" (plain PostgreSQL, SQLite without
+# FENGHUO_TEST_PG_DSN) and "timescaledb" (skipped without its server, failed when make test could not have it)
+STORE_FLAVOURS = ["postgres", pytest.param("timescaledb", marks=pytest.mark.skipif(
+    not TSDB_DSN and not os.environ.get("FENGHUO_TEST_TSDB_ERROR"), reason="FENGHUO_TEST_TSDB_DSN is not set"))]
 
 needs_kafka = pytest.mark.skipif(
     not KAFKA,
@@ -33,9 +38,13 @@ needs_kafka = pytest.mark.skipif(
 kafka_warnings = [pytest.mark.filterwarnings(r"ignore:(open|read)_text is deprecated:DeprecationWarning")]
 
 
-def store_url(tmp: Path) -> str:
-    """A fresh PostgreSQL database when the PostgreSQL store is available, else SQLite in ``tmp``."""
-    if PG_DSN:
+def store_url(tmp: Path, flavour: str = "postgres") -> str:
+    """A fresh PostgreSQL database when the PostgreSQL store is available, else SQLite in ``tmp``; with
+    ``flavour="timescaledb"`` a fresh database on the TimescaleDB server."""
+    from tests.contracts.store_support import server_dsn
+
+    dsn = server_dsn("timescaledb") if flavour == "timescaledb" else PG_DSN
+    if dsn:
         try:
             import fenghuo.core.store.postgres  # type: ignore[import-not-found]  # noqa: F401
         except ImportError:
@@ -44,12 +53,12 @@ def store_url(tmp: Path) -> str:
             import psycopg2
 
             name = f"fenghuo_t{uuid.uuid4().hex[:10]}"
-            conn = psycopg2.connect(PG_DSN)
+            conn = psycopg2.connect(dsn)
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE {name}")
             conn.close()
-            return PG_DSN.rsplit("/", 1)[0] + "/" + name
+            return dsn.rsplit("/", 1)[0] + "/" + name
     return f"sqlite:///{tmp / 'fenghuo.db'}"
 
 
@@ -104,10 +113,11 @@ class Cluster:
             self.kill(name, signal.SIGTERM)
 
 
-def deploy(tmp: Path, config: dict[str, Any], partitions: int, rule: dict[str, Any]
+def deploy(tmp: Path, config: dict[str, Any], partitions: int, rule: dict[str, Any], flavour: str = "postgres"
            ) -> tuple[Cluster, list[str], Any, Any]:
-    """A test run's topics, store (with ``rule`` as river-level) and ingest producer: the cluster (no
-    worker started yet), the topics create_topics made, the store, and a KafkaIngest resolving grids."""
+    """A test run's topics, store (with ``rule`` as river-level; ``flavour`` as in :func:`store_url`) and ingest
+    producer: the cluster (no worker started yet), the topics create_topics made, the store, and a KafkaIngest
+    resolving grids."""
     from fenghuo.core.config import Config
     from fenghuo.core.grids import GridTree
     from fenghuo.core.rulebook import RuleBook
@@ -117,7 +127,7 @@ def deploy(tmp: Path, config: dict[str, Any], partitions: int, rule: dict[str, A
     from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
 
     assert KAFKA
-    url = store_url(tmp)
+    url = store_url(tmp, flavour)
     cluster = Cluster(tmp / "kafka", config, url, partitions=partitions)
     topics = Topics(cluster.prefix)
     created = list(create_topics(KAFKA, partitions, topics))

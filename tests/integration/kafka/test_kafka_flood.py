@@ -18,6 +18,7 @@ from fenghuo.runtime.kafka.bus import Topics
 from tests.flood_support import RULE, TIERS, config
 from tests.integration.kafka.kafka_support import (
     KAFKA,
+    STORE_FLAVOURS,
     deliveries_caught_up,
     deploy,
     embedded_flood,
@@ -31,7 +32,8 @@ from tests.support import Receiver
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
 
 
-def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("flavour", STORE_FLAVOURS)  # the store writer on plain PostgreSQL and on TimescaleDB
+def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[str, Any]], flavour: str) -> None:
     assert KAFKA
     emb_rx, kafka_rx = Receiver(), Receiver()
     try:
@@ -41,7 +43,7 @@ def test_flood_over_kafka_matches_embedded(tmp_path: Path, readings: list[dict[s
         assert levels == ["blue", "yellow", "orange", "red"]
 
         cfg = config(kafka_rx.url)
-        cluster, created, store, ingest = deploy(tmp_path, cfg, 4, RULE)
+        cluster, created, store, ingest = deploy(tmp_path, cfg, 4, RULE, flavour)
         assert set(created) == set(Topics(cluster.prefix).all())
         try:
             cluster.detector("detectors-1")

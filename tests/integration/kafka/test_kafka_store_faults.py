@@ -26,6 +26,8 @@ from tests.flood_support import RULE, config
 from tests.integration.kafka.kafka_support import (
     KAFKA,
     PG_DSN,
+    STORE_FLAVOURS,
+    TSDB_DSN,
     Cluster,
     deploy,
     kafka_warnings,
@@ -37,21 +39,26 @@ from tests.support import ROOT, Receiver
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(300)]
 PG_DATA = os.environ.get("FENGHUO_TEST_PG_DATA")  # the postgres.sh DIR of FENGHUO_TEST_PG_DSN
+TSDB_DATA = os.environ.get("FENGHUO_TEST_TSDB_DATA")  # the postgres.sh DIR of FENGHUO_TEST_TSDB_DSN
 
 
 @pytest.mark.skipif(not (PG_DSN and PG_DATA), reason="FENGHUO_TEST_PG_DSN and FENGHUO_TEST_PG_DATA (the "
                     "postgres.sh DIR of that server) are needed to restart PostgreSQL")
+@pytest.mark.parametrize("flavour", STORE_FLAVOURS)  # plain PostgreSQL and TimescaleDB (restarted preloaded)
 def test_postgres_restart_during_ingest_loses_no_accepted_event(
-        tmp_path: Path, readings: list[dict[str, Any]]) -> None:
+        tmp_path: Path, readings: list[dict[str, Any]], flavour: str) -> None:
     assert KAFKA and PG_DSN and PG_DATA
-    url = store_url(tmp_path)
+    url = store_url(tmp_path, flavour)
+    data, server = (TSDB_DATA, TSDB_DSN) if flavour == "timescaledb" else (PG_DATA, PG_DSN)
+    assert data and server, "FENGHUO_TEST_TSDB_DATA (the postgres.sh DIR of FENGHUO_TEST_TSDB_DSN) is needed"
+    env = {**os.environ, "PG_PRELOAD": "timescaledb" if flavour == "timescaledb" else ""}
     cluster = Cluster(tmp_path / "kafka", config("http://127.0.0.1:9"), url, partitions=2)
     topics = Topics(cluster.prefix)
     create_topics(KAFKA, 2, topics)
     ingest = KafkaIngest(KAFKA, make_resolver(GridTree([])), topics)
     rows = [{**r, "grid": "G-AGLY"} for r in readings[:4000]]
     script = str(ROOT / "scripts" / "services" / "postgres.sh")
-    port = PG_DSN.rsplit(":", 1)[1].split("/", 1)[0]
+    port = server.rsplit(":", 1)[1].split("/", 1)[0]
     try:
         cluster.start("store-writer", "store-writer")
         # the writer is up (store open, consuming) before the database goes: the outage hits it mid-stream
@@ -67,9 +74,9 @@ def test_postgres_restart_during_ingest_loses_no_accepted_event(
         sending = threading.Thread(target=send)
         sending.start()
         time.sleep(0.5)
-        subprocess.run([script, "stop", PG_DATA], check=True, capture_output=True, timeout=60)
+        subprocess.run([script, "stop", data], check=True, capture_output=True, timeout=60)
         time.sleep(3)  # the writer fails and retries meanwhile
-        subprocess.run([script, "start", PG_DATA, port], check=True, capture_output=True, timeout=60)
+        subprocess.run([script, "start", data, port], check=True, capture_output=True, timeout=60, env=env)
         sending.join(60)
         store = open_store(url, tmp_path / "data")
         try:

@@ -43,7 +43,7 @@ from fenghuo.core.models import Signal
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store
 from fenghuo.core.titles import make_title, rule_titles
-from fenghuo.runtime.kafka.alert_service.commands import apply_command, reply_to_wire
+from fenghuo.runtime.kafka.alert_service.commands import DRILL_CLOCK, apply_command, apply_drill_clock, reply_to_wire
 from fenghuo.runtime.kafka.alert_service.corroboration import StoredCorroboration
 from fenghuo.runtime.kafka.alert_service.grid_clocks import GridClocks, ScopedAlertService
 from fenghuo.runtime.kafka.alert_service.positions import Positions
@@ -196,10 +196,20 @@ class AlertWorker:
                 self.reload()
         return changes
 
-    def apply_command(self, raw: bytes) -> None:
+    def apply_command(self, raw: bytes, partition: int | None = None) -> None:
         """An ack or resolve from the API (the alert service is the only writer of alerts): apply it,
-        then answer on the alerts topic, keyed by alert id, with the command's id and the outcome."""
+        then answer on the alerts topic, keyed by alert id, with the command's id and the outcome. A drill
+        run's clock (``partition``: the commands partition it came on) moves that drill's clocks and ticks its
+        escalations in the partition's grids; it has no answer."""
         self.refresh_silences()
+        cmd = json.loads(raw)
+        if isinstance(cmd, dict) and cmd.get("op") == DRILL_CLOCK:
+            try:
+                apply_drill_clock(self.alerts, self.clocks, cmd, partition)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("drill clock command ignored: %s", exc)
+            self.commands += 1
+            return
         key, reply = apply_command(self.alerts, self.clocks, raw)
         self.commands += 1
         if self.producer is not None:
@@ -250,7 +260,7 @@ class AlertWorker:
                 records = sorted((r for batch in polled.values() for r in batch), key=lambda r: r.timestamp)
                 for r in records:
                     if r.topic == self.topics.commands:
-                        self.apply_command(r.value)
+                        self.apply_command(r.value, r.partition)
                     else:
                         self.apply_record(r.value)
                 if records:
