@@ -244,6 +244,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_id(text: str) -> str:
+    """A run's id as the service names them (``gloria-flood-r3``); a clear usage error otherwise."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,47}-r[0-9]{1,9}", text):
+        raise argparse.ArgumentTypeError(f"takes a run's id such as gloria-flood-r3 (fenghuo drill list), "
+                                         f"not {text[:80]!r}")
+    return text
+
+
 def _on_run(args: argparse.Namespace, method: str, suffix: str = "") -> int:
     """GET a run (``show``) or POST ``/end`` to it, and print its scorecard."""
     status, doc = _call(args, method, f"/v1/drills/{quote(args.run, safe='')}{suffix}")
@@ -331,7 +341,7 @@ def add_subcommand(sub: Any) -> None:
                            ("end", cmd_end, "end a running run now (it is scored)"),
                            ("purge", cmd_purge, "delete a run's events, alerts and notifications (admin)")):
         c = dsub.add_parser(name, help=what)
-        c.add_argument("run", help="the run's id, e.g. gloria-flood-r3")
+        c.add_argument("run", type=_run_id, help="the run's id, e.g. gloria-flood-r3")
         _remote(c)
         c.set_defaults(fn=fn)
     cmp_ = dsub.add_parser("compare", help="the runs of one scenario side by side, and their trend")

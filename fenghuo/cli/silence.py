@@ -54,6 +54,9 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None,
 
 def _refused(status: int, doc: Any) -> int:
     detail = doc.get("detail") if isinstance(doc, dict) else doc
+    if isinstance(detail, list) and all(isinstance(d, dict) and "msg" in d for d in detail):  # FastAPI's 422
+        return _fail(f"refused ({status}): " + "; ".join(
+            f"{'.'.join(str(x) for x in d.get('loc', [])[1:]) or 'request'}: {d['msg']}" for d in detail[:5]))
     if isinstance(detail, dict) and "errors" in detail:
         return _fail(f"{detail.get('message', 'refused')} ({status}):\n" + "\n".join(f"  - {e}"
                                                                                       for e in detail["errors"]))

@@ -83,6 +83,12 @@ CASES = [  # (argv with {t}: a temporary folder, {h}: the history's data directo
     (["grafana", "sync"], 2, "needs --url and --token"),
     (["worker", "alerts", "--config", "{t}/far.yaml"], 2, "latitude 999"),
     (["bogus"], 2, "invalid choice"),
+    (["drill", "run", "nope", "--data-dir", "{t}/r"], 2, "no scenario 'nope' (those that can be started: boston"),
+    (["drill", "run", "{t}/empty.yaml", "--data-dir", "{t}/r"], 2, "a scenario is a mapping with a scenario: key"),
+    (["drill", "run", "{t}/nothing.yaml", "--data-dir", "{t}/r"], 2, "cannot read it"),
+    (["drill", "run", "gloria-flood", "--speed", "0"], 2, "takes scenario seconds per second"),
+    (["drill", "show", "Bad", "--url", "http://127.0.0.1:9"], 2, "takes a run's id such as gloria-flood-r3"),
+    (["drill", "end", "gloria-flood-r1", "--url", "http://127.0.0.1:9", "--api-key", "k"], 2, "cannot reach"),
 ]
 
 
