@@ -448,7 +448,8 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     ``runs``: ``{"run", "number", "started_at", "status", "scorecard"}`` documents (a scorecard may be None).
     Trends compare the last two runs that have the figure; an expectation is stable when every run that
-    judged it gave the same verdict.
+    judged it gave the same verdict. A run still going is listed with its figures so far but takes no part in
+    the trends and the stability (its verdicts are not final).
 
     >>> def card(met: int, mtta: float) -> dict:
     ...     return {"verdict": "pass" if met == 2 else "fail", "expectations": [],
@@ -472,16 +473,18 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
                               "lead_seconds": k[key].get("lead_seconds") if key in k else None} for key in keys],
         })
     expectations = []
+    final = [r.get("status") != "running" for r in ordered]
     for i, key in enumerate(keys):
         verdicts = [row["expectations"][i]["verdict"] for row in table]
-        seen = [v for v in verdicts if v is not None]
+        seen = [v for v, done in zip(verdicts, final, strict=True) if v is not None and done]
         expectations.append({"key": key, "verdicts": verdicts,
                              "leads": [row["expectations"][i]["lead_seconds"] for row in table],
                              "stable": len(set(seen)) <= 1})
     trend = {}
     for figure, higher in TREND.items():
         values = [row[figure] for row in table]
-        trend[figure] = {"values": values, "change": change(values, higher),
+        done = [v if f else None for v, f in zip(values, final, strict=True)]
+        trend[figure] = {"values": values, "change": change(done, higher),
                          "better_when": "higher" if higher else "lower"}
     return {"runs": table, "expectations": expectations, "trend": trend,
             "stable": all(x["stable"] for x in expectations)}

@@ -309,3 +309,17 @@ def test_resolving_without_acknowledging_answers_in_time_but_is_no_acknowledgeme
     assert (t0["acknowledged"], t0["mtta_seconds"], t0["on_time"], t0["resolved"], t0["mttr_seconds"]) == \
         (0, None, 1, 1, 600.0)
     assert (card["summary"]["mtta_seconds"], card["summary"]["mttr_seconds"]) == (None, 600.0)
+
+
+def test_a_run_still_going_takes_no_part_in_the_trend() -> None:
+    def card(met: int, mtta: float | None) -> dict[str, Any]:
+        return {"verdict": "pass" if met == 2 else "fail",
+                "expectations": [{"label": "river red", "verdict": "met" if met else "pending"}],
+                "summary": {"expected": 2, "met": met, "false_alarms": 0, "mtta_seconds": mtta}}
+
+    c = compare([{"run": "s-r1", "number": 1, "status": "ended", "scorecard": card(1, 900.0)},
+                 {"run": "s-r2", "number": 2, "status": "ended", "scorecard": card(2, 600.0)},
+                 {"run": "s-r3", "number": 3, "status": "running", "scorecard": card(0, None)}])
+    assert c["trend"]["met_share"]["values"] == [0.5, 1.0, 0.0]  # listed, with its figures so far
+    assert c["trend"]["met_share"]["change"] == "better"  # r2 against r1: the running r3 is not judged yet
+    assert c["expectations"][0]["stable"] is True
