@@ -40,6 +40,7 @@ log = logging.getLogger("fenghuo.drills")
 SAVE_EVERY = 2.0  # wall seconds between writes of a running run's document
 MAX_RUN_ALERTS = 5000  # alerts a scorecard reads
 MAX_ACTIVE = 4  # runs going at once in one service
+RESCORE_EVERY = 1.0  # wall seconds: a running run's live scorecard is made at most this often (board polls)
 
 
 class DrillRefused(Exception):
@@ -59,6 +60,7 @@ class _Active:
     thread: threading.Thread | None = None
     saved: float = 0.0
     interrupted: bool = False  # the service stopped while it was going
+    scored_at: float = float("-inf")  # wall time of the live scorecard in ``doc``
 
 
 class DrillControl:
@@ -79,7 +81,8 @@ class DrillControl:
         self.data_dirs = data_dirs or []
         self.scenario_dirs = scenario_dirs if scenario_dirs is not None else [BUNDLED_SCENARIOS]
         self.kinds = {n.id: n.kind for n in config.nodes}
-        self.active: dict[str, _Active] = {}
+        self.active: dict[str, _Active] = {}  # runs going in this process (an ended run leaves it)
+        self._starting = 0  # starts past the MAX_ACTIVE check, not yet in ``active``
         self.lock = threading.RLock()
         self._known: dict[str, tuple[Scenario, dict[str, Any], Path]] | None = None
         self._unfit: dict[str, list[str]] = {}  # bundled scenarios made for another configuration: why
@@ -145,9 +148,21 @@ class DrillControl:
         errors = scenario_errors(scenario, self.config)
         if errors:
             raise ScenarioError(errors)
-        with self.lock:
-            if sum(1 for a in self.active.values() if not a.runner.done) >= MAX_ACTIVE:
+        with self.lock:  # the slot is taken now: two starts at once cannot both pass the bound
+            if sum(1 for a in self.active.values() if not a.runner.done) + self._starting >= MAX_ACTIVE:
                 raise DrillRefused(f"{MAX_ACTIVE} drill runs are going already: end one first", 429)
+            self._starting += 1
+        slot = [True]
+        try:
+            return self._begin(scenario, doc, base_dir, actor, background, slot)
+        finally:
+            if slot[0]:
+                with self.lock:
+                    self._starting -= 1
+
+    def _begin(self, scenario: Scenario, doc: dict[str, Any], base_dir: Path | None, actor: str, background: bool,
+               slot: list[bool]) -> dict[str, Any]:
+        """Load, store and plan the run, then run it (``slot``: the start's reserved place, handed to ``active``)."""
         records = load_records(scenario, base_dir, self.data_dirs, self.store.series)
         start = scenario.start if scenario.start is not None else first_time(records)
         if start is None:
@@ -178,6 +193,8 @@ class DrillControl:
         active = _Active(run_doc, scenario, runner, planned.counts)
         with self.lock:
             self.active[run] = active
+            self._starting -= 1
+            slot[0] = False
         self._save(self._live(active))
         log.info("drill %s started by %s: %d deliveries planned, %s", run, actor, len(planned.deliveries),
                  scenario.speed)
@@ -229,9 +246,12 @@ class DrillControl:
         doc["rejections"] = list(active.runner.progress.errors)
         doc["chaos"] = list(active.runner.notes)
         doc.update(active.runner.status())
+        if not final and self.wall() - active.scored_at < RESCORE_EVERY:
+            return doc  # the scorecard of a moment ago: each look reads every alert and notification of the run
         try:
             doc["scorecard"] = self._score(active, final)
             doc["verdict"] = doc["scorecard"]["verdict"]
+            active.scored_at = self.wall()
         except Exception:  # a live scorecard that cannot be made now is made again on the next look
             log.exception("drill %s: scoring failed", doc["run"])
         return doc
@@ -247,6 +267,9 @@ class DrillControl:
         if runner.error:
             doc["error"] = runner.error
         self._save(doc)
+        with self.lock:  # the store has it: the run leaves memory with its planned deliveries
+            self.active.pop(doc["run"], None)
+        runner.deliveries = []
         log.info("drill %s %s: %s", doc["run"], status, doc.get("verdict"))
 
     def get(self, run: str) -> dict[str, Any] | None:

@@ -133,13 +133,13 @@ class DrillRun:
         self.stopped.set()
 
     # -- the loop ------------------------------------------------------------------------------------------
-    def _actions(self) -> list[Action]:
+    def _actions(self, open_alerts: list[Alert]) -> list[Action]:
         if self.responders is None or self.responders.human:
             return []
-        actions = next_actions(self.host.drill_open_alerts(self.run), self.responders, self.tiers, self.no_ack)
+        actions = next_actions(open_alerts, self.responders, self.tiers, self.no_ack)
         return [a for a in actions if (a.alert, a.op) not in self.refused]
 
-    def _next_time(self, actions: list[Action]) -> float:
+    def _next_time(self, actions: list[Action], open_alerts: list[Alert]) -> float:
         candidates = [self.end]
         if self.next < len(self.deliveries):
             candidates.append(self.deliveries[self.next].at)
@@ -147,7 +147,7 @@ class DrillRun:
             candidates.append(actions[0].at)
         if self.chaos:
             candidates.append(self.chaos[0][0])
-        for a in self.host.drill_open_alerts(self.run):
+        for a in open_alerts:
             if a.escalate_at is not None and a.escalate_at > self.clock:
                 candidates.append(a.escalate_at)
         due = self.host.drill_due(self.run)
@@ -161,8 +161,9 @@ class DrillRun:
         try:
             self._advance(self.start)
             while not self.stopped.is_set():
-                actions = self._actions()
-                t = self._next_time(actions)
+                open_alerts = self.host.drill_open_alerts(self.run)  # read once a step (a query in Kafka mode)
+                actions = self._actions(open_alerts)
+                t = self._next_time(actions, open_alerts)
                 if self.speed is not None:
                     now = self._mapped()
                     if now < t:  # wait, the run's clock moving on meanwhile (people may be acting on it)

@@ -51,7 +51,7 @@ from fenghuo.core.retention import PurgeJob
 from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import AlertQuery, Store, open_store
-from fenghuo.drills.control import DrillControl
+from fenghuo.drills.control import MAX_RUN_ALERTS, DrillControl
 from fenghuo.drills.scenario import Kill, PauseBroker
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
@@ -77,7 +77,6 @@ log = logging.getLogger("fenghuo.runtime.kafka.front")
 _T = TypeVar("_T")
 DRILL_PACE = 600.0  # scenario seconds per wall second of a `speed: max` drill run here (docs/drills.md)
 SETTLE_S = 120.0  # how long a drill run that ends waits for the workers to catch up before it is scored
-MAX_RUN_ALERTS = 5000  # a run's alerts read for its simulated responders
 
 
 class AlertCommands:

@@ -144,3 +144,23 @@ def test_a_silent_tier_is_escalated_past_at_its_deadline(pipeline: Pipeline) -> 
     assert [e.ts for e in escalated] == [T + 3600 + 3600]  # the red deadline at the community passed
     assert "(D)" in (escalated[0].detail or "")
     assert alert.acked_at == T + 7200 + 600 and alert.acked_by == "drill-responder@D"
+
+
+def test_runs_beyond_the_bound_are_refused_and_an_ended_run_leaves_memory(pipeline: Pipeline) -> None:
+    from fenghuo.drills import control as drill_control
+    from fenghuo.drills.control import DrillRefused
+
+    spec = {"scenario": "slow-river", "speed": 1.0, "start": "2027-01-15T08:00:00Z",
+            "sources": [{"synthetic": {"source": "gauge-1", "grid": "G", "metric": "water_level_m", "every": "10m",
+                                       "from": "2027-01-15T08:00:00Z", "to": "2027-01-15T12:00:00Z", "base": 1.0}}]}
+    started = [pipeline.drills.start(spec=spec, actor="analyst")["run"] for _ in range(drill_control.MAX_ACTIVE)]
+    assert started == [f"slow-river-r{i}" for i in range(1, drill_control.MAX_ACTIVE + 1)]
+    with pytest.raises(DrillRefused) as refused:
+        pipeline.drills.start(spec=spec, actor="analyst")
+    assert refused.value.status == 429 and pipeline.drills._starting == 0
+    for run in started:
+        assert pipeline.drills.end(run, "analyst")["status"] == "ended"
+    assert pipeline.drills.active == {}  # the ended runs (and their planned deliveries) left memory
+    assert [r["status"] for r in pipeline.drills.runs()] == ["ended"] * drill_control.MAX_ACTIVE
+    assert pipeline.drills.start(spec=spec, actor="analyst")["run"] == "slow-river-r5"  # a slot is free again
+    pipeline.drills.end("slow-river-r5", "analyst")
