@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fenghuo.alerts.cap_text import Texts, category, event_names, texts
+from fenghuo.alerts.federation import ORIGIN_PARAM, cap_evidence, chain_text, origin_chain
 from fenghuo.core.config import Node
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Alert
@@ -42,7 +43,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
 # elements whose text is an identifier, a time, a link or coordinates: never masked
 _NOT_TEXT = frozenset(f"{{{CAP_NS}}}{tag}" for tag in ("identifier", "sender", "sent", "references", "incidents",
                                                        "polygon", "circle", "web", "valueName"))
+_KEPT_VALUES = ("FENGHUO_ALERT_ID", "FENGHUO_ORIGIN")  # parameters whose value is an id or a chain: never masked
 _VALUE = f"{{{CAP_NS}}}value"  # kept in the FENGHUO_ALERT_ID parameter
+CAP_CATEGORIES = frozenset(("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
+                            "CBRNE", "Other"))
 
 
 def cap_time(ts: float) -> str:
@@ -139,8 +143,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
 def _info(root: ET.Element, alert: Alert, msg: Message, area: Area, lang: str, t: Texts, web: str | None) -> None:
     info = _sub(root, "info")
     _sub(info, "language", lang)
-    _sub(info, "category", category(alert))
-    _sub(info, "event", event_names(alert)[0 if lang == "zh-CN" else 1])
+    cap = cap_evidence(alert)  # a warning from outside keeps the category and event its sender named
+    kept = [c for c in (cap or {}).get("category") or [] if c in CAP_CATEGORIES]
+    for cat in kept[:12] or [category(alert)]:
+        _sub(info, "category", cat)
+    _sub(info, "event", str(cap["event"])[:200] if cap and cap.get("event") else
+         event_names(alert)[0 if lang == "zh-CN" else 1])
     _sub(info, "responseType", "AllClear" if msg.msg_type == "Cancel" else
          ("Prepare" if msg.level >= Level.ORANGE else "Monitor"))
     _sub(info, "urgency", urgency(alert, msg))
@@ -152,8 +160,10 @@ def _info(root: ET.Element, alert: Alert, msg: Message, area: Area, lang: str, t
     _sub(info, "instruction", t.instruction)
     if web:
         _sub(info, "web", web)
+    origin = origin_chain(alert)  # a warning taken in from outside keeps its origin (alerts/federation.py)
     for name, value in (("FENGHUO_LEVEL", f"{msg.level.name_en} ({msg.level.roman})"),
-                        ("FENGHUO_ALERT_ID", alert.id), ("FENGHUO_RISK", str(alert.risk))):
+                        ("FENGHUO_ALERT_ID", alert.id), ("FENGHUO_RISK", str(alert.risk)),
+                        *([(ORIGIN_PARAM, chain_text(origin))] if origin else [])):
         p = _sub(info, "parameter")
         _sub(p, "valueName", name)
         _sub(p, "value", value)
@@ -215,7 +225,7 @@ def mask_element(root: ET.Element) -> ET.Element:
     ['投诉人138****5678', 'http://b/13812345678']
     """
     for parent in root.iter():
-        is_id = parent.findtext(f"{{{CAP_NS}}}valueName") == "FENGHUO_ALERT_ID"
+        is_id = parent.findtext(f"{{{CAP_NS}}}valueName") in _KEPT_VALUES
         for el in parent:
             if el.text and el.tag not in _NOT_TEXT and not (is_id and el.tag == _VALUE):
                 el.text = mask_pii(el.text)

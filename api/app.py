@@ -23,8 +23,12 @@ from fenghuo.api.guard import Guard
 from fenghuo.api.routes import alerts, audit, backtest, cap, events, health, oncall, reports, rules, series
 from fenghuo.api.routes import drills as drill_routes
 from fenghuo.api.routes import incidents as incident_routes
+from fenghuo.api.routes import risk as risk_routes
 from fenghuo.api.routes import silences as silence_routes
+from fenghuo.api.routes import warning_sources as source_routes
+from fenghuo.api.routes import warnings as warning_routes
 from fenghuo.core.settings import Settings
+from fenghuo.runtime.risk_job import start_risk
 from fenghuo.runtime.service import AlertsBehind, BusUnavailable, CommandTimeout, Service
 
 STATIC = Path(__file__).parent / "static"
@@ -41,12 +45,17 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
         service = make_service()
         if not started:
             service.start()
+        risk = None
         try:
             app.state.service = service
+            risk = start_risk(service)  # the risk forecast's schedule, off the hot path (fenghuo/runtime/risk_job.py)
+            app.state.risk = risk.job if risk else None
             if on_started:
                 on_started(service)
             yield
         finally:
+            if risk is not None:
+                risk.stop()
             service.stop()
 
     app = FastAPI(title="fenghuo 烽火", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -78,8 +87,11 @@ def create_app(make_service: Callable[[], Service], keyring: KeyRing,
         app.include_router(r, responses=ERRORS)
     app.include_router(oncall.router, responses=ERRORS)  # GET /v1/oncall: who is on duty per node
     app.include_router(silence_routes.router, responses=ERRORS)  # /v1/silences
+    app.include_router(source_routes.router, responses=ERRORS)  # GET /v1/warnings/sources: polled CAP feeds
+    app.include_router(warning_routes.router, responses=ERRORS)  # POST|GET /v1/warnings: CAP warnings taken in
     app.include_router(incident_routes.router, responses=ERRORS)  # /v1/incidents
     app.include_router(drill_routes.router, responses=ERRORS)  # /v1/drills: scenario runs and scorecards
+    app.include_router(risk_routes.router, responses=ERRORS)  # /v1/risk: the per-grid risk forecast
     app.include_router(audit.router, responses=ERRORS)  # GET /v1/audit/verify, /v1/audit/head (admin)
     app.include_router(health.router, responses=ERRORS)  # /healthz: 401/429 for a wrong key sent anyway
     if (STATIC / "index.html").exists():

@@ -50,6 +50,7 @@ PUBLIC = Policy(None, 64 * KiB)
 # (method, path pattern, policy): first match wins; anything else under /v1/ is DEFAULT_API, the rest PUBLIC
 POLICIES: list[tuple[str, re.Pattern[str], Policy]] = [
     ("POST", re.compile(r"/v1/events"), Policy("responder", 64 * MiB)),
+    ("POST", re.compile(r"/v1/warnings"), Policy("responder", 1 * MiB)),  # CAP XML (api/routes/warnings.py)
     ("POST", re.compile(r"/v1/alerts/[^/]+/(ack|resolve)"), Policy("responder", 64 * KiB)),
     ("POST", re.compile(r"/v1/rules/thresholds/backtest"), Policy("analyst", 1 * MiB)),
     ("PUT", re.compile(r"/v1/rules/thresholds/[^/]+"), Policy("analyst", 1 * MiB)),

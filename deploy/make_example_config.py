@@ -290,6 +290,8 @@ def river_rules(obs: Path, station_grid: dict[str, str]) -> tuple[dict[str, Any]
         f"in the quiet first week of the file (before {datetime.fromtimestamp(quiet_end, UTC):%Y-%m-%d %H:%M} UTC)",
         "plus fixed margins of " + ", ".join(f"{k} +{v} m" for k, v in MARGINS.items())
         + " (a station silent that week: its readings before Gloria); '*' applies to stations without an entry.",
+        "While a CAP warning whose event names rain/pluie (any level) or flood/crue (orange or red) is open for a",
+        "river's grid, its levels come 20% (rain) or 30% (flood) of the distance between levels earlier.",
     ]
     for code in sorted(series):
         values = [v for t, v in series[code].items() if t < quiet_end]
@@ -306,7 +308,12 @@ def river_rules(obs: Path, station_grid: dict[str, str]) -> tuple[dict[str, Any]
     level = {"id": "river-level", "kind": "threshold", "feed": "sensor", "metric": "water_level_m", "grid": "*",
              "direction": "above", "levels": {"blue": 3.0, "yellow": 3.5, "orange": 4.0, "red": 4.5},
              "for_seconds": 600, "hysteresis": 0.1, "risk": "safety", "title_zh": "河道水位超警戒",
-             "title_en": "River level above warning", "sources": sources}
+             "title_en": "River level above warning", "sources": sources,
+             # an upstream warning of rain, or of flood at orange or above, for the river's grid (or its department)
+             # brings the levels earlier (docs/warnings-detection.md); Meteo-France names them in French too
+             "while_warning": [{"event": "rain", "lower": 0.2}, {"event": "pluie", "lower": 0.2},
+                               {"event": "flood", "lower": 0.3, "min_level": "orange"},
+                               {"event": "crue", "lower": 0.3, "min_level": "orange"}]}
     blue = math.ceil(quiet_rise * 10) / 10
     rates = {"blue": blue, "yellow": round(blue * 1.5, 2), "orange": round(blue * 2, 2), "red": round(blue * 3, 2)}
     notes += [f"river-rise: blue = the largest 1-hour rise of any station in the quiet week ({quiet_rise:.3f} m),",
@@ -415,6 +422,7 @@ def build(data: Path) -> tuple[str, dict[str, Any]]:
         ONCALL,
         MUTING,
         INCIDENTS,
+        WARNINGS,
         *("# " + line for line in river_notes + snow_notes),
         dump("rules", [level, rise, *snow, *GAS_RULES]),
         DETECTORS,
@@ -495,6 +503,24 @@ incidents:
   min_alerts: 2              # a lone alert is notified on its own, as without incidents
   window: 86400              # a new incident gathers the open alerts of its key raised in the last day
   max_members: 1000
+"""
+
+WARNINGS = """# CAP 1.2 warnings taken in (docs/warnings.md): POST /v1/warnings, or polled from the feeds in `sources`.
+# A <geocode> value maps to grids or nodes through this table (a node: every grid under it); polygons and
+# circles are matched against the grids' polygons. ISO 3166-2 codes of the departments (Meteo-France's
+# vigilance warnings name them) and the SAME code of Suffolk County (the US NWS and Boston's public health
+# notices name it).
+warnings:
+  sender: fenghuo@occitanie-boston.example   # this instance's CAP sender: messages from it are echoes, refused
+  geocodes:
+    FR-09: [OCC-09]      # Ariege
+    FR-11: [OCC-11]      # Aude
+    FR-34: [OCC-34]      # Herault
+    FR-66: [OCC-66]      # Pyrenees-Orientales
+    "025025": [BOS]      # Suffolk County, Massachusetts (SAME): all of Boston
+  exercise_drill: cap-exercise   # status Exercise: taken as a drill of this name (unless posted with ?drill=)
+  # sources:                     # CAP feeds polled (docs/federation.md)
+  # - {name: neighbour-district, url: "https://neighbour.example/v1/cap/feed.atom", every: 60s}
 """
 
 DETECTORS = """# Model detectors beside the rules: Prophet forecasts that raise a rule's alert before its level is

@@ -24,11 +24,14 @@ from fenghuo.core import state as saved
 from fenghuo.core.config import Rule
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Event, Risk, Signal
+from fenghuo.detectors.open_warnings import OpenWarnings
 from fenghuo.detectors.protocol import Detector
 from fenghuo.detectors.rules import (
     CountDetector,
     RateDetector,
     ThresholdDetector,
+    lowered,
+    lowering_for,
     make_rule_detector,
     params_for,
 )
@@ -56,11 +59,28 @@ class DetectorEngine:
         self.detectors: list[Detector] = []  # model detectors (bursts, forecasts, text risk, corroboration...)
         self._routes: dict[str, list[Detector]] = {}
         self._routed: list[Detector] = []  # the detectors the routes were built from
+        self.warnings: OpenWarnings | None = None  # open external warnings (rules' while_warning, corroboration)
+        self.versions: dict[str, int] = {}  # rule id -> its version in the store (set_rules)
         self.set_rules(rules)
 
     def add(self, detector: Detector) -> None:
         """Run this model detector too (after the ones already added)."""
         self.detectors.append(detector)
+        if self.warnings is not None:
+            self._tell_warnings(detector)
+
+    def use_warnings(self, view: OpenWarnings) -> None:
+        """Read the open external warnings from ``view`` (kept up to date by the runtime, not saved with the
+        state): rules with ``while_warning`` lower their levels under them, and model detectors that take
+        part in warnings (``use_warnings``: corroboration) are given the view too."""
+        self.warnings = view
+        for d in self.detectors:
+            self._tell_warnings(d)
+
+    def _tell_warnings(self, detector: Detector) -> None:
+        use = getattr(detector, "use_warnings", None)
+        if use is not None:
+            use(self.warnings)
 
     def close(self) -> None:
         """Close every model detector (the runtime stops)."""
@@ -144,8 +164,11 @@ class DetectorEngine:
         """The rules in force (model detectors that follow rule levels, like forecasts, read them here)."""
         return list(self.rules.values())
 
-    def set_rules(self, rules: Iterable[Rule]) -> None:
+    def set_rules(self, rules: Iterable[Rule], versions: Mapping[str, int] | None = None) -> None:
+        """Run these rules from now on (the state of those that stay, with their kind, is kept). ``versions``: each
+        rule's version in the store, written into the evidence of its signals (``rule_version``)."""
         new = {r.id: r for r in rules}
+        self.versions = {k: v for k, v in (versions or {}).items() if k in new}
         for key in [k for k in self.state if k[0] not in new or new[k[0]].kind != self.rules[k[0]].kind]:
             del self.state[key]
         self.rules = new
@@ -247,6 +270,11 @@ class DetectorEngine:
         det = self.state.get(key)
         if det is None:
             det = self.state[key] = make_rule_detector(rule)
+        normal, lowering = p, None
+        if rule.while_warning and self.warnings is not None and self.warnings.any_in(e.drill):
+            lowering = lowering_for(rule, self.warnings.active(e.drill, e.grid, e.ts))
+            if lowering is not None:
+                p = lowered(p, lowering[0])
         changed, observed = det.step(p, e.ts, value)
         if changed is None:
             return
@@ -258,11 +286,26 @@ class DetectorEngine:
             limit = dict(p.thresholds)[changed]
             sign = ">=" if p.above else "<="
             reason = f"{rule.id}: {what} {observed:.3g} {sign} {limit:g} ({level.name_en})"
+        evidence = {"event": e.id, "ts": e.ts, "observed": observed, "metric": e.metric, "category": e.category}
+        version = self.versions.get(rule.id)
+        if version is not None:  # the rule's version in the store (a rule edited through the API has several)
+            evidence["rule_version"] = version
+        if lowering is not None:
+            fraction, w = lowering
+            reason += (f", levels {fraction:.0%} earlier while {w.level.name_en} {w.event} warning {w.identifier} "
+                       f"of {w.sender} is open")
+            evidence.update(warning=w.evidence(), lower=fraction, thresholds=_named(p),
+                            normal_thresholds=_named(normal))
         out.append(Signal(
             detector=rule.kind, rule=rule.id, risk=Risk(rule.risk_type), feed=e.feed, grid=e.grid, series=series,
             source=e.source, ts=e.ts, level=level, score=observed, reason=reason, drill=e.drill,
             kind="level" if level else "clear",
             certainty=Certainty.OBSERVED if e.feed == "sensor" else Certainty.POSSIBLE,
-            evidence={"event": e.id, "ts": e.ts, "observed": observed, "metric": e.metric, "category": e.category},
+            evidence=evidence,
         ))
+
+
+def _named(p: Any) -> dict[str, float]:
+    """A rule's thresholds by level name (for the evidence)."""
+    return {Level(level).name_en: round(t, 6) for level, t in p.thresholds}
 

@@ -17,6 +17,15 @@ fingerprint). The alert service must not open an alert for it: it raises the cer
 open alert with that fingerprint (never lowers it), raises its level to the proposed one when
 higher, and appends the evidence; with no open alert it is ignored.
 
+An open external (CAP) warning covering the signal's grid (:mod:`fenghuo.detectors.open_warnings`, given with
+:meth:`Corroboration.use_warnings`) counts as one more feed, ``warning``: a local signal under a rainstorm
+warning is corroborated as a second feed would corroborate it (``Likely``; ``Observed`` for a sensor threshold
+crossing), and the warning is named in ``evidence["warnings"]`` (sender, identifier, event, level) and among
+``evidence["signals"]``. The warning's own alert is never a member (a warning is not corroborated by itself);
+a warning cancelled, cleared or past its ``expires`` at the signal's time corroborates nothing. With
+``same_risk`` only warnings of the signal's risk count. A warning that opens while local signals are held
+corroborates them at once (:meth:`Corroboration.warnings_opened`, on the stage's tick).
+
 >>> from fenghuo.core.levels import Level
 >>> from fenghuo.core.models import Certainty, Risk, Signal
 >>> def sig(feed, detector, ts, level=Level.YELLOW):
@@ -33,13 +42,14 @@ higher, and appends the evidence; with no open alert it is ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fenghuo.core import state as saved
 from fenghuo.core.levels import Level
 from fenghuo.core.models import Certainty, Signal
+from fenghuo.detectors.open_warnings import WARNING_FEED, OpenWarning, OpenWarnings
 from fenghuo.detectors.protocol import DetectorBase
 from fenghuo.detectors.registry import BuildContext, register
 
@@ -81,9 +91,48 @@ class Corroboration:
     def __init__(self, params: FusionParams | None = None) -> None:
         self.p = params or FusionParams()
         self.groups: dict[tuple[str | None, str], Group] = {}
+        self.warnings: OpenWarnings | None = None  # the open external warnings (not state: the runtime's view)
+        self._seen: dict[str, OpenWarning] = {}  # the warnings judged against the groups already
+        self._seen_version = -1
 
-    def _certainty(self, members: list[Signal]) -> Certainty:
-        feeds = {s.feed for s in members}
+    def use_warnings(self, view: OpenWarnings | None) -> None:
+        """Count the open external warnings of ``view`` as a feed of their grids."""
+        self.warnings = view
+
+    def warnings_opened(self) -> list[Signal]:
+        """The corroboration signals that warnings opened (or changed) since the last call cause among the local
+        signals held now: a river alert raised before a rainstorm warning came is corroborated once the warning
+        is open, not only at its next signal. Each group of a grid a new warning covers is judged around its
+        latest member (of each risk, with ``same_risk``). The first call judges every open warning (a restart:
+        what was proposed already is not proposed again)."""
+        view = self.warnings
+        if view is None or view.version == self._seen_version:
+            return []
+        self._seen_version = view.version
+        now = {w.alert_id: w for w in view.all()}
+        new = [w for key, w in now.items() if self._seen.get(key) != w]
+        self._seen = now
+        out: list[Signal] = []
+        for (drill, grid), g in sorted(self.groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+            if not g.members or not any(w.drill == drill and set(w.grids) & set(view.chain(grid)) for w in new):
+                continue
+            risks = {s.risk for s in g.members.values()} if self.p.same_risk else {None}
+            for risk in sorted(risks, key=str):
+                latest = max((s for s in g.members.values() if risk is None or s.risk == risk),
+                             key=lambda s: (s.ts, s.fingerprint))
+                out.extend(self._judge(g, latest))
+        return out
+
+    def _warned(self, signal: Signal) -> list[OpenWarning]:
+        """The open warnings covering the signal's grid at its time (of its risk, with ``same_risk``)."""
+        view = self.warnings
+        if view is None or not view.any_in(signal.drill):
+            return []
+        return [w for w in view.active(signal.drill, signal.grid, signal.ts)
+                if not self.p.same_risk or w.risk == str(signal.risk)]
+
+    def _certainty(self, members: list[Signal], warned: bool = False) -> Certainty:
+        feeds = {s.feed for s in members} | ({WARNING_FEED} if warned else set())
         if len(feeds) < self.p.min_feeds:
             return Certainty.POSSIBLE
         sensor_cross = any(s.feed == "sensor" and s.detector in self.p.threshold_detectors for s in members)
@@ -91,7 +140,7 @@ class Corroboration:
 
     def observe(self, signal: Signal) -> list[Signal]:
         """Take one signal; return the corroboration signals it causes (maybe none)."""
-        if signal.kind == "corroboration":
+        if signal.kind == "corroboration" or signal.feed == WARNING_FEED:
             return []
         g = self.groups.setdefault((signal.drill, signal.grid), Group())
         fp = signal.fingerprint
@@ -105,17 +154,26 @@ class Corroboration:
             g.emitted.pop(fp, None)
             return []
         g.members[fp] = signal
+        return self._judge(g, signal)
+
+    def _judge(self, g: Group, signal: Signal) -> list[Signal]:
+        """The corroboration signals of the group around ``signal`` (one of its members): those whose proposal
+        (certainty, level) changed."""
+        window = self.p.window_hours * 3600.0
         # only signals within the window of this one, on either side: signals from two runtimes'
         # stages can arrive out of event-time order
         group = [s for s in g.members.values() if abs(s.ts - signal.ts) <= window
                  and (not self.p.same_risk or s.risk == signal.risk)]
-        certainty = self._certainty(group)
-        if len({s.feed for s in group}) < self.p.min_feeds:
+        warned = self._warned(signal)
+        certainty = self._certainty(group, bool(warned))
+        feeds = sorted({s.feed for s in group} | ({WARNING_FEED} if warned else set()))
+        if len(feeds) < self.p.min_feeds:
             return []
         evidence = [{"feed": s.feed, "detector": s.detector, "rule": s.rule, "level": s.level.name_en,
                      "ts": s.ts, "series": s.series, "fingerprint": s.fingerprint}
                     for s in sorted(group, key=lambda s: (s.ts, s.fingerprint)) if s.level is not None]
-        feeds = sorted({s.feed for s in group})
+        warnings = [w.evidence() for w in warned]
+        evidence += warnings
         out = []
         for member in sorted(group, key=lambda s: s.fingerprint):
             assert member.level is not None
@@ -124,13 +182,16 @@ class Corroboration:
             if g.emitted.get(key) == (certainty, level):
                 continue
             g.emitted[key] = (certainty, level)
-            others = ", ".join(f"{e['feed']} {e['rule']} ({e['level']})" for e in evidence if e["fingerprint"] != key)
+            others = ", ".join(f"{e['feed']} {e['rule']} ({e['level']}" + (f" from {e['sender']})" if "sender" in e
+                                                                           else ")")
+                               for e in evidence if e["fingerprint"] != key)
             out.append(Signal(
                 detector="fusion", rule=member.rule, risk=member.risk, feed=member.feed, grid=member.grid,
                 series=member.series, source=member.source, ts=signal.ts, level=Level(level),
                 score=float(len(feeds)), kind="corroboration", certainty=certainty, drill=member.drill,
                 reason=f"corroborated by {others} within {self.p.window_hours:g} h ({certainty.value})",
-                evidence={"target": key, "feeds": feeds, "signals": evidence},
+                evidence={"target": key, "feeds": feeds, "signals": evidence,
+                          **({"warnings": warnings} if warnings else {})},
             ))
         return out
 
@@ -171,6 +232,14 @@ class CorroborationStage(DetectorBase):
 
     def process_signals(self, signals: list[Signal]) -> list[Signal]:
         return self.fusion.process(signals) if signals else signals
+
+    def use_warnings(self, view: OpenWarnings | None) -> None:
+        """The open external warnings (:meth:`DetectorEngine.use_warnings`)."""
+        self.fusion.use_warnings(view)
+
+    def tick(self, now: Mapping[str, float]) -> list[Signal]:
+        """Warnings that opened since the last tick corroborate the local signals held in their grids."""
+        return self.fusion.warnings_opened()
 
     def forget_drill(self, drill: str) -> None:
         """A purged drill run's groups go."""

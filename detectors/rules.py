@@ -17,6 +17,7 @@ from fenghuo.core.config import Rule
 from fenghuo.core.levels import Level
 from fenghuo.core.state import StateVersionError
 from fenghuo.detectors.hysteresis import LevelParams, LevelState, level_state_data, level_state_from
+from fenghuo.detectors.open_warnings import OpenWarning, matches
 
 
 def params_for(rule: Rule, chain: list[str], source: str | None = None) -> LevelParams | None:
@@ -38,6 +39,40 @@ def params_for(rule: Rule, chain: list[str], source: str | None = None) -> Level
         return None
     thresholds = tuple(sorted((int(Level.parse(k)), float(v)) for k, v in levels.items()))
     return LevelParams(thresholds, rule.direction == "above", for_s, hyst)
+
+
+def lowered(p: LevelParams, fraction: float) -> LevelParams:
+    """The levels ``p`` brought earlier by ``fraction`` (0..1) of the distance between levels, as a rule's
+    ``while_warning`` asks while a warning is open: each threshold moves that much of the way toward the level
+    below it; the lowest by that much of its distance to the level above (a single level stays as it is). The
+    order of the levels is kept; earlier means lower for ``above`` rules, higher for ``below`` ones.
+
+    >>> p = LevelParams(((1, 2.0), (2, 2.5), (3, 3.0), (4, 3.5)))
+    >>> [round(t, 6) for _, t in lowered(p, 0.2).thresholds]
+    [1.9, 2.4, 2.9, 3.4]
+    >>> [round(t, 6) for _, t in lowered(LevelParams(((1, 5.0), (4, 1.0)), above=False), 0.5).thresholds]
+    [7.0, 3.0]
+    """
+    ts = p.thresholds
+    if len(ts) < 2 or fraction <= 0:
+        return p
+    out = []
+    for i, (level, t) in enumerate(ts):
+        gap = t - ts[i - 1][1] if i > 0 else ts[1][1] - t
+        out.append((level, t - fraction * gap))
+    return LevelParams(tuple(out), p.above, p.for_seconds, p.hysteresis)
+
+
+def lowering_for(rule: Rule, warnings: list[OpenWarning]) -> tuple[float, OpenWarning] | None:
+    """The largest ``lower`` of the rule's ``while_warning`` entries that one of these (open) warnings matches,
+    with the warning; None when none does. A warning below an entry's ``min_level`` does not count."""
+    best: tuple[float, OpenWarning] | None = None
+    for ww in rule.while_warning:
+        floor = Level.parse(ww.min_level)
+        for w in warnings:
+            if w.level >= floor and matches(ww.event, w) and (best is None or ww.lower > best[0]):
+                best = (ww.lower, w)
+    return best
 
 
 def _own_grid(grid: str) -> list[str]:

@@ -14,10 +14,14 @@ $BIN/python -m benchmarks.embedded
 echo "== each detector alone"
 $BIN/python -m benchmarks.detectors_speed
 if [ -f benchmarks/bursts_boston.py ]; then echo "== complaint bursts on Boston 311"; $BIN/python -m benchmarks.bursts_boston; fi
+echo "== per-grid risk forecast: rolling-origin backtest on Boston 311 against two baselines (issue 17, about a minute)"
+$BIN/python -m benchmarks.risk_boston
 echo "== delivery: outbox to a local webhook receiver (deliveries/s, red behind 10,000 blues)"
 $BIN/python -m benchmarks.delivery
 echo "== Kafka worker: state read and write per grid batch (versioned msgpack; the previous release pickled)"
 $BIN/python -m benchmarks.state_codec
+echo "== capacity: a 1/1000 synthetic day of a 20-million city through one detector worker's batch path (about 2 minutes)"
+$BIN/python -m benchmarks.capacity
 echo "== threshold backtests (vectorised)"
 $BIN/python -m benchmarks.backtest_bench
 echo "== one table per feed: complaints, sensors, text (issue 12, item 8; about 4 minutes)"

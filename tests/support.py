@@ -93,8 +93,9 @@ class Service:
     """``fenghuo run`` as a subprocess on a free port with its own data directory."""
 
     def __init__(self, data_dir: Path, config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                 keys: dict[str, str] | None = None) -> None:
+                 keys: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.extra_args = list(args or [])  # more `fenghuo run` options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.keys = keys or {"viewer": "viewer-key-000000000", "responder": "responder-key-0000000",
@@ -113,6 +114,7 @@ class Service:
         args = [sys.executable, "-m", "fenghuo", "run", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.config_path:
             args += ["--config", str(self.config_path)]
+        args += self.extra_args
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)

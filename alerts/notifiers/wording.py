@@ -31,6 +31,7 @@ from fenghuo.core.privacy import mask_doc, mask_pii
 PAYLOAD_IDS = frozenset({"notification_id", "id"})
 
 KINDS: dict[str, tuple[str, str]] = {
+    "watch": ("风险关注", "risk watch"),
     "raised": ("发布", "raised"),
     "upgraded": ("升级", "upgraded"),
     "downgraded": ("降级", "downgraded"),
@@ -64,6 +65,8 @@ def _link(payload: dict[str, Any], public_url: str | None) -> str | None:
     incident = payload.get("incident")
     if isinstance(incident, dict) and incident.get("id"):
         return alert_link(public_url, str(incident["id"]), "incident")
+    if (payload.get("alert") or {}).get("kind") == "watch":  # a risk forecast's watch notice: the board's risk page
+        return f"{public_url.rstrip('/')}/#/risk" if public_url else None
     return alert_link(public_url, str(payload["alert"]["id"]))
 
 

@@ -43,7 +43,7 @@ class ActBody(BaseModel):
                                 description="who acted, kept as a note: the actor is the key's name")
 
 
-ALERT_FEEDS = (*FEEDS, "system")  # system: fenghuo's own health (a failing channel, a silent feed)
+ALERT_FEEDS = (*FEEDS, "system", "warning")  # system: fenghuo's own health; warning: CAP taken in
 
 
 @router.get("", summary="Alerts, open and most severe first")

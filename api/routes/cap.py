@@ -26,7 +26,9 @@ FEED_LIMIT = 500
 
 
 def _sender(service: Service, request: Request) -> str:
-    return service.settings.cap_sender or f"fenghuo@{request.url.hostname or 'localhost'}"
+    """This instance's CAP sender: FENGHUO_CAP_SENDER, else the config's ``warnings.sender`` (one name for what
+    it publishes and for the echoes it refuses, docs/federation.md)."""
+    return service.settings.cap_sender or service.config.warnings.sender
 
 
 def _public_url(service: Service, request: Request) -> str:

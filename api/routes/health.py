@@ -59,7 +59,11 @@ def render_metrics(s: MetricFigures) -> str:
     for q in (0.5, 0.9, 0.99):
         lines.append(f'fenghuo_event_to_alert_seconds{{quantile="{q}"}} {_quantile(s.latencies, q):.6f}')
     lines.append(f"fenghuo_event_to_alert_seconds_count {len(s.latencies)}")
-    return "\n".join(lines) + "\n"
+    if s.outbox_by_level is not None:
+        lines += ["# HELP fenghuo_outbox_pending_by_level Notifications waiting in the outbox, by alert level.",
+                  "# TYPE fenghuo_outbox_pending_by_level gauge"]
+        lines += [f'fenghuo_outbox_pending_by_level{{level="{lv}"}} {s.outbox_by_level.get(lv, 0)}' for lv in LEVELS]
+    return "\n".join([*lines, *s.extra]) + "\n"
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse,

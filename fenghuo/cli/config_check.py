@@ -120,6 +120,7 @@ def config_errors(path: Path) -> tuple[Config | None, list[str]]:
         return None, errors  # load_config said where
     if config is not None:
         errors += _registry_errors(config)
+        errors += _risk_errors(config)
     elif isinstance(data, dict):
         try:  # only the cross references failed: the registries can judge the whole document
             whole = Config.model_validate(_expanded(data))
@@ -127,9 +128,21 @@ def config_errors(path: Path) -> tuple[Config | None, list[str]]:
             errors += _section_errors(_expanded(data))
         else:
             errors += _registry_errors(whole)
+            errors += _risk_errors(whole)
     errors += coordinate_errors(_expanded(data) if isinstance(data, dict) else data)
     errors = _dedupe(errors)
     return (config if not errors else None), errors
+
+
+def _risk_errors(config: Config) -> list[str]:
+    """The risk_forecast section against fenghuo.detectors.risk.RiskForecastParams (docs/risk-forecast.md)."""
+    from fenghuo.runtime.risk_job import risk_params
+
+    try:
+        risk_params(config)
+    except ConfigError as exc:
+        return list(exc.errors)
+    return []
 
 
 def _expanded(data: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenghuo.cli.common import positive_float, positive_int
+from fenghuo.cli.common import port_arg, positive_float, positive_int
 from fenghuo.core.config import Config, ConfigError
 from fenghuo.core.settings import Settings, make_settings
 from fenghuo.runtime.kafka.bus import Topics, create_topics
@@ -86,6 +86,17 @@ class StoreUnreachable(RuntimeError):
     """The store did not answer while a worker waited for it at start."""
 
 
+def _serve(probes: Any, host: str, port: int) -> bool:
+    """Serve the worker's /livez and /readyz (port 0: none); False, said on stderr, when the port cannot be had."""
+    try:
+        probes.serve(host, port)
+    except OSError as exc:
+        print(f"fenghuo: cannot serve /livez and /readyz on {host}:{port} ({exc.strerror or exc}); set another "
+              "--probe-port (FENGHUO_PROBE_PORT)", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
@@ -93,11 +104,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"fenghuo: {exc}", file=sys.stderr)
         return 2
+    from fenghuo.runtime.kafka.probes import FaustApps, Probes, consumer_checks, faust_checks
+
+    port = args.probe_port if args.probe_port is not None else settings.probe_port
     if args.role == "detectors":
         from fenghuo.runtime.kafka.detector_worker import run_worker
 
+        apps = FaustApps().connect()
+        if not _serve(Probes(*faust_checks(apps), role=args.role, metrics=apps.metrics), settings.probe_host, port):
+            return 1
         return run_worker(settings, config, partitions=args.partitions, batch=args.batch, within=args.within,
                           per_event=args.per_event, worker_id=args.worker_id)
+    worker: Any = None  # the probes answer while the store is waited for: alive, not ready
+    if not _serve(Probes(*consumer_checks(lambda: worker), role=args.role), settings.probe_host, port):
+        return 1
     try:
         store = _open_store_when_up(settings)
     except StoreUnreachable as exc:
@@ -111,7 +131,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if args.role == "alerts":
             from fenghuo.runtime.kafka.alert_service.worker import make_alert_worker
 
-            worker: Any = make_alert_worker(settings, config, store)
+            worker = make_alert_worker(settings, config, store)
         else:
             from fenghuo.runtime.kafka.store_writer import StoreWriter
 
@@ -147,6 +167,8 @@ def add_subcommands(sub: Any) -> None:
                         help="detectors: seconds to fill a batch at most")
     worker.add_argument("--per-event", action="store_true", help="detectors: the per-event agent (benchmark)")
     worker.add_argument("--worker-id", default="0", help="detectors: names this worker's local directory")
+    worker.add_argument("--probe-port", type=port_arg, metavar="PORT",
+                        help="serve GET /livez and /readyz on this port (default FENGHUO_PROBE_PORT; 0: none)")
     worker.set_defaults(fn=cmd_worker)
 
 

@@ -396,6 +396,7 @@ def parser() -> argparse.ArgumentParser:
     from fenghuo.cli.keys import add_subcommand as add_keys
     from fenghuo.cli.purge import add_subcommand as add_purge
     from fenghuo.cli.report import add_subcommand as add_report
+    from fenghuo.cli.risk import add_subcommand as add_risk
     from fenghuo.cli.silence import add_subcommand as add_silence
 
     add_backtest(sub)
@@ -406,6 +407,7 @@ def parser() -> argparse.ArgumentParser:
     add_silence(sub)  # silence add|list|expire (through a running service's API)
     add_incident(sub)  # incident list|show|ack|resolve|note (through a running service's API)
     add_drill(sub)  # drill run|list|show|end|purge|compare
+    add_risk(sub)  # risk forecast|backtest (docs/risk-forecast.md)
     add_subcommands(sub)  # kafka create-topics, worker detectors|alerts|store-writer
     return p
 

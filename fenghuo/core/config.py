@@ -90,6 +90,18 @@ class RuleOverride(Strict):
     enabled: bool | None = None
 
 
+class WhileWarning(Strict):
+    """While an external (CAP) warning of this kind is open for the rule's grid, its levels come earlier
+    (docs/warnings-detection.md): each threshold moves ``lower`` of the way toward the level below it (the
+    lowest level: by ``lower`` of its distance to the level above). ``event`` is a case-insensitive substring of
+    the warning's CAP ``<event>`` or of one of its ``<eventCode>`` values; only warnings of ``min_level`` or
+    higher count."""
+
+    event: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+    lower: float = Field(gt=0, lt=1)
+    min_level: Literal["blue", "yellow", "orange", "red"] = "blue"
+
+
 class Rule(Strict):
     """A threshold, rate-of-change or complaint-count rule (the v1 rule shape, extended)."""
 
@@ -110,6 +122,7 @@ class Rule(Strict):
     enabled: bool = True
     overrides: dict[str, RuleOverride] = Field(default_factory=dict)  # per node of the grid tree
     sources: dict[str, RuleOverride] = Field(default_factory=dict)  # per sensor (its own gauge datum)
+    while_warning: list[WhileWarning] = Field(default_factory=list, max_length=8)  # earlier levels under a warning
 
     @field_validator("levels")
     @classmethod
@@ -133,6 +146,12 @@ class Rule(Strict):
             for key, ov in table.items():
                 if ov.levels:
                     errors += _order_errors(f"{where}.{key}.levels", ov.levels, self.direction)
+        if self.while_warning:
+            level_sets = [("levels", self.levels)] + [(f"{w}.{k}.levels", ov.levels) for w, t in
+                                                       (("overrides", self.overrides), ("sources", self.sources))
+                                                       for k, ov in t.items() if ov.levels]
+            errors += [f"{where}: while_warning moves each level a fraction of the way toward the next one, so it "
+                       "needs two levels or more" for where, levels in level_sets if len(levels) < 2]
         return errors
 
     @property
@@ -378,6 +397,51 @@ class Incidents(Strict):
     max_members: int = Field(1000, ge=2, le=5000)  # a full incident takes no more; the next opens a new one
 
 
+CAP_CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
+                  "CBRNE", "Other")
+_CAP_SOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class WarningSource(Strict):
+    """A CAP feed (Atom/RSS) polled for warnings (docs/federation.md): its name is the warnings' origin."""
+
+    name: Annotated[str, Field(pattern=_CAP_SOURCE_NAME)]
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    every: float = Field(60.0, ge=1, le=86_400)  # seconds between polls
+    key_env: Annotated[str, Field(max_length=128)] | None = None  # environment variable holding its API key
+    # the poller's bounds (ingest/cap_poll.py): seconds per request, bytes per answer, linked messages fetched per
+    # poll, other hosts linked CAP messages may come from (by default only the feed's own host and port)
+    timeout: float = Field(10.0, ge=1, le=120)
+    max_bytes: int = Field(2_000_000, ge=10_000, le=20_000_000)
+    max_links: int = Field(50, ge=1, le=1000)
+    hosts: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=50)] = Field(
+        default_factory=list)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, v: Any) -> Any:
+        if isinstance(v, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", v)):
+            return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return v
+
+
+class Warnings(Strict):
+    """CAP warnings taken in (docs/warnings.md): this instance's sender, the geocode table (a ``<geocode>`` value,
+    e.g. a six-digit administrative division code, -> grid or node ids), the risk of each CAP category, the feeds
+    polled."""
+
+    sender: Annotated[str, Field(min_length=1, max_length=200)] = "fenghuo@localhost"
+    geocodes: Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)],
+                             Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]],
+                                       Field(min_length=1, max_length=5000)]],
+                        Field(max_length=20_000)] = Field(default_factory=dict)
+    risk_by_category: dict[Literal[CAP_CATEGORIES], Literal["safety", "contradiction"]] = Field(  # type: ignore[valid-type]
+        default_factory=dict)
+    exercise_drill: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] = "cap-exercise"
+    max_body_bytes: int = Field(1_000_000, ge=10_000, le=1_000_000)  # a POST /v1/warnings body
+    sources: Annotated[list[WarningSource], Field(max_length=100)] = Field(default_factory=list)
+
+
 class Config(Strict):
     nodes: list[Node] = Field(default_factory=list)
     responders: list[Responder] = Field(default_factory=list)
@@ -394,6 +458,10 @@ class Config(Strict):
     maintenance: Maintenance = Field(default_factory=Maintenance)  # recurring and dated maintenance windows
     inhibit_rules: Annotated[list[InhibitRule], Field(max_length=200)] = Field(default_factory=list)
     incidents: Incidents = Field(default_factory=Incidents)  # grouping alerts into incidents: docs/incidents.md
+    # the per-grid risk forecast (docs/risk-forecast.md): the fields of fenghuo.detectors.risk.RiskForecastParams,
+    # checked by fenghuo.runtime.risk_job.risk_params (the kernel does not import a stage: tests/contracts/test_layers)
+    risk_forecast: dict[str, Any] = Field(default_factory=dict)
+    warnings: Warnings = Field(default_factory=Warnings)  # CAP warnings taken in: docs/warnings.md
 
 
 class ConfigError(Exception):
@@ -497,6 +565,10 @@ def semantic_errors(config: Config) -> list[str]:
                 errors.append(f"rules[{i}].overrides: unknown node {g!r}")
     errors += _mute_errors(config, set(ids))
     errors += oncall_errors(config.oncall, config.timezone, ids, {r.id: r.node for r in config.responders})
+    for code, targets in config.warnings.geocodes.items():
+        errors += [f"warnings.geocodes.{code}: unknown node {t!r}" for t in targets if t not in ids]
+    names = [src.name for src in config.warnings.sources]
+    errors += [f"warnings.sources: duplicate source name {n!r}" for n in sorted(set(names)) if names.count(n) > 1]
     return errors
 
 

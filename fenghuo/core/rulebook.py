@@ -49,6 +49,12 @@ class RuleBook:
     def current(self) -> list[Rule]:
         return [Rule.model_validate(r["body"]) for r in self.store.rules()]
 
+    def current_versions(self) -> tuple[list[Rule], dict[str, int]]:
+        """The current rules and each one's version, from one read of the store (for
+        :meth:`fenghuo.detectors.engine.DetectorEngine.set_rules`, which writes the version into the evidence)."""
+        rows = self.store.rules()
+        return [Rule.model_validate(r["body"]) for r in rows], {r["id"]: int(r["version"]) for r in rows}
+
     def listing(self) -> list[dict[str, Any]]:
         out = []
         for r in self.store.rules():

@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     bus: Literal["memory", "kafka"] = "memory"
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "fenghuo"  # Kafka topics <prefix>.events.<feed>, ... and consumer groups <prefix>-<name>
+    # Kafka mode: a system alert when a stage's oldest unfinished record waited longer (fenghuo/runtime/kafka/lag.py)
+    lag_alert_seconds: float = Field(default=300.0, ge=10.0, le=86_400.0)
+    probe_port: int = Field(default=0, ge=0, le=65_535)  # a worker's /livez and /readyz on this port (0: none)
+    probe_host: str = "0.0.0.0"  # noqa: S104 - probes answer the orchestrator, which is not on the loopback
     public_url: str = ""  # the board's address, for links in notifications and CAP messages
-    cap_sender: str = ""  # the CAP sender; empty: fenghuo@<host of the request>
+    cap_sender: str = ""  # the CAP sender; empty: the config's warnings.sender
     tick_seconds: float = Field(default=1.0, gt=0)
+    risk_poll_seconds: float = Field(default=60.0, gt=0)  # how often the risk forecast job looks at its schedule
     delivery_workers: int = Field(default=8, ge=1)
     demo: bool = False
     log_level: str = "INFO"

@@ -54,6 +54,11 @@ def make_title(s: Signal, names: dict[str, tuple[str, str]], rules: RuleTitles |
 
 
 def _derived(s: Signal, zh_grid: str, en_grid: str) -> tuple[str, str]:
+    if s.feed == "warning":  # a CAP warning taken in (alerts/external.py): its headline, else its event
+        cap = s.evidence.get("cap") or {}
+        what = str(s.evidence.get("headline") or cap.get("headline") or cap.get("event")
+                   or s.rule.removeprefix("cap:"))[:120]
+        return f"{zh_grid} 外部预警：{what}", f"{en_grid}: external warning: {what}"
     if s.detector == "health":
         zh, en = HEALTH.get(s.rule, (s.rule, s.rule))
         if s.feed == "system":

@@ -40,6 +40,9 @@ class DrillHost(Protocol):
                refused: Sequence[Any] = ()) -> Any: ...
     def advance_drill(self, drill: str, ts: float, detectors: bool = True) -> None: ...
     def settle_drill(self, drill: str) -> None: ...
+    def settle_escalations(self, drill: str) -> None:
+        """The run's clock passed an alert's escalation deadline: wait until the service has escalated it."""
+        ...
     def drill_open_alerts(self, drill: str) -> list[Alert]: ...
     def drill_due(self, drill: str) -> float | None: ...
     def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert: ...
@@ -50,6 +53,9 @@ class DrillHost(Protocol):
         """Inject a fault into the runtime itself (Kafka mode); what was done, as a note for the run."""
         ...
     def purge_drill(self, drill: str, actor: str) -> dict[str, int]: ...
+    def take_warnings(self, alerts: list[Any], origin: str, drill: str | None = None) -> list[Any]:
+        """CAP warnings (a scenario's ``format: cap`` files) to the intake, as the drill's (docs/warnings.md)."""
+        ...
 
 
 @dataclass
@@ -94,6 +100,7 @@ class DrillRun:
         self.progress = Progress(planned=len(deliveries))
         self.last_record = deliveries[-1].at if deliveries else start
         self.clock = start  # the run's scenario time
+        self.escalations_to = start  # escalation deadlines up to here were waited for
         self.next = 0  # the next delivery
         self.done = False
         self.error: str | None = None
@@ -171,6 +178,10 @@ class DrillRun:
                         self._advance(min(self._mapped(), t))
                         continue
                 self._step(t, actions)
+                if any(a.escalate_at is not None and self.escalations_to < a.escalate_at <= self.clock
+                       for a in open_alerts):  # the responders must see the alerts at their new tiers
+                    self.host.settle_escalations(self.run)
+                self.escalations_to = self.clock
                 if t >= self.end:  # records planned after the end (a duration cut short) are not sent
                     break
         except Exception as exc:  # the run fails; the service goes on
@@ -203,6 +214,12 @@ class DrillRun:
             self._act(action)
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
+        cap = [r for r in batch if isinstance(r, dict) and r.get("feed") == "warning" and "cap" in r]
+        if cap:  # CAP warnings of a `format: cap` source go to the warning intake, the rest to ingest
+            self._send_warnings(cap)
+            batch = [r for r in batch if not (isinstance(r, dict) and r.get("feed") == "warning" and "cap" in r)]
+            if not batch:
+                return
         result = self.host.ingest(batch, self.run)
         p = self.progress
         p.sent += len(batch)
@@ -212,6 +229,26 @@ class DrillRun:
         for r in result.rejected:
             if len(p.errors) < 20:
                 p.errors.append({"index": p.sent - len(batch) + int(r["index"]), "error": r["error"]})
+
+    def _send_warnings(self, records: list[dict[str, Any]]) -> None:
+        from fenghuo.ingest.cap_in import CapError, parse_cap_each
+
+        items: list[Any] = []
+        for r in records:
+            try:
+                items += parse_cap_each(str(r["cap"]).encode("utf-8"))
+            except CapError as exc:
+                items.append(exc)
+        results = self.host.take_warnings(items, "drill", self.run)
+        p = self.progress
+        p.sent += len(records)
+        p.accepted += sum(r.outcome not in ("rejected", "duplicate") for r in results)
+        p.duplicates += sum(r.outcome == "duplicate" for r in results)
+        for r in results:
+            if r.outcome == "rejected":
+                p.rejected += 1
+                if len(p.errors) < 20:
+                    p.errors.append({"index": p.sent, "error": f"warning {r.key[1]}: {r.reason}"})
 
     def _act(self, action: Action) -> None:
         try:

@@ -105,10 +105,29 @@ def _source_records(src: Source, base_dir: Path | None, data_dirs: list[Path], h
 
         assert src.file is not None
         path = data_file(src.file, base_dir, data_dirs)
+        if src.format == "cap":  # CAP 1.2 warnings (docs/warnings.md): replayed at their <sent> times
+            yield from cap_records(path)
+            return
         try:
             yield from read_records(path, feed=src.feed, fmt=src.format)
         except (OSError, ValueError) as exc:
             raise ScenarioError([f"sources: cannot read {src.file}: {exc}"]) from None
+
+
+def cap_records(path: Path) -> Iterator[dict[str, Any]]:
+    """A CAP file's warnings (one ``<alert>`` or a batch) as drill records ``{"feed": "warning", "ts": <sent>,
+    "source": <sender>, "cap": <the alert's XML>}``: the run hands them to the service's warning intake (as a
+    drill) at their time. A file that is not valid CAP is refused with the reason."""
+    from fenghuo.ingest.cap_in import CapError, parse_cap_each
+
+    try:
+        items = parse_cap_each(path.read_bytes())
+    except (OSError, CapError) as exc:
+        raise ScenarioError([f"sources: cannot read the CAP file {path.name}: {exc}"]) from None
+    for a in items:
+        if isinstance(a, CapError):
+            raise ScenarioError([f"sources: {path.name}: {a}"])
+        yield {"feed": "warning", "ts": iso(a.sent), "source": a.sender, "cap": a.raw.decode("utf-8")}
 
 
 def load_records(scenario: Scenario, base_dir: Path | None = None, data_dirs: list[Path] | None = None,

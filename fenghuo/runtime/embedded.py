@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fenghuo.alerts.delivery import Delivery, SendPolicy
+from fenghuo.alerts.external import ServicePort, WarningBook, WarningResult
 from fenghuo.alerts.incidents import IncidentBook
 from fenghuo.alerts.inhibit import Inhibitor
 from fenghuo.alerts.mute import MaintenanceWindows
@@ -39,7 +40,10 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.core.titles import make_title, rule_titles
 from fenghuo.detectors.engine import DetectorEngine
+from fenghuo.detectors.open_warnings import OpenWarnings
 from fenghuo.drills.control import DrillControl
+from fenghuo.ingest.cap_in import CapAlert, CapError
+from fenghuo.ingest.cap_poll import cap_poller_for
 from fenghuo.ingest.events import Rejected, make_resolver, parse_records
 from fenghuo.runtime import topology
 from fenghuo.runtime.broadcast import Broadcaster
@@ -52,6 +56,7 @@ from fenghuo.runtime.service import (
     StoreReads,
     merge_refused,
     open_by_level,
+    outbox_by_level,
 )
 
 __all__ = ["AlertsBehind", "Pipeline", "build_pipeline"]
@@ -82,7 +87,8 @@ class Pipeline(StoreReads):
         self.lock = threading.RLock()
         self.rulebook = RuleBook(store, self.tree)
         self.rulebook.seed(config, self.clocks.wall_now())
-        self.engine = DetectorEngine(self.rulebook.current(), self._chain)
+        self.engine = DetectorEngine((), self._chain)
+        self.engine.set_rules(*self.rulebook.current_versions())
         models = private_dir(private_dir(settings.data_dir) / "models")  # 0700: personal data inside
         topology.add_detectors(self.engine, config, topology.ALL, models)  # every stage in this process
         private_tree(models)  # model caches 0600 whatever the umask
@@ -96,6 +102,10 @@ class Pipeline(StoreReads):
                                    muters=[self.silence_book, MaintenanceWindows.of(config, self.tree)],
                                    inhibitor=Inhibitor(config.inhibit_rules, self.tree),
                                    incidents=IncidentBook(config.incidents, self._chain_kinds))
+        # the open external (CAP) warnings, kept from the published alert changes: rules' while_warning and
+        # corroboration read them (docs/warnings-detection.md)
+        self.open_warnings = OpenWarnings.of_alerts(self.alerts.dedup.open.values(), self._chain)
+        self.engine.use_warnings(self.open_warnings)
         self.notifiers = notifiers if notifiers is not None else build_notifiers(config, settings.public_url or None)
         self.delivery = Delivery(store, self.notifiers, {c.name: c.max_attempts for c in config.channels},
                                  self.alerts.record_delivery, self.clocks.wall_now, settings.delivery_workers,
@@ -114,6 +124,11 @@ class Pipeline(StoreReads):
         self.delivery.faults = self.drills.fault  # a drill scenario's failing channels
         self.purge = PurgeJob(store, config.privacy.text_retention_days, self.clocks.wall_now)  # daily
         self.heads = DailyHeadExport(settings.data_dir)  # the hash chains' heads, once a day
+        # CAP warnings taken in (docs/warnings.md): alerts through this alert service, expiry on the tick
+        self.warnings = WarningBook(config, self.tree, store, ServicePort(self.alerts, store), self.clocks.now_of)
+        # the CAP feeds of warnings.sources, polled from start to stop (a backfill polls nothing)
+        self.cap_poller = None if backfill else cap_poller_for(
+            config, settings, lambda alerts, origin: self.take_warnings(alerts, origin))
 
     def _chain(self, grid: str) -> list[str]:
         return self.tree.chain_ids(grid)
@@ -130,6 +145,7 @@ class Pipeline(StoreReads):
         if self.backfill_alerts is not None:
             self.backfill_alerts.update(ch.alert.id for ch in changes)
         self.stats.alerts_changed += len(changes)
+        self.open_warnings.take(ch.alert for ch in changes)
         for ch in changes:
             self.broadcaster.publish({"type": ch.kind, "alert": ch.alert.to_json(full=False)})
 
@@ -211,6 +227,9 @@ class Pipeline(StoreReads):
         the drill's own thread touches the drill's detector state)."""
         self.engine.settle_drill(drill)
 
+    def settle_escalations(self, drill: str) -> None:
+        """Nothing to wait for: :meth:`advance_drill` escalated the drill's alerts before it returned."""
+
     def drill_open_alerts(self, drill: str) -> list[Alert]:
         return [a for a in list(self.alerts.dedup.open.values()) if a.drill == drill]
 
@@ -233,6 +252,7 @@ class Pipeline(StoreReads):
             counts = self.store.purge_drill(drill, actor, self.clocks.wall_now())
             self.alerts.forget_drill(drill)
             self.engine.forget_drill(drill)
+            self.open_warnings.forget_drill(drill)
             self.clocks.drills.pop(drill, None)
         return counts
 
@@ -240,13 +260,13 @@ class Pipeline(StoreReads):
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
         with self.lock:
             rule, version = self.rulebook.put(rule_id, body, actor, self.clocks.wall_now())
-            self.engine.set_rules(self.rulebook.current())
+            self.engine.set_rules(*self.rulebook.current_versions())
         return rule.model_dump(), version
 
     def delete_rule(self, rule_id: str, actor: str) -> int:
         with self.lock:
             version = self.rulebook.delete(rule_id, actor, self.clocks.wall_now())
-            self.engine.set_rules(self.rulebook.current())
+            self.engine.set_rules(*self.rulebook.current_versions())
         return version
 
     # -- alerts and figures -------------------------------------------------------------------------
@@ -266,11 +286,24 @@ class Pipeline(StoreReads):
     def open_alerts(self) -> list[Alert]:
         return list(self.alerts.dedup.open.values())  # in memory: the same as the store's, without a query
 
+    # -- CAP warnings (fenghuo/alerts/external.py) -----------------------------------------------------
+    def take_warnings(self, alerts: list[CapAlert | CapError], origin: str, drill: str | None = None
+                      ) -> list[WarningResult]:
+        """CAP messages (parsed; the bad ones as CapError, dead-lettered) to alerts: one result each."""
+        return self.warnings.take(alerts, origin, drill)
+
+    def list_warnings(self, state: str | None = "open", drill: str | None = None, limit: int = 500
+                      ) -> list[dict[str, Any]]:
+        """The warnings taken in (``state`` None: all), newest first ("open_warnings" of the contract: that name
+        is the detectors' view of open warnings here)."""
+        return self.warnings.open_warnings(drill, state, limit)
+
     def metrics(self) -> MetricFigures:
         s = self.stats
         return MetricFigures(s.events, s.duplicates, s.rejected, s.signals, s.alerts_changed, list(s.latencies),
                              self.store.pending_notification_count(), open_by_level(self.open_alerts()),
-                             self.delivery.delivered, self.delivery.failed)
+                             self.delivery.delivered, self.delivery.failed,
+                             outbox_by_level=outbox_by_level(self.store.pending_notifications_by_priority()))
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -340,6 +373,7 @@ class Pipeline(StoreReads):
                 self._apply_signals([])
             self._tick_detectors()
             self.alerts.tick(self.clocks.domains())
+        self.warnings.tick()  # warnings whose `expires` passed are cleared and resolved
         self.delivery.run_due()
         if time.monotonic() - self._last_snapshot > SNAPSHOT_EVERY:
             self.snapshot()
@@ -383,8 +417,12 @@ class Pipeline(StoreReads):
         self.tick()
         self._thread = threading.Thread(target=self._loop, name="fenghuo-tick", daemon=True)
         self._thread.start()
+        if self.cap_poller is not None:
+            self.cap_poller.start()
 
     def stop(self) -> None:
+        if self.cap_poller is not None:
+            self.cap_poller.stop()
         self.drills.close()
         self._stop.set()
         if self._thread:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from fenghuo.alerts.closure import ClosureTally, with_alert_times
+from fenghuo.alerts.external import WarningResult
 from fenghuo.alerts.incidents import Incident
 from fenghuo.alerts.oncall import Roster
 from fenghuo.alerts.reports import response_times
@@ -32,6 +33,8 @@ from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import AlertQuery, Notification, Store
 from fenghuo.detectors.backtest import compare, report
+from fenghuo.ingest.cap_in import CapAlert, CapError
+from fenghuo.ingest.cap_poll import CapPoller
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
 
@@ -104,6 +107,8 @@ class MetricFigures:
     open_by_level: dict[str, int]
     delivered: int | None = None
     failed: int | None = None
+    outbox_by_level: dict[str, int] | None = None  # pending notifications by the alert's level (drills with them)
+    extra: list[str] = field(default_factory=list)  # more lines in the text format (Kafka mode: consumer lag)
 
 
 @runtime_checkable
@@ -195,6 +200,19 @@ class Service(Protocol):
     def health(self) -> dict[str, Any]: ...
     def metrics(self) -> MetricFigures: ...
 
+    # -- CAP warnings taken in (alerts/external.py, docs/warnings.md)
+    def take_warnings(self, alerts: list[CapAlert | CapError], origin: str, drill: str | None = None
+                      ) -> list[WarningResult]:
+        """Parsed CAP alerts (bad ones as CapError: dead-lettered) to alerts; one WarningResult each."""
+        ...
+    def list_warnings(self, state: str | None = "open", drill: str | None = None, limit: int = 500
+                      ) -> list[dict[str, Any]]: ...
+
+    # -- polled CAP sources (ingest/cap_poll.py)
+    def warning_sources(self) -> list[dict[str, Any]]:
+        """Each polled CAP source's health (last ok, last error and reason, next poll, items taken, ETag)."""
+        ...
+
 
 class StoreReads:
     """The members of :class:`Service` both runtimes answer the same way, from the shared store and the tree."""
@@ -207,8 +225,13 @@ class StoreReads:
     config: Config
     broadcaster: Broadcaster
 
+    cap_poller: CapPoller | None = None  # the runtime's poller of warnings.sources, when it has any
+
     def dead_letters(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         return self.store.dead_letter_count(), self.store.dead_letters(limit, offset)
+
+    def warning_sources(self) -> list[dict[str, Any]]:
+        return self.cap_poller.health() if self.cap_poller is not None else []
 
     def list_alerts(self, query: AlertQuery) -> list[Alert]:
         return self.store.list_alerts(query)
@@ -425,6 +448,20 @@ def merge_refused(records: list[Any], refused: Sequence[Rejected], parse: Callab
     events, bad = parse([records[i] for i in index])
     every = [*refused, *((index[i], e, r) for i, e, r in bad)]
     return events, sorted(every, key=lambda b: b[0])
+
+
+def outbox_by_level(by_priority: dict[int, int]) -> dict[str, int]:
+    """The outbox backlog per level from its counts per priority (2 x level, one less for a drill:
+    fenghuo.alerts.notify.priority).
+
+    >>> outbox_by_level({8: 2, 7: 1, 2: 4})
+    {'blue': 4, 'yellow': 0, 'orange': 0, 'red': 3}
+    """
+    out = dict.fromkeys(LEVELS, 0)
+    for priority, n in by_priority.items():
+        name = LEVELS[min(len(LEVELS), max(1, (priority + 1) // 2)) - 1]
+        out[name] += n
+    return out
 
 
 def open_by_level(alerts: Sequence[Alert]) -> dict[str, int]:

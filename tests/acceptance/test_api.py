@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +44,7 @@ class Api:
     mode: str
     service: Service
     cluster: Cluster | None = None
+    probe_port: int = 0  # Kafka mode: the store writer's /livez and /readyz
 
     @property
     def url(self) -> str:
@@ -88,17 +91,24 @@ def svc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     cluster = Cluster(tmp / "kafka", {"nodes": TREE}, store_url(tmp), partitions=2)
     create_topics(KAFKA, 2, Topics(cluster.prefix))
     env = {k: cluster.env[k] for k in ("FENGHUO_TOPIC_PREFIX", "FENGHUO_KAFKA_BOOTSTRAP", "FENGHUO_STORE_URL")}
-    s = Service(tmp / "api", {"nodes": TREE}, env={**env, "FENGHUO_BUS": "kafka"})
+    s = Service(tmp / "api", {"nodes": TREE}, env={**env, "FENGHUO_BUS": "kafka", "FENGHUO_LAG_ALERT_SECONDS": "10"})
     try:
         s.start()
         cluster.detector("detectors")
         cluster.start("alerts", "alerts")
-        cluster.start("store-writer", "store-writer")
-        yield Api("kafka", s, cluster)
+        probe_port = free_port()
+        cluster.start("store-writer", "store-writer", "--probe-port", str(probe_port))
+        yield Api("kafka", s, cluster, probe_port)
     finally:
         cluster.stop()
         if s.proc is not None:
             s.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def reading(value: float, ts: str, **kw: Any) -> dict[str, Any]:
@@ -260,3 +270,134 @@ def test_without_configured_keys_an_admin_key_is_made_and_printed_once(tmp_path:
         assert r.status_code == 200
     finally:
         s.stop()
+
+
+# -- every route, in both runtimes ------------------------------------------------------------------------------
+SMOKE_RULE = {"feed": "sensor", "metric": "smoke_ppm", "levels": {"blue": 10, "red": 50}}
+RANGE = {"start": "2024-04-01T00:00:00Z", "end": "2024-06-01T00:00:00Z"}
+# (method, path, role, request keywords, the statuses a user may get); {alert_id} and {silence_id} are filled in
+SMOKE: list[tuple[str, str, str, dict[str, Any], set[int]]] = [
+    ("get", "/healthz", "viewer", {}, {200}),
+    ("get", "/metrics", "viewer", {}, {200}),
+    ("get", "/v1/grids", "viewer", {}, {200}),
+    ("get", "/v1/alerts", "viewer", {"params": {"grid": "G1"}}, {200}),
+    ("get", "/v1/alerts/{alert_id}", "viewer", {}, {200}),
+    ("get", "/v1/cap/alerts/{alert_id}.xml", "viewer", {}, {200}),
+    ("get", "/v1/cap/feed.atom", "viewer", {}, {200}),
+    ("post", "/v1/alerts/{alert_id}/notes", "responder", {"json": {"text": "pump started"}}, {201}),
+    ("post", "/v1/alerts/{alert_id}/ack", "responder", {"json": {"comment": "on our way"}}, {200}),
+    ("post", "/v1/alerts/{alert_id}/resolve", "responder", {}, {200}),
+    ("post", "/v1/events", "responder", {"json": [reading(1.0, "2024-05-05T00:01:00Z", metric="smoke_ppm",
+                                                          source="smoke-1")]}, {200}),
+    ("get", "/v1/deadletters", "analyst", {}, {200}),
+    ("get", "/v1/rules/thresholds", "viewer", {}, {200}),
+    ("get", "/v1/rules/thresholds/{rule_id}", "viewer", {}, {200}),
+    ("post", "/v1/rules/thresholds/backtest", "analyst", {"json": {"rule": {**SMOKE_RULE, "id": "smoke"}, **RANGE}},
+     {200}),
+    ("put", "/v1/rules/thresholds/{rule_id}", "analyst", {"json": {**SMOKE_RULE, "metric": "other"}}, {200}),
+    ("delete", "/v1/rules/thresholds/{rule_id}", "analyst", {}, {200}),
+    ("get", "/v1/reports/response-times", "viewer", {"params": {"group_by": "grid"}}, {200}),
+    ("get", "/v1/reports/complaints", "viewer", {"params": RANGE}, {200}),
+    ("get", "/v1/audit", "admin", {}, {200}),
+    ("get", "/v1/audit/verify", "admin", {}, {200}),
+    ("get", "/v1/audit/head", "admin", {}, {200}),
+    ("get", "/v1/series", "viewer", {"params": {"feed": "sensor", "source": "smoke-1", "metric": "smoke_ppm",
+                                                **RANGE}}, {200}),
+    ("get", "/v1/oncall", "viewer", {}, {200}),
+    ("post", "/v1/silences", "responder", {"json": {"match": {"grid": "G1"}, "duration_s": 60, "comment": "t"}},
+     {201}),
+    ("get", "/v1/silences", "viewer", {}, {200}),
+    ("post", "/v1/silences/{silence_id}/expire", "responder", {}, {200}),
+    ("delete", "/v1/silences/{silence_id}", "responder", {}, {200, 409}),  # expired a moment ago: a conflict
+    ("get", "/v1/warnings/sources", "viewer", {}, {200}),
+    ("post", "/v1/warnings", "responder", {"content": "<not-cap/>", "headers": {"content-type": "application/xml"}},
+     {200, 422}),
+    ("get", "/v1/warnings", "viewer", {"params": {"status": "all"}}, {200}),
+    ("get", "/v1/incidents", "viewer", {}, {200}),
+    ("get", "/v1/incidents/{incident_id}", "viewer", {}, {404}),
+    ("post", "/v1/incidents/{incident_id}/ack", "responder", {}, {404}),
+    ("post", "/v1/incidents/{incident_id}/resolve", "responder", {}, {404}),
+    ("post", "/v1/incidents/{incident_id}/notes", "responder", {"json": {"text": "x"}}, {404}),
+    ("get", "/v1/drills", "viewer", {}, {200}),
+    ("post", "/v1/drills", "analyst", {"json": {"scenario": "no-such-scenario"}}, {403, 404}),
+    ("get", "/v1/drills/scenarios/{scenario}/runs", "viewer", {}, {200, 404}),
+    ("get", "/v1/drills/{run}", "viewer", {}, {404}),
+    ("post", "/v1/drills/{run}/end", "analyst", {}, {403, 404}),
+    ("delete", "/v1/drills/{run}", "admin", {}, {404}),
+    ("get", "/v1/risk/forecast", "viewer", {}, {200, 404}),
+    ("post", "/v1/risk/forecast", "analyst", {}, {202, 404}),
+    ("get", "/v1/risk/track-record", "viewer", {}, {200, 404}),
+]
+STREAMED = {("get", "/v1/alerts/stream")}  # never ends: test_stream_delivers_alert_changes_live reads it
+FILL = {"rule_id": "smoke", "incident_id": "no-such-incident", "scenario": "no-such-scenario",
+        "run": "no-such-scenario-r1"}
+
+
+def test_every_route_answers_without_a_server_error(svc: Api) -> None:
+    """Each route of the API, with the role it needs and sane inputs, answers as a user expects in this runtime
+    (a 404 where the thing does not exist), never a 5xx; the JSON answers are objects. The list covers every route
+    the API has (a new route must be added here)."""
+    routes = {(m, p) for p, ops in httpx.get(svc.url + "/openapi.json").json()["paths"].items() for m in ops}
+    assert routes == {(m, p) for m, p, *_ in SMOKE} | STREAMED
+    analyst = svc.client("analyst")
+    assert analyst.put("/v1/rules/thresholds/smoke", json=SMOKE_RULE).status_code == 200
+    svc.rules_in_force("smoke v1")
+    assert svc.client("responder").post("/v1/events", json=[reading(80.0, "2024-05-05T00:00:00Z", metric="smoke_ppm",
+                                                                    source="smoke-1")]).json()["accepted"] == 1
+    alert = eventually(lambda: [a for a in svc.client("viewer").get("/v1/alerts", params={"grid": "G1"}).json()[
+        "alerts"] if a["rule"] == "smoke" and a["status"] == "open"], "the smoke alert")[0]
+    fill = {**FILL, "alert_id": alert["id"], "silence_id": ""}
+    for method, path, role, kw, expected in SMOKE:
+        url = path.format(**fill)
+        r = getattr(svc.client(role), method)(url, **kw)
+        assert r.status_code in expected, f"{svc.mode}: {method.upper()} {url} as {role}: {r.status_code} {r.text}"
+        if r.headers.get("content-type", "").startswith("application/json"):
+            assert isinstance(r.json(), dict), f"{method.upper()} {url}"
+        if path == "/v1/silences" and method == "post":
+            fill["silence_id"] = r.json()["id"]
+    assert svc.client("viewer").get(f"/v1/alerts/{alert['id']}").json()["status"] == "resolved"
+
+
+def test_kafka_mode_shows_each_stage_lag_and_a_worker_says_when_it_is_ready(svc: Api) -> None:
+    """Kafka mode only: /metrics has each stage's consumer lag per partition (the store writer, the detector
+    workers, the alert service), drained to 0 once they caught up, their events/s and the outbox backlog by level;
+    the store writer answers /livez and, with its partitions assigned, /readyz. With the store writer frozen, a
+    record waits past the lag limit (10 s here): the API raises the consumer-lag system alert for that stage.
+    (The last test of the module: the store writer rejoins its group afterwards.)"""
+    if svc.cluster is None:
+        pytest.skip("the consumer lag and the workers' probes are the distributed runtime's")
+    prefix = svc.cluster.prefix
+    viewer = svc.client("viewer")
+
+    def lag_of(text: str, group: str) -> list[int]:
+        return [int(v) for v in re.findall(rf'^fenghuo_kafka_consumer_lag{{group="{prefix}-{group}",[^}}]*}} (\d+)$',
+                                           text, re.M)]
+
+    def caught_up() -> str | None:
+        text = viewer.get("/metrics").text
+        lags = {g: lag_of(text, g) for g in ("store", "detectors", "alerts")}
+        ok = all(lags.values()) and not any(sum(v) for v in lags.values()) and "fenghuo_kafka_up 1" in text
+        return text if ok and f'fenghuo_stage_events_per_second{{group="{prefix}-store"}}' in text else None
+
+    text = eventually(caught_up, "every stage's lag at 0 in /metrics")
+    assert 'fenghuo_kafka_consumer_lag_seconds{group="' + prefix + '-alerts",topic="' + prefix + '.signals"' in text
+    assert 'fenghuo_outbox_pending_by_level{level="red"}' in text
+    base = f"http://127.0.0.1:{svc.probe_port}"
+    assert httpx.get(base + "/livez").json()["ok"] is True
+    ready = eventually(lambda: (r := httpx.get(base + "/readyz")).status_code == 200 and r.json(), "/readyz 200")
+    assert ready["role"] == "store-writer" and "assigned" in ready["detail"]
+
+    def lag_alerts() -> list[dict[str, Any]]:
+        return [a for a in viewer.get("/v1/alerts", params={"risk": "system"}).json()["alerts"]
+                if a["rule"] == "consumer-lag"]
+
+    assert lag_alerts() == []
+    writer = svc.cluster.procs["store-writer"]
+    writer.send_signal(signal.SIGSTOP)
+    try:
+        assert svc.client("responder").post("/v1/events", json=[reading(1.0, "2024-05-06T00:00:00Z",
+                                                                        source="lag-1")]).json()["accepted"] == 1
+        (alert,) = eventually(lag_alerts, "the consumer-lag alert", timeout=40)
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    assert (alert["status"], alert["grid"], alert["series"]) == ("open", "D", f"lag:{prefix}-store")  # that stage only

@@ -285,6 +285,15 @@ def test_outbox_insert_if_absent_and_due_order(store: Store) -> None:
     assert store.notifications_for("nothing") == []
 
 
+def test_outbox_backlog_by_priority(store: Store) -> None:
+    """What /metrics shows as the outbox backlog by level: pending notifications counted per priority."""
+    assert store.pending_notifications_by_priority() == {}
+    store.save_alerts([alert("a1"), alert("a2", fp="other")],
+                      [note("n1", priority=8), note("n2", priority=8), note("n3", "a2", priority=4),
+                       note("n4", "a2", priority=4, status="delivered")], None)
+    assert store.pending_notifications_by_priority() == {8: 2, 4: 1}
+
+
 # -- rules, audit, state ---------------------------------------------------------------------------
 def test_rules_versions_and_history(store: Store) -> None:
     assert store.rules() == [] and store.rule_history("river") == []

@@ -14,6 +14,8 @@ import * as drillReportView from "./views/drill-report.js";
 import * as rulesView from "./views/rules.js";
 import * as silencesView from "./views/silences.js";
 import * as incidentView from "./views/incident.js";
+import * as warningsView from "./views/warnings.js";
+import * as riskView from "./views/risk.js";
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
@@ -32,6 +34,8 @@ const ROUTES = [
   [/^#\/silences$/, "silences", (root) => silencesView.render(root)],
   [/^#\/alert\/(.+)$/, "alerts", (root, id) => alertView.render(root, decodeURIComponent(id))],
   [/^#\/incidents$/, "incidents", (root) => incidentView.renderList(root)],
+  [/^#\/warnings$/, "warnings", (root) => warningsView.render(root)],
+  [/^#\/risk(?:\?drill=([^&]*))?$/, "risk", (root, run) => riskView.render(root, run)],
   [/^#\/incident\/(.+)$/, "incidents", (root, id) => incidentView.render(root, decodeURIComponent(id))],
 ];
 

@@ -30,7 +30,7 @@ export function ruleName(id) {
 
 /** What tells apart alerts of one grid and rule: the station of a sensor alert, else its series' category. */
 export function sourceOf(a) {
-  if (a.feed === "sensor" && a.source) return a.source;
+  if ((a.feed === "sensor" || a.feed === "warning") && a.source) return a.source;  // a warning's: its CAP sender
   const tail = String(a.series || "").split("/").pop();
   return tail && tail !== "*" ? tail : (a.source || "—");
 }

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fenghuo.core.store.drill_sql import ddl as drill_ddl
+from fenghuo.core.store.risk_sql import ddl as risk_ddl
+from fenghuo.core.store.warning_sql import ddl as warning_ddl
 
 # keys for pg_advisory_xact_lock(int, int): (namespace, key)
 LOCK_NS = 0x46480000  # "FH"
@@ -179,6 +181,8 @@ MIGRATIONS: list[Callable[[bool], str]] = [
     lambda timescale: SILENCES,  # 6: silences (fenghuo/alerts/silences.py)
     lambda timescale: INCIDENTS,  # 7: incidents (fenghuo/alerts/incidents.py)
     lambda timescale: drill_ddl("float8"),  # 8: drill runs (fenghuo/drills), numbered per scenario
+    lambda timescale: risk_ddl("float8", "bigserial"),  # 9: risk forecasts and watch notices (runtime/risk_job.py)
+    lambda timescale: warning_ddl("float8"),  # 10: CAP warnings taken in (fenghuo/alerts/external.py)
 ]
 
 SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "

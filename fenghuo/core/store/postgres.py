@@ -24,7 +24,7 @@ from psycopg2.pool import ThreadedConnectionPool
 
 from fenghuo.core.models import Alert, Event
 from fenghuo.core.retention import purge_record
-from fenghuo.core.store import AlertQuery, Notification, drill_sql, raised_priorities
+from fenghuo.core.store import AlertQuery, Notification, drill_sql, raised_priorities, risk_sql, warning_sql
 from fenghuo.core.store import chain_sql as chains
 from fenghuo.core.store import pg_events as ev
 from fenghuo.core.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
@@ -200,11 +200,11 @@ class PostgresStore:
                 args.append(val)
         return self._all(sql + " ORDER BY ts, seq", args)
 
-    def complaint_page(self, *, start: float, end: float, drill: bool, after: tuple[float, int] | None = None,
+    def complaint_page(self, *, start: float, end: float, drill: bool | str, after: tuple[float, int] | None = None,
                        limit: int = 5000) -> list[tuple[float, int, Event]]:
         sql = f"SELECT ts, seq, {ev.EVENT_COLS} FROM events WHERE feed = 'complaint' AND ts >= %s AND ts < %s AND " \
-              + ("drill IS NOT NULL" if drill else "drill IS NULL")
-        args: list[Any] = [float(start), float(end)]
+              + ("drill = %s" if isinstance(drill, str) else "drill IS NOT NULL" if drill else "drill IS NULL")
+        args: list[Any] = [float(start), float(end)] + ([drill] if isinstance(drill, str) else [])
         if self.timescale:  # chunk exclusion, as in series()
             sql += " AND at >= to_timestamp(%s) - interval '1 second' AND at <= to_timestamp(%s) + interval '1 second'"
             args += [float(start), float(end)]
@@ -327,6 +327,10 @@ class PostgresStore:
     def pending_notification_count(self) -> int:
         return int(self._one("SELECT count(*) FROM outbox WHERE status = 'pending'"))
 
+    def pending_notifications_by_priority(self) -> dict[int, int]:
+        rows = self._all("SELECT priority, count(*) FROM outbox WHERE status = 'pending' GROUP BY priority")
+        return {int(p): int(n) for p, n in rows}
+
     def update_notification(self, n: Notification) -> None:
         self.update_notifications([n])
 
@@ -422,8 +426,48 @@ class PostgresStore:
     def purge_drill(self, run: str, actor: str, ts: float) -> dict[str, int]:
         with self._tx() as cur:
             counts = drill_sql.purge_run(cur, "%s", True, run, ts, event_ids=True)
+            warning_sql.purge_drill(cur, "%s", run)  # the run's CAP warnings (alerts/external.py) go with it
             chains.audit_row(cur, "%s", True, ts, actor, "drill.purge", run, json.dumps(counts))
         return counts
+
+    # -- the risk forecast (fenghuo/runtime/risk_job.py) ----------------------------------------------
+    def save_risk_forecast(self, doc: dict[str, Any], drill: str | None, created_at: float) -> int:
+        with self._tx() as cur:
+            return risk_sql.save_forecast(cur, "%s", doc, drill, created_at)
+
+    def risk_forecasts(self, drill: str | None = None, horizon_days: int | None = None, before: float | None = None,
+                       limit: int = 20) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return risk_sql.forecasts(cur, "%s", drill, horizon_days, before, limit)
+
+    def save_risk_watch(self, notices: list[tuple[dict[str, Any], list[Notification]]]) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return risk_sql.save_watch(cur, "%s", notices, "INSERT INTO|ON CONFLICT DO NOTHING")
+
+    def risk_watches(self, drill: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return risk_sql.watches(cur, "%s", drill, limit)
+
+    def risk_alert_marks(self, start: float, end: float, drill: str | None) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return risk_sql.alert_marks(cur, "%s", start, end, drill)
+
+    def risk_latest_complaint(self, drill: str | None) -> float | None:
+        with self._tx() as cur:
+            return risk_sql.latest_complaint(cur, "%s", drill)
+
+    # -- CAP warnings taken in (fenghuo/alerts/external.py) -------------------------------------------
+    def put_warnings(self, docs: list[dict[str, Any]]) -> None:
+        with self._tx() as cur:
+            warning_sql.put(cur, "%s", docs, warning_sql.UPSERT)
+
+    def get_warning(self, sender: str, identifier: str) -> dict[str, Any] | None:
+        with self._tx() as cur:
+            return warning_sql.get(cur, "%s", sender, identifier)
+
+    def warnings(self, state: str | None = None, drill: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            return warning_sql.listing(cur, "%s", state, drill, limit)
 
     @contextmanager
     def chain_snapshot(self) -> Iterator[chains.Reader]:

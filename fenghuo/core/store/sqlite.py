@@ -19,7 +19,16 @@ import orjson
 from fenghuo.core.models import Alert, Event
 from fenghuo.core.privacy import private_dir, private_file, sqlite_files
 from fenghuo.core.retention import purge_record
-from fenghuo.core.store import AlertQuery, Notification, StoreDamaged, StoreMissing, drill_sql, raised_priorities
+from fenghuo.core.store import (
+    AlertQuery,
+    Notification,
+    StoreDamaged,
+    StoreMissing,
+    drill_sql,
+    raised_priorities,
+    risk_sql,
+    warning_sql,
+)
 from fenghuo.core.store import chain_sql as chains
 from fenghuo.core.store.codec import alert_from_doc, alert_query_sql, alert_to_doc
 
@@ -123,6 +132,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     CREATE INDEX incidents_status ON incidents (status, updated_at);
     """,
     drill_sql.ddl("REAL"),  # 7: drill runs (fenghuo/drills), numbered per scenario
+    risk_sql.ddl("REAL", "INTEGER"),  # 8: risk forecasts made and watch notices sent (fenghuo/runtime/risk_job.py)
+    warning_sql.ddl("REAL"),  # 9: CAP warnings taken in (fenghuo/alerts/external.py)
 ]
 
 def _ENCODE(obj: Any) -> str:  # noqa: N802 - attrs are encoded once per stored event: the fast encoder
@@ -360,11 +371,11 @@ class SqliteStore:
         with self._lock:
             return self._db.execute(sql + " ORDER BY ts, seq", args).fetchall()
 
-    def complaint_page(self, *, start: float, end: float, drill: bool, after: tuple[float, int] | None = None,
+    def complaint_page(self, *, start: float, end: float, drill: bool | str, after: tuple[float, int] | None = None,
                        limit: int = 5000) -> list[tuple[float, int, Event]]:
         sql = f"SELECT ts, seq, id, {_EVENT_COLS} FROM events WHERE feed = 'complaint' AND ts >= ? AND ts < ? AND " \
-              + ("drill IS NOT NULL" if drill else "drill IS NULL")
-        args: list[Any] = [start, end]
+              + ("drill = ?" if isinstance(drill, str) else "drill IS NOT NULL" if drill else "drill IS NULL")
+        args: list[Any] = [start, end] + ([drill] if isinstance(drill, str) else [])
         if after is not None:
             sql += " AND (ts > ? OR (ts = ? AND seq > ?))"
             args += [after[0], after[0], after[1]]
@@ -507,6 +518,10 @@ class SqliteStore:
     def pending_notification_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
 
+    def pending_notifications_by_priority(self) -> dict[int, int]:
+        rows = self._db.execute("SELECT priority, count(*) FROM outbox WHERE status = 'pending' GROUP BY priority")
+        return {int(p): int(n) for p, n in rows.fetchall()}
+
     def update_notification(self, n: Notification) -> None:
         self.update_notifications([n])
 
@@ -595,8 +610,48 @@ class SqliteStore:
         with self._tx() as db:
             cur = db.cursor()
             counts = drill_sql.purge_run(cur, "?", False, run, ts)
+            warning_sql.purge_drill(cur, "?", run)  # the run's CAP warnings (alerts/external.py) go with it
             chains.audit_row(cur, "?", False, ts, actor, "drill.purge", run, json.dumps(counts))
         return counts
+
+    # -- the risk forecast (fenghuo/runtime/risk_job.py) ----------------------------------------------
+    def save_risk_forecast(self, doc: dict[str, Any], drill: str | None, created_at: float) -> int:
+        with self._tx() as db:
+            return risk_sql.save_forecast(db.cursor(), "?", doc, drill, created_at)
+
+    def risk_forecasts(self, drill: str | None = None, horizon_days: int | None = None, before: float | None = None,
+                       limit: int = 20) -> list[dict[str, Any]]:
+        with self._lock:
+            return risk_sql.forecasts(self._db.cursor(), "?", drill, horizon_days, before, limit)
+
+    def save_risk_watch(self, notices: list[tuple[dict[str, Any], list[Notification]]]) -> list[dict[str, Any]]:
+        with self._tx() as db:
+            return risk_sql.save_watch(db.cursor(), "?", notices, "INSERT OR IGNORE INTO|")
+
+    def risk_watches(self, drill: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        with self._lock:
+            return risk_sql.watches(self._db.cursor(), "?", drill, limit)
+
+    def risk_alert_marks(self, start: float, end: float, drill: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            return risk_sql.alert_marks(self._db.cursor(), "?", start, end, drill)
+
+    def risk_latest_complaint(self, drill: str | None) -> float | None:
+        with self._lock:
+            return risk_sql.latest_complaint(self._db.cursor(), "?", drill)
+
+    # -- CAP warnings taken in (fenghuo/alerts/external.py) -------------------------------------------
+    def put_warnings(self, docs: list[dict[str, Any]]) -> None:
+        with self._tx() as db:
+            warning_sql.put(db.cursor(), "?", docs, warning_sql.UPSERT)
+
+    def get_warning(self, sender: str, identifier: str) -> dict[str, Any] | None:
+        with self._lock:
+            return warning_sql.get(self._db.cursor(), "?", sender, identifier)
+
+    def warnings(self, state: str | None = None, drill: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        with self._lock:
+            return warning_sql.listing(self._db.cursor(), "?", state, drill, limit)
 
     # -- hash chains (fenghuo/core/chain.py) -------------------------------------------------------------
     def chain_heads(self) -> dict[str, dict[str, Any]]:

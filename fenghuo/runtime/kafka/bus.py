@@ -126,12 +126,14 @@ def rebalance_watch(on_assigned: Callable[[], None] | None = None) -> Any:
     class Watch(ConsumerRebalanceListener):  # type: ignore[misc]
         def __init__(self) -> None:
             self.revoked_at: float | None = None
+            self.assigned: frozenset[Any] | None = None  # the partitions of the last assignment (None: none yet)
 
         def on_partitions_revoked(self, revoked: Any) -> None:
             self.revoked_at = time.monotonic()
 
         def on_partitions_assigned(self, assigned: Any) -> None:
             self.revoked_at = None
+            self.assigned = frozenset(assigned)
             if on_assigned is not None:
                 on_assigned()
 

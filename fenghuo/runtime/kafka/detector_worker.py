@@ -6,7 +6,10 @@ events are on one partition and one worker), runs :class:`fenghuo.runtime.kafka.
 with that grid's state from a changelog-backed table, produces one signal batch per grid to the
 signals topic, waits for Kafka to have them, then writes the grid states back to the table.
 A replacement worker restores the table from its changelog; redelivered events are skipped by
-the offsets kept in the state. Rules come from the store and are refreshed on a timer.
+the offsets kept in the state. Rules come from the store: read before the first event, again at each rule mark
+met on an event partition that names a version not applied yet (a change made through the API: the events before
+the mark run under the old rules, those behind it under the new; :mod:`fenghuo.runtime.kafka.rule_marks`), and on
+a timer as a safety net.
 
 With complaint bursts configured (a roll-up over the grid tree), the grid stage does not run them:
 it forwards the complaints it takes to ``<prefix>.complaints.by-district`` keyed by district, and a
@@ -36,39 +39,69 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fenghuo.core.config import Config
+from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
-from fenghuo.core.rulebook import RuleBook
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
+from fenghuo.detectors.open_warnings import OpenWarnings, stored_warnings
 from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
 from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
 from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
+from fenghuo.runtime.kafka.rule_marks import RuleMark, RuleVersions, is_mark, mark_from_wire, split_at_changes
 
 log = logging.getLogger("fenghuo.detectors.worker")
 REBUILD_PER_TICK = 256  # grid states read per tick to rebuild the due times after a start or a rebalance
 
 
 class Rules:
-    """The worker's view of the rule table, reloaded from the store when its versions change."""
+    """The worker's view of the rule table and of the open external warnings (``warnings``: rules' ``while_warning``
+    lower their levels under them; docs/warnings-detection.md).
+
+    The store is read (:meth:`read`, I/O: off the event loop) before the first event, at each rule mark that names
+    a version not applied yet (:mod:`fenghuo.runtime.kafka.rule_marks`: a change made through the API, ordered with
+    the events), and every ``rules_every`` seconds as a safety net; the rules read are swapped into the runner on
+    the event loop (:meth:`apply`), between two runs of events. ``versions`` tells which marks are already applied.
+    """
 
     def __init__(self, store_url: str, data_dir: Path, tree: GridTree, runner: GridRunner) -> None:
         self.store_url, self.data_dir, self.tree, self.runner = store_url, data_dir, tree, runner
         self.store: Store | None = None
-        self.version: tuple[Any, ...] = ()
+        self.version: tuple[Any, ...] = ()  # (id, version) of the rules in force, sorted
+        self.loaded = False  # read from the store at least once (an empty rule table counts)
+        self.versions = RuleVersions()
+        self.warnings = OpenWarnings(chain=tree.chain_ids)
+        runner.engine.use_warnings(self.warnings)
 
-    def refresh(self) -> bool:
+    def read(self) -> list[dict[str, Any]]:
+        """The store's current rule rows (and, into ``warnings``, the open warnings)."""
         if self.store is None:
             self.store = open_store(self.store_url, self.data_dir)
-        rows = self.store.rules()
-        version = tuple(sorted((r["id"], r["version"]) for r in rows))
-        if version == self.version:
+        try:
+            if self.warnings.replace(stored_warnings(self.store)):
+                log.info("open external warnings: %d", len(self.warnings))
+        except Exception:  # the store is away: keep the warnings read before (the rules read below fails too)
+            log.exception("could not read the open warnings from the store; using those read before")
+        return self.store.rules()
+
+    def apply(self, rows: list[dict[str, Any]], mark: RuleMark | None = None) -> bool:
+        """Run the rules of ``rows`` (read after ``mark`` was met, if any) from the next event on; whether they
+        changed."""
+        versions = {str(r["id"]): int(r["version"]) for r in rows}
+        self.versions.read(versions, mark)
+        first, self.loaded = not self.loaded, True
+        version = tuple(sorted(versions.items()))
+        if version == self.version and not first:
             return False
-        self.runner.set_rules(RuleBook(self.store, self.tree).current())
+        self.runner.set_rules([Rule.model_validate(r["body"]) for r in rows], versions)
         self.version = version
-        log.info("detector rules loaded: %s", ", ".join(f"{i} v{v}" for i, v in version) or "none")
+        log.info("detector rules loaded%s: %s", " at a rule mark" if mark is not None else "",
+                 ", ".join(f"{i} v{v}" for i, v in version) or "none")
         return True
+
+    def refresh(self) -> bool:
+        """Read and apply in one go (in the caller's thread)."""
+        return self.apply(self.read())
 
     def close(self) -> None:
         if self.store is not None:
@@ -128,17 +161,43 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     app.fenghuo_district = district
     app.fenghuo_rules = rules
 
+    rules_lock = asyncio.Lock()  # one read of the rules at a time, so a read is never applied over a later one
+
+    async def reload_rules(mark: RuleMark | None = None) -> None:
+        """Read the rules from the store off the event loop, then apply them on it (between two runs of events).
+        At a mark (or before the first event) the events wait until the store answers: none runs under rules
+        older than the mark's."""
+        delay = 0.2
+        async with rules_lock:
+            while True:
+                try:
+                    rows = await asyncio.get_running_loop().run_in_executor(None, rules.read)
+                    break
+                except Exception:
+                    if mark is None and rules.loaded:
+                        raise
+                    log.exception("could not read the rules from the store; the events wait (retry in %.1f s)",
+                                  delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            rules.apply(rows, mark)
+
     @app.task
     async def load_rules() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+        await reload_rules()
 
     @app.timer(interval=rules_every)
     async def refresh_rules() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+        """The safety net: a change whose marks Kafka did not take (the API answered 503) is applied within
+        ``rules_every`` seconds all the same."""
+        try:
+            await reload_rules()
+        except Exception:  # the store is away: the rules in force stay, tried again at the next refresh
+            log.exception("periodic rules refresh failed; keeping the rules in force")
 
     async def ensure_rules() -> None:
-        if not rules.version:  # never process an event before the rules are known
-            await asyncio.get_running_loop().run_in_executor(None, rules.refresh)
+        if not rules.loaded:  # never process an event before the rules are known
+            await reload_rules()
 
     async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]]) -> None:
         """Send the records (signal batches, forwarded complaints), wait until Kafka has them, then write
@@ -285,26 +344,51 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         e, rx = event_from_wire(ev.value)
         return m.key or e.grid.encode(), (e, (m.topic, m.partition, m.offset), rx)
 
+    def mark_of(ev: Any) -> RuleMark | None:
+        return mark_from_wire(ev.value)
+
+    def marks_done(events: list[Any]) -> None:
+        """The rule marks of a batch are processed too (how far each partition is processed counts them)."""
+        for ev in events:
+            if is_mark(ev.value):
+                m = ev.message
+                ticks.processed((m.topic, m.partition, m.offset), None)
+
+    async def run_events(events: list[Any]) -> None:
+        """One run of events (no rule mark among them), grouped by grid."""
+        groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
+        taken: list[tuple[Any, Any, bytes]] = []
+        for ev in events:
+            key, it = item(ev)
+            groups.setdefault(key, []).append(it)
+            taken.append((it[0], it[1], ev.value))
+        await handle(groups, forwarded(taken))
+
     if per_event:
         @app.agent(source, name="detect-per-event", supervisor_strategy=CrashingSupervisor)
         async def detect_per_event(stream: Any) -> AsyncIterator[None]:
             await ensure_rules()
             async for ev in stream.events():
-                key, it = item(ev)
-                await handle({key: [it]}, forwarded([(it[0], it[1], ev.value)]))
+                mark = mark_of(ev)
+                if mark is None:
+                    await run_events([ev])
+                else:
+                    if rules.versions.needs(mark):
+                        await reload_rules(mark)
+                    marks_done([ev])
                 yield None
     else:
         @app.agent(source, name="detect-batches", supervisor_strategy=CrashingSupervisor)
         async def detect_batches(stream: Any) -> AsyncIterator[None]:
             await ensure_rules()
             async for events in stream.take_events(batch, within=within):
-                groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
-                taken: list[tuple[Any, Any, bytes]] = []
-                for ev in events:
-                    key, it = item(ev)
-                    groups.setdefault(key, []).append(it)
-                    taken.append((it[0], it[1], ev.value))
-                await handle(groups, forwarded(taken))
+                # the events before a rule mark run under the rules before it, those behind it under its rules
+                for run, mark in split_at_changes(events, mark_of, rules.versions.needs):
+                    if run:
+                        await run_events(run)
+                    if mark is not None:
+                        await reload_rules(mark)
+                marks_done(events)
                 yield None
 
     if district is not None:

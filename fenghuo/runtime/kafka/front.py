@@ -8,6 +8,9 @@ outbox delivery:
   returns once Kafka has them, or raises ``BusUnavailable`` (the API answers 503 + Retry-After); rejected
   records (those the API could not read among them) go to the dead-letter topic, which the store writer keeps;
 * reads (alerts, rules, reports, series) come from the shared store the workers write;
+* a rule change goes to the store, then a rule mark to every event partition (:meth:`KafkaFront.mark_rules`;
+  :mod:`.rule_marks`), and the call returns once Kafka has them: every event produced after it is run under the
+  new rule (the config's rules new to the store are marked at start);
 * ack and resolve are commands on ``<prefix>.commands`` (keyed by the alert's grid, so the alert
   service instance that owns the grid's signals applies them); the alert service answers on the
   alerts topic with the command's id, and the call returns the alert as the alert service left it
@@ -21,6 +24,10 @@ outbox delivery:
   does not take is sent again at the next tick. The watch's state is in memory (a restarted API learns again),
   and each API instance watches what it received (behind a load balancer, a source is watched by the
   instances it reaches);
+* each stage's consumer lag is read here every few seconds (:mod:`.lag`): ``/metrics`` shows it per group and
+  partition with the stages' events/s and the outbox backlog by level, and a stage whose oldest unfinished record
+  waited past ``lag_alert_seconds`` raises a ``consumer-lag`` system alert, sent as the feed watch's are
+  (docs/pipeline-health.md);
 * drill runs (fenghuo/drills, ``self.drills``) run here as in the embedded runtime, with the workers doing the
   detection: the run's records go to Kafka, its simulated acks are commands, its clock reaches the alert
   service as ``drill_clock`` commands on every commands partition (:mod:`.drill_clock`), a run is scored once
@@ -40,6 +47,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fenghuo.alerts.external import WarningBook, WarningResult
 from fenghuo.alerts.routing import Router
 from fenghuo.alerts.service import AlertConflict, AlertNotFound
 from fenghuo.core.chain import DailyHeadExport
@@ -53,6 +61,8 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import AlertQuery, Store, open_store
 from fenghuo.drills.control import MAX_RUN_ALERTS, DrillControl
 from fenghuo.drills.scenario import Kill, PauseBroker
+from fenghuo.ingest.cap_in import CapAlert, CapError
+from fenghuo.ingest.cap_poll import cap_poller_for
 from fenghuo.ingest.events import Rejected
 from fenghuo.runtime.broadcast import Broadcaster
 from fenghuo.runtime.feed_watch import FeedWatch, feed_watch_for
@@ -61,7 +71,10 @@ from fenghuo.runtime.kafka.bus import batch_to_wire
 from fenghuo.runtime.kafka.chaos import RuntimeChaos
 from fenghuo.runtime.kafka.drill_clock import DrillClocks
 from fenghuo.runtime.kafka.ingest_worker import KafkaIngest
+from fenghuo.runtime.kafka.lag import LagMonitor, LagWatch, prometheus_lines
+from fenghuo.runtime.kafka.rule_marks import MARK_KEY, mark_to_wire
 from fenghuo.runtime.kafka.settle import KafkaOffsets, wait_settled
+from fenghuo.runtime.kafka.warning_port import KafkaWarningPort
 from fenghuo.runtime.service import (
     BusUnavailable,
     CommandTimeout,
@@ -71,11 +84,13 @@ from fenghuo.runtime.service import (
     StoreReads,
     merge_refused,
     open_by_level,
+    outbox_by_level,
 )
 
 log = logging.getLogger("fenghuo.runtime.kafka.front")
 _T = TypeVar("_T")
 DRILL_PACE = 600.0  # scenario seconds per wall second of a `speed: max` drill run here (docs/drills.md)
+ESCALATION_SETTLE_S = 15.0  # how long a run waits for the alert service to take in an escalation deadline
 SETTLE_S = 120.0  # how long a drill run that ends waits for the workers to catch up before it is scored
 
 
@@ -141,7 +156,11 @@ class KafkaFront(StoreReads):
         self.heads = DailyHeadExport(settings.data_dir)
         self.lock = threading.RLock()
         self.rulebook = RuleBook(store, self.tree)
+        before = {r["id"]: r["version"] for r in store.rules()}
         self.rulebook.seed(config, self.clocks.wall_now())
+        # the config's rules the store had not seen: marked on the event partitions at start (a worker that read
+        # the store before the seed applies them before any event produced after the API is up)
+        self._seeded = {r["id"]: int(r["version"]) for r in store.rules() if before.get(r["id"]) != r["version"]}
         self.listening = threading.Event()
         self.alerts = AlertCommands(self, command_timeout_s)
         self._stop = threading.Event()
@@ -151,6 +170,15 @@ class KafkaFront(StoreReads):
         self._watch_lock = threading.Lock()
         self._watch_unsent: list[Signal] = []  # raised, not yet taken by Kafka: sent again at the next tick
         self._ticker: threading.Thread | None = None
+        # each stage's consumer lag, read every few seconds for /metrics; a `consumer-lag` system alert past the limit
+        self.lag = LagMonitor(self.topics, lambda: KafkaOffsets(settings.kafka_bootstrap),
+                              LagWatch(settings.lag_alert_seconds, Router(config, self.tree.chain_ids).system_node()),
+                              self.send_system_signals)
+        # CAP warnings taken in (docs/warnings.md): judged here over the shared store, their alert changes sent to
+        # the alert service as signals (fenghuo/runtime/kafka/warning_port.py); expiry on the tick thread
+        self.warnings = WarningBook(config, self.tree, store, KafkaWarningPort(self), self.clocks.now_of)
+        # the CAP feeds of warnings.sources, polled by this (API) process from start to stop
+        self.cap_poller = cap_poller_for(config, settings, lambda alerts, origin: self.take_warnings(alerts, origin))
         # drill runs: the run's clock to the alert service, the operator's chaos commands, the runs themselves
         self.drill_clocks = DrillClocks(self._send_drill_clock)
         self.chaos = RuntimeChaos(config.drills.chaos, wall=self.clocks.wall_now)
@@ -195,6 +223,16 @@ class KafkaFront(StoreReads):
         self.stats.rejected += len(result.rejected)
         return result
 
+    def take_warnings(self, alerts: list[CapAlert | CapError], origin: str, drill: str | None = None
+                      ) -> list[WarningResult]:
+        """CAP messages to alerts through the alert service (BusUnavailable: 503, nothing of the failing message
+        recorded, so sending it again works)."""
+        return self.warnings.take(alerts, origin, drill)
+
+    def list_warnings(self, state: str | None = "open", drill: str | None = None, limit: int = 500
+                      ) -> list[dict[str, Any]]:
+        return self.warnings.open_warnings(drill, state, limit)
+
     def ack(self, alert_id: str, actor: str, comment: str = "") -> Alert:
         return self._through_pause(lambda: self.alerts.ack(alert_id, actor, comment))
 
@@ -230,6 +268,23 @@ class KafkaFront(StoreReads):
 
     def settle_drill(self, drill: str) -> None:
         """Nothing to wait for here: the detectors' background work is the detector workers' (their batches)."""
+
+    def settle_escalations(self, drill: str) -> None:
+        """The run's clock passed an escalation deadline: it goes out now, and the run waits (at most
+        ``ESCALATION_SETTLE_S``) until the alert service has taken it in, so the run's responders see the alert at
+        its new tier before the clock moves on (a busy machine was seen to let the run end first)."""
+        self.drill_clocks.flush(drill)
+        offsets = None
+        try:
+            offsets = KafkaOffsets(self.settings.kafka_bootstrap)
+            if not wait_settled(offsets, self.topics, ESCALATION_SETTLE_S, quiet=ESCALATION_SETTLE_S,
+                                only=self.topics.group("alerts")):
+                log.info("drill %s: the alert service is behind; the run goes on", drill)
+        except Exception:  # the broker is away: the run goes on with what the store has
+            log.info("drill %s: could not tell whether the alert service caught up", drill, exc_info=True)
+        finally:
+            if offsets is not None:
+                offsets.close()
 
     def drill_open_alerts(self, drill: str) -> list[Alert]:
         """The run's open and acknowledged alerts, as the alert service last stored them."""
@@ -274,15 +329,37 @@ class KafkaFront(StoreReads):
         """This process's ingest counts; the alert service delivers, so no delivery outcomes here."""
         s = self.stats
         return MetricFigures(s.events, s.duplicates, s.rejected, s.signals, s.alerts_changed, list(s.latencies),
-                             self.store.pending_notification_count(), open_by_level(self.open_alerts()))
+                             self.store.pending_notification_count(), open_by_level(self.open_alerts()),
+                             outbox_by_level=outbox_by_level(self.store.pending_notifications_by_priority()),
+                             extra=prometheus_lines(self.lag.report, self.clocks.wall_now()))
 
     def put_rule(self, rule_id: str, body: Any, actor: str) -> tuple[dict[str, Any], int]:
+        """Store the rule's new version, then its marks on every event partition (:meth:`mark_rules`): every event
+        produced after this returns is run under it. BusUnavailable (503): stored, but not yet ordered with the
+        events (the workers' periodic refresh applies it within seconds; sending it again orders it)."""
         rule: Rule
         rule, version = self.rulebook.put(rule_id, body, actor, self.clocks.wall_now())
-        return rule.model_dump(), version  # the detector workers reload rules from the store
+        self.mark_rules({rule_id: version})
+        return rule.model_dump(), version
 
     def delete_rule(self, rule_id: str, actor: str) -> int:
-        return self.rulebook.delete(rule_id, actor, self.clocks.wall_now())
+        version = self.rulebook.delete(rule_id, actor, self.clocks.wall_now())
+        self.mark_rules({rule_id: version})
+        return version
+
+    def mark_rules(self, versions: dict[str, int]) -> None:
+        """A rule mark naming ``versions`` (which the store has now) on every partition of every event topic,
+        returned once Kafka has them all: each detector worker reads the rules before it runs any event behind
+        one (fenghuo/runtime/kafka/rule_marks.py, docs/distributed.md "Rule changes ordered with events")."""
+        value = mark_to_wire(versions, self.clocks.wall_now())
+        try:
+            self.kafka.produce_to_partitions([(topic, p, MARK_KEY, value) for topic in self.topics.events
+                                              for p in self.kafka.partitions(topic)])
+        except BusUnavailable as exc:
+            names = ", ".join(f"{r} v{v}" for r, v in versions.items())
+            raise BusUnavailable(f"the rule change ({names}) is stored, but Kafka did not take it for the detector "
+                                 f"workers, which apply it within seconds; send it again to order it with the "
+                                 f"events ({exc})") from exc
 
     # -- the alerts topic: command answers and the live stream -----------------------------------
     def _listen(self) -> None:
@@ -340,20 +417,29 @@ class KafkaFront(StoreReads):
             return 0
         with self._watch_lock:
             self._watch_unsent += self.feed_watch.tick(self.clocks.wall_now())
-            signals, grid = list(self._watch_unsent), self.feed_watch.grid
+            signals = list(self._watch_unsent)
         if not signals:
             return 0
-        self.kafka.produce(self.topics.signals, grid.encode(),
-                           batch_to_wire(grid, signals, {}, [None] * len(signals), [[] for _ in signals]))
+        self.send_system_signals(signals)
         with self._watch_lock:
             del self._watch_unsent[:len(signals)]
-        self.stats.signals += len(signals)
         log.info("feed watch: %s", "; ".join(s.reason for s in signals))
         return len(signals)
+
+    def send_system_signals(self, signals: list[Signal]) -> None:
+        """System signals (the feed watch's, the lag watch's) to the signals topic as one batch keyed by their node
+        (no positions: the alert service applies them as fresh). BusUnavailable: Kafka did not take them."""
+        if not signals:
+            return
+        grid = signals[0].grid
+        self.kafka.produce(self.topics.signals, grid.encode(),
+                           batch_to_wire(grid, signals, {}, [None] * len(signals), [[] for _ in signals]))
+        self.stats.signals += len(signals)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):
             try:
+                self.warnings.tick()  # warnings whose `expires` passed: cleared and resolved
                 self.tick_feed_watch()
             except BusUnavailable:
                 log.warning("feed watch: Kafka did not take its signals; sent again at the next tick")
@@ -362,15 +448,24 @@ class KafkaFront(StoreReads):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        if self._seeded:
+            try:
+                self.mark_rules(self._seeded)
+            except BusUnavailable:  # the workers' periodic refresh reads them from the store all the same
+                log.warning("the config's new rules are stored but not marked on the event partitions", exc_info=True)
         self.drills.recover()  # runs a stop cut short: interrupted
         self._thread = threading.Thread(target=self._listen, name="fenghuo-alerts-topic", daemon=True)
         self._thread.start()
-        if self.feed_watch is not None:
-            self._ticker = threading.Thread(target=self._tick_loop, name="fenghuo-feed-watch", daemon=True)
-            self._ticker.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="fenghuo-feed-watch", daemon=True)
+        self._ticker.start()  # the feed watch (with `health`) and the warnings' expiry
+        self.lag.start()
         self.listening.wait(10.0)
+        if self.cap_poller is not None:
+            self.cap_poller.start()
 
     def stop(self) -> None:
+        if self.cap_poller is not None:
+            self.cap_poller.stop()
         self._closing = True
         self.drills.close()
         self.chaos.close()  # a broker a drill paused is resumed now
@@ -379,6 +474,7 @@ class KafkaFront(StoreReads):
             self._thread.join(timeout=5)
         if self._ticker:
             self._ticker.join(timeout=5)
+        self.lag.stop()
         self.purge.wait(30)
         self.kafka.close()
         self.store.close()

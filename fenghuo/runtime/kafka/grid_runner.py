@@ -156,8 +156,8 @@ class GridRunner:
         self.max_ids = max_ids
         self.skipped = 0
 
-    def set_rules(self, rules: Iterable[Rule]) -> None:
-        self.engine.set_rules(rules)
+    def set_rules(self, rules: Iterable[Rule], versions: Mapping[str, int] | None = None) -> None:
+        self.engine.set_rules(rules, versions)
 
     def _swap_in(self, gs: GridState) -> None:
         """The grid's state into the engine, from whichever form it is in."""

@@ -53,7 +53,8 @@ class KafkaIngest:
                     bootstrap_servers=self.bootstrap, client_id="fenghuo-ingest", acks="all", retries=5,
                     enable_idempotence=True, linger_ms=self.linger_ms, max_block_ms=ms,
                     request_timeout_ms=max(1000, ms // 2), delivery_timeout_ms=ms + self.linger_ms,
-                    compression_type=None, reconnect_backoff_max_ms=1000)
+                    compression_type=None, reconnect_backoff_max_ms=1000,
+                    bootstrap_timeout_ms=ms)  # the broker away: said within the timeout (kafka-python waits 30 s)
             except KafkaError as exc:
                 raise BusUnavailable(f"Kafka at {self.bootstrap} is unreachable: {exc}") from exc
         return self._producer
@@ -120,6 +121,22 @@ class KafkaIngest:
             except (KafkaError, AssertionError) as exc:
                 self._reset()
                 raise BusUnavailable(f"Kafka did not take the command: {type(exc).__name__}: {exc}") from exc
+
+    def produce_to_partitions(self, records: list[tuple[str, int, bytes, bytes]]) -> None:
+        """Records ``(topic, partition, key, value)`` (a rule change's marks, one per event partition), returned
+        once Kafka has every one; BusUnavailable otherwise."""
+        from kafka.errors import KafkaError
+
+        with self._lock:
+            producer = self._get_producer()
+            try:
+                futures = [producer.send(t, key=k, value=v, partition=p) for t, p, k, v in records]
+                producer.flush(timeout=self.timeout_s)
+                for f in futures:
+                    f.get(timeout=0)
+            except (KafkaError, AssertionError) as exc:
+                self._reset()
+                raise BusUnavailable(f"Kafka did not take the records: {type(exc).__name__}: {exc}") from exc
 
     def partitions(self, topic: str) -> list[int]:
         """The partitions of ``topic`` (from the producer's metadata); BusUnavailable when Kafka does not say."""

@@ -28,6 +28,7 @@ from fenghuo.runtime.kafka.bus import Topics
 log = logging.getLogger("fenghuo.runtime.kafka.settle")
 
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset
+BOOTSTRAP_MS = 5000  # the broker away: the wait gives up after this, not kafka-python's 30 s
 QUIET_S = 30.0  # a stage whose commits have not moved this long is not waited for any more
 
 
@@ -57,9 +58,10 @@ class KafkaOffsets:
     def __init__(self, bootstrap: str) -> None:
         from kafka import KafkaAdminClient, KafkaConsumer
 
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fenghuo-api-settle")
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fenghuo-api-settle",
+                                      bootstrap_timeout_ms=BOOTSTRAP_MS)
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="fenghuo-api-settle",
-                                      enable_auto_commit=False)
+                                      enable_auto_commit=False, bootstrap_timeout_ms=BOOTSTRAP_MS)
 
     def ends(self, topics: list[str]) -> Offsets:
         from kafka import TopicPartition
@@ -77,8 +79,10 @@ class KafkaOffsets:
 
 
 def wait_settled(offsets: OffsetSource, topics: Topics, timeout: float, *, quiet: float = QUIET_S,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Wait (at most ``timeout`` seconds) until every stage has committed its inputs' ends; whether all did. A
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 only: str | None = None) -> bool:
+    """Wait (at most ``timeout`` seconds) until every stage (``only``: the stages of that consumer group, e.g.
+    ``topics.group("alerts")``) has committed its inputs' ends; whether all did. A
     stage whose commits do not move for ``quiet`` seconds is given up on (said in the log) and the next stage is
     waited for: a replacement faust detector worker was seen (in one of five runs of the drill tests) to leave its
     last commit behind with its work done (the run's alerts complete) until more events came, and a worker that
@@ -95,6 +99,8 @@ def wait_settled(offsets: OffsetSource, topics: Topics, timeout: float, *, quiet
     deadline = clock() + timeout
     settled = True
     for group, inputs in stages(topics):
+        if only is not None and group != only:
+            continue
         ends = {tp: end for tp, end in offsets.ends(inputs).items() if end > 0}
         seen: Offsets | None = None
         since = clock()

@@ -17,6 +17,7 @@ from typing import Any
 from fenghuo.core.models import Event
 from fenghuo.core.store import Store
 from fenghuo.runtime.kafka.bus import REBALANCE_STALL_S, Topics, event_from_wire, rebalance_watch, wait_for_topics
+from fenghuo.runtime.kafka.rule_marks import is_mark
 
 log = logging.getLogger("fenghuo.store_writer")
 
@@ -54,7 +55,7 @@ class StoreWriter:
             if r.topic == self.topics.deadletter:
                 d = json.loads(r.value)
                 dead.append((int(d.get("index", 0)), str(d.get("error", "")), d.get("record")))
-            else:
+            elif not is_mark(r.value):  # a rule mark (fenghuo/runtime/kafka/rule_marks.py) is for the detectors
                 events.append(event_from_wire(r.value)[0])
         delay = 0.2
         while True:

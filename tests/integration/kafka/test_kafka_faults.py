@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -34,7 +35,7 @@ from tests.integration.kafka.kafka_support import (
     story,
     wait_until,
 )
-from tests.support import ROOT, Receiver
+from tests.support import ROOT, Receiver, free_port
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(600)]
 
@@ -126,21 +127,47 @@ def test_detector_killed_mid_replay_is_replaced_without_loss_or_duplicates(
 
 
 KAFKA_CACHE = os.environ.get("FENGHUO_TEST_KAFKA_CACHE")
-KAFKA_DATA = os.environ.get("FENGHUO_TEST_KAFKA_DATA")
 
 
-@pytest.mark.skipif(not (KAFKA_CACHE and KAFKA_DATA),
-                    reason="FENGHUO_TEST_KAFKA_CACHE and FENGHUO_TEST_KAFKA_DATA (the kafka.sh CACHE_DIR and "
-                           "DATA_DIR of FENGHUO_TEST_KAFKA) are needed to stop and start the broker")
-def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[dict[str, Any]]) -> None:
+def two_free_ports() -> int:
+    """A port whose next one is free too (kafka.sh puts the broker's controller on port + 1)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no two free ports in a row")
+
+
+@pytest.mark.skipif(not KAFKA_CACHE, reason="FENGHUO_TEST_KAFKA_CACHE (the kafka.sh CACHE_DIR) is needed to run a "
+                                            "broker of the test's own, stopped and started")
+def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[dict[str, Any]],
+                                                                tmp_path: Path) -> None:
+    assert KAFKA_CACHE
+    # a broker of its own: the shared one, restarted, reloads every other test's topics first (a minute and more)
+    script = str(ROOT / "scripts" / "services" / "kafka.sh")
+    port, data = str(two_free_ports()), str(tmp_path / "kafka")
+    started = subprocess.run([script, "start", KAFKA_CACHE, data, port], capture_output=True, text=True,
+                             timeout=180)
+    assert started.returncode == 0, started.stderr
+    try:
+        outage(readings, script, data, port)
+    finally:
+        subprocess.run([script, "stop", data], capture_output=True, timeout=60)
+
+
+def outage(readings: list[dict[str, Any]], script: str, data: str, port: str) -> None:
     from kafka import KafkaConsumer
 
-    assert KAFKA and KAFKA_CACHE and KAFKA_DATA
-    script = str(ROOT / "scripts" / "services" / "kafka.sh")
-    port = KAFKA.rsplit(":", 1)[1]
+    assert KAFKA_CACHE
+    bootstrap = f"127.0.0.1:{port}"
     topics = Topics(f"t{uuid.uuid4().hex[:10]}")
-    create_topics(KAFKA, 2, topics)
-    ingest = KafkaIngest(KAFKA, make_resolver(GridTree([])), topics, timeout_s=3.0)
+    create_topics(bootstrap, 2, topics)
+    ingest = KafkaIngest(bootstrap, make_resolver(GridTree([])), topics, timeout_s=3.0)
     rows = [{**r, "grid": "G-AGLY"} for r in readings[:3000]]
     accepted: list[str] = []
 
@@ -154,11 +181,10 @@ def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[d
 
     try:
         assert send(rows[:1000])
-        subprocess.run([script, "stop", KAFKA_DATA], check=True, capture_output=True, timeout=60)
+        subprocess.run([script, "stop", data], check=True, capture_output=True, timeout=60)
         down = [send(rows[1000 + i * 100: 1100 + i * 100]) for i in range(3)]
         assert down == [False, False, False]  # the outage is reported, never a silent success
-        subprocess.run([script, "start", KAFKA_CACHE, KAFKA_DATA, port], check=True, capture_output=True,
-                       timeout=180)
+        subprocess.run([script, "start", KAFKA_CACHE, data, port], check=True, capture_output=True, timeout=180)
         deadline = time.monotonic() + 60
         while not send(rows[1000:2000]):
             assert time.monotonic() < deadline, "ingest did not recover after the broker came back"
@@ -166,7 +192,7 @@ def test_broker_outage_is_reported_and_nothing_accepted_is_lost(readings: list[d
         assert send(rows[2000:3000])
     finally:
         ingest.close()
-    consumer = KafkaConsumer(topics.event("sensor"), bootstrap_servers=KAFKA, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(topics.event("sensor"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              consumer_timeout_ms=5000, group_id=None)
     try:
         got = {event_from_wire(m.value)[0].id for m in consumer}

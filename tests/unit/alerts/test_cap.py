@@ -209,7 +209,7 @@ def test_routes_serve_valid_cap_and_feed(served: tuple[httpx.Client, Pipeline, F
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/cap+xml")
     root = valid(r.content)
     assert (text(root, "cap:msgType"), text(root, "cap:info/cap:severity")) == ("Update", "Extreme")
-    assert text(root, "cap:sender") == "fenghuo@127.0.0.1"
+    assert text(root, "cap:sender") == "fenghuo@localhost"  # the config's warnings.sender (FENGHUO_CAP_SENDER unset)
     assert text(root, "cap:info/cap:area/cap:polygon").startswith("42.9,1.9 ")
     assert text(root, "cap:info/cap:web") == f"{client.base_url}/#/alert/A0"
     first = valid(client.get("/v1/cap/alerts/A0.xml?seq=1").content)

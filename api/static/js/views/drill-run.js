@@ -118,6 +118,7 @@ export function render(root, runId) {
         h("a", { class: "btn", id: "drill-json", href: runPath(runId), download: `${runId}.json`,
           onclick: (e) => { e.preventDefault(); downloadJson(runId, note); } }, t("drill.json")),
         h("a", { class: "btn", id: "drill-print", href: `${runHash(runId)}/report` }, t("drill.print")),
+        h("a", { class: "btn", id: "drill-risk", href: `#/risk?drill=${encodeURIComponent(runId)}` }, t("rf.drilllink")),
         note),
     ];
   }

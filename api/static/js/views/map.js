@@ -8,7 +8,7 @@ import { alertsFor, districtOf, gridsUnder, LEVELS, RANK, state, subscribe } fro
 import { layoutCells } from "../maplayout.js";
 import { oncallPanel } from "./oncall.js";
 
-const W = 860, H = 520, PAD = 24, RADIUS = 14;
+export const W = 860, H = 520, PAD = 24, RADIUS = 14;
 let chosenDistrict = null;
 let chosenGrid = null;
 
@@ -39,8 +39,8 @@ function cell(node, c) {
   return s("g", attrs, s("title", {}, label), shapeEl, text);
 }
 
-/** The offline background: graticule lines with their degrees, and a scale bar. */
-function backdrop(grid) {
+/** The offline background: graticule lines with their degrees, and a scale bar (also the risk map's). */
+export function backdrop(grid) {
   const out = [s("rect", { x: 0, y: 0, width: W, height: H, class: "map-bg" })];
   for (const ln of grid.lines) {
     out.push(s("line", { x1: ln.x1.toFixed(1), y1: ln.y1.toFixed(1), x2: ln.x2.toFixed(1), y2: ln.y2.toFixed(1), class: "graticule" }));

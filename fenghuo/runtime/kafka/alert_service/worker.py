@@ -43,6 +43,7 @@ from fenghuo.core.models import Signal
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store
 from fenghuo.core.titles import make_title, rule_titles
+from fenghuo.detectors.open_warnings import OpenWarnings, StoreWarnings
 from fenghuo.runtime.kafka.alert_service.commands import DRILL_CLOCK, apply_command, apply_drill_clock, reply_to_wire
 from fenghuo.runtime.kafka.alert_service.corroboration import StoredCorroboration
 from fenghuo.runtime.kafka.alert_service.grid_clocks import GridClocks, ScopedAlertService
@@ -118,8 +119,15 @@ class AlertWorker:
         self.positions = Positions.from_store(store.get_state)
         fusion = corroboration_for(config)  # the topology's alert-service stage
         self.fusion = None if fusion is None else StoredCorroboration(fusion, store.get_state)
+        # the open external warnings corroborate local signals: read again from the store every few seconds (the
+        # instance that raised a warning may be another one) and kept from this instance's own changes at once
+        self.open_warnings = OpenWarnings(chain=self._chain)
+        self.store_warnings = StoreWarnings(self.open_warnings, lambda: self.store)
+        if fusion is not None:
+            fusion.use_warnings(self.open_warnings)
         self.commands = 0
         self.stopping = threading.Event()
+        self.watch: Any = None  # its rebalance listener once subscribed (read by fenghuo/runtime/kafka/probes.py)
         self.producer: Any = None
         self.applied = 0
         self.retried = 0
@@ -137,6 +145,7 @@ class AlertWorker:
         return [(n.id, n.kind) for n in self.tree.chain(grid)]
 
     def _publish(self, changes: list[Change]) -> None:
+        self.open_warnings.take(ch.alert for ch in changes)
         if self.producer is None:
             return
         for ch in changes:
@@ -155,6 +164,7 @@ class AlertWorker:
         offsets = self.positions.advanced(batch)
         state = self.positions.state(batch.grid, offsets)  # saved with the changes
         if self.fusion is not None and signals:  # fresh signals only: a replayed one was corroborated before
+            self.store_warnings.maybe()
             signals, rxs, fused = self.fusion.run(signals, rxs)
             state.update(fused)
         try:
@@ -227,8 +237,29 @@ class AlertWorker:
             if self.fusion is not None:
                 self.fusion.forget()  # another instance may have corroborated these grids meanwhile
 
+    def corroborate_warnings(self) -> None:
+        """Warnings that opened since the last look corroborate the local signals held in the grids this instance
+        runs (those whose corroboration state it has read: its partitions'), each grid's in a step of its own with
+        that grid's corroboration state, as a batch of it is applied."""
+        if self.fusion is None:
+            return
+        self.store_warnings.maybe()
+        by_grid: dict[str, list[Signal]] = {}
+        for s in self.fusion.fusion.warnings_opened():
+            by_grid.setdefault(s.grid, []).append(s)
+        for grid, signals in by_grid.items():
+            state = {FUSION_KEY + grid: self.fusion.dump(grid)}
+            try:
+                self._apply(SignalBatch(grid, signals, {}, [None] * len(signals), [[] for _ in signals]), signals,
+                            state)
+            except Exception:
+                self.fusion.forget({grid})  # not saved: read the grid's corroboration state again
+                log.exception("the corroboration of %d signal(s) in %s by an opened warning could not be stored",
+                              len(signals), grid)
+
     def tick(self) -> None:
         self.refresh_silences()
+        self.corroborate_warnings()
         with self.alerts.lock:
             self.alerts.tick_all()
         self.delivery.run_due()
@@ -247,7 +278,7 @@ class AlertWorker:
             # the commands topic has the signals topic's partitions and keys (grids): the range assignor
             # gives the same partition numbers of both to one instance, so a grid's alerts have one writer
             wait_for_topics(consumer, [self.topics.signals, self.topics.commands])
-            listener = rebalance_watch(self.reload)
+            listener = self.watch = rebalance_watch(self.reload)  # self.watch: the worker's readiness probe reads it
             consumer.subscribe([self.topics.signals, self.topics.commands], listener=listener)
             return consumer, listener
 

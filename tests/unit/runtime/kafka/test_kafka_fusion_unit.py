@@ -34,7 +34,8 @@ class Stages:
         grid_models = topology.models_in(config, topology.GRID)
         rollup = topology.models_in(config, topology.DISTRICT)
         assert rollup.configured() and grid_models.fusion is None
-        self.grid = GridRunner([Rule.model_validate({"id": RULE_ID, **GAS})], chain, grid_models)
+        self.grid = GridRunner([], chain, grid_models)
+        self.grid.set_rules([Rule.model_validate({"id": RULE_ID, **GAS})], {RULE_ID: 1})  # as read from the store
         self.district = DistrictRunner(rollup, chain)
         self.states: dict[str, GridState] = {}
         self.offsets: dict[tuple[str, int], int] = {}
