@@ -7,7 +7,7 @@ import { gridName, levelBadge } from "../components.js";
 import { clear, h, levelClass, s } from "../dom.js";
 import { fmtTime, nodeName, t } from "../i18n.js";
 import { fitProjection } from "../maplayout.js";
-import { LEVELS, state } from "../store.js";
+import { districtOf, LEVELS, state } from "../store.js";
 
 const W = 860, H = 460, PAD = 24, REFRESH_MS = 5000;
 const KM_PER_DEG = 111.32;
@@ -94,7 +94,10 @@ function warningsPanel(warnings, failed) {
 
 /** The grids (their polygons, else a dot at the centroid) with every warning's polygons and circles over them. */
 function mapSvg(warnings) {
-  const grids = state.nodes.filter((n) => (n.polygon && n.polygon.length >= 3) || n.centroid);
+  // the grids of the districts the open warnings cover (two far-apart districts on one map leave both unreadable)
+  const districts = new Set(warnings.flatMap((w) => gridsOf(w).map((g) => districtOf(g)?.id)).filter(Boolean));
+  const grids = state.nodes.filter((n) => n.kind === "grid" && districts.has(districtOf(n.id)?.id)
+    && ((n.polygon && n.polygon.length >= 3) || n.centroid));
   const pts = [];
   for (const n of grids) {
     if (n.polygon && n.polygon.length >= 3) pts.push(...n.polygon);
