@@ -42,7 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,16 +146,23 @@ class Workers:
                     "FENGHUO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, wrap: Sequence[str] | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker process; with ``wrap`` through ``benchmarks.throughput_worker`` (its options: a consumer
+        group suffix, a profile), with ``env`` over the common environment (another FENGHUO_CONFIG)."""
+        launcher = (["benchmarks.throughput_worker", *wrap, "--"] if wrap is not None
+                    else ["fenghuo.cli.distributed"])
         with open(self.tmp / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "fenghuo.cli.distributed", "worker", *args],
-                                    cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([sys.executable, "-m", *launcher, "worker", *args],
+                                    cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
 
-    def detector(self, name: str, per_event: bool = False) -> subprocess.Popen[bytes]:
+    def detector(self, name: str, per_event: bool = False, wrap: Sequence[str] | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         extra = ["--per-event"] if per_event else []
-        return self.start(name, "detectors", "--partitions", str(PARTITIONS), "--worker-id", name, *extra)
+        return self.start(name, "detectors", "--partitions", str(PARTITIONS), "--worker-id", name, *extra,
+                          wrap=wrap, env=env)
 
     def check(self) -> None:
         for name, proc in self.procs.items():
@@ -178,14 +185,14 @@ class Workers:
 
 
 # -- setup ---------------------------------------------------------------------------------------------
-def bench_config(tmp: Path, models: bool = False) -> tuple[Path, Config]:
+def bench_config(tmp: Path, models: bool = False, name: str = "config.yaml") -> tuple[Path, Config]:
     """The example configuration with every channel a duty-log channel (the benchmark reaches nobody);
     its model detectors only with ``models`` (the rules alone compare with the embedded figure)."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["channels"] = [{"name": c["name"], "type": "log"} for c in data.get("channels", [])]
     if not models:
         data.pop("detectors", None)
-    path = tmp / "config.yaml"
+    path = tmp / name
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path, load_config(path)
 
@@ -348,14 +355,43 @@ class Progress:
             self.done_of[grid] = n
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (tid -> utime + stime), from /proc/PID/task."""
+    out: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK
+    return out
+
+
+def thread_shares(pid: int, before: dict[int, float], after: dict[int, float], wall: float) -> list[tuple[str, float]]:
+    """Each thread's share of a core over ``wall`` seconds, busiest first; the main thread (tid = pid) named."""
+    shares = [("main" if tid == pid else f"thread {tid}", (after[tid] - before.get(tid, 0.0)) / max(wall, 1e-9))
+              for tid in after]
+    return sorted((s for s in shares if s[1] > 0.005), key=lambda s: -s[1])
+
+
 def run_detector(bootstrap: str, workers: Workers, topics: Topics, events: list[Event], per_event: bool,
-                 cap_s: float, broker: int | None, startup_s: float = 120.0) -> dict[str, Any]:
-    name = "per-event" if per_event else "batched"
+                 cap_s: float, broker: int | None, startup_s: float = 120.0, *, name: str | None = None,
+                 group: str | None = None, wrap: Sequence[str] | None = None, env: dict[str, str] | None = None,
+                 profile: Path | None = None) -> dict[str, Any]:
+    """One detector worker from offset 0 of the event topics until it has processed every event or ``cap_s``
+    seconds after its first signal batch. ``group``: its consumer group when ``wrap`` gives it a suffix;
+    ``profile``: the wrapper's profile file, switched on at the first signal batch and off at the end (SIGHUP)."""
+    name = name or ("per-event" if per_event else "batched")
     reader = Reader(bootstrap, topics.signals, at_end=True)  # only what this worker produces
     progress = Progress(events)
     spawned = time.monotonic()
-    proc = workers.detector(name, per_event)
+    proc = workers.detector(name, per_event, wrap=wrap, env=env)
     meter = CpuMeter({"broker": broker, "worker": proc.pid, "bench": os.getpid()})
+    threads0: dict[int, float] = {}
     first: tuple[float, int] | None = None
     last: tuple[float, int] = (0.0, 0)
     first_seen = 0.0
@@ -369,6 +405,9 @@ def run_detector(bootstrap: str, workers: Workers, topics: Topics, events: list[
                 if first is None:
                     first = (stamp, progress.done)
                     meter.start()
+                    threads0 = thread_cpu(proc.pid)
+                    if profile is not None:
+                        proc.send_signal(signal.SIGHUP)
                     first_seen = time.monotonic()
                 last = (max(last[0], stamp), progress.done)
             if first is None:
@@ -378,16 +417,22 @@ def run_detector(bootstrap: str, workers: Workers, topics: Topics, events: list[
             if progress.done >= progress.total or time.monotonic() - first_seen > cap_s:
                 break
         meter.stop()
+        threads = thread_shares(proc.pid, threads0, thread_cpu(proc.pid), meter.result["wall"])
+        if profile is not None:
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 60
+            while not profile.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
         to_first = first_seen - spawned
     finally:
         reader.close()
         workers.stop(name)
-    group = topics.group("detectors-per-event" if per_event else "detectors")
+    group = group or topics.group("detectors-per-event" if per_event else "detectors")
     lag = group_lag(bootstrap, group, topics.events)
     span = last[0] - first[0]
     rate = (last[1] - first[1]) / span if span > 0 else float("nan")
     return {"name": name, "rate": rate, "done": progress.done, "total": progress.total, "span": span,
-            "to_first": to_first, "records": progress.records, "lag": lag, "cpu": meter}
+            "to_first": to_first, "records": progress.records, "lag": lag, "cpu": meter, "threads": threads}
 
 
 def new_run(args: argparse.Namespace, tmp: Path, config_path: Path, config: Config, name: str

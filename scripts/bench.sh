@@ -7,10 +7,22 @@ export PYTHON=$PWD/$BIN/python
 SERVICES=$(mktemp -d /tmp/fenghuo-bench.XXXXXX)
 chmod 755 "$SERVICES"
 trap 'scripts/services/postgres.sh stop "$SERVICES/pg" >/dev/null 2>&1
-      scripts/services/postgres.sh stop "$SERVICES/tsdb" >/dev/null 2>&1; rm -rf "$SERVICES"' EXIT
+      scripts/services/postgres.sh stop "$SERVICES/tsdb" >/dev/null 2>&1
+      scripts/services/kafka.sh stop "$SERVICES/kafka" >/dev/null 2>&1; rm -rf "$SERVICES"' EXIT
 
 echo "== embedded pipeline"
 $BIN/python -m benchmarks.embedded
+echo "== throughput side by side (issue 19, item 4): plain kafka-python consumer, batched worker (rules, then models),"
+echo "   per-event agent on one topic of real events; embedded with and without models; ratios to the targets (~5 min)"
+KAFKA_CACHE=${FENGHUO_KAFKA_CACHE:-$HOME/.cache/fenghuo/kafka}
+if scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 \
+   && KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "${FENGHUO_BENCH_KAFKA_PORT:-59492}"); then
+  $BIN/python -W ignore::DeprecationWarning -m benchmarks.throughput --bootstrap "$KAFKA"
+  scripts/services/kafka.sh stop "$SERVICES/kafka" >/dev/null 2>&1
+else
+  echo "Kafka did not start (port FENGHUO_BENCH_KAFKA_PORT, default 59492, and +1): the embedded part only"
+  $BIN/python -m benchmarks.throughput
+fi
 echo "== each detector alone"
 $BIN/python -m benchmarks.detectors_speed
 if [ -f benchmarks/bursts_boston.py ]; then echo "== complaint bursts on Boston 311"; $BIN/python -m benchmarks.bursts_boston; fi
