@@ -199,7 +199,7 @@ def extrapolate(day: Day, r: dict[str, Any], wire: dict[str, float], args: argpa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, default=0.001, help="share of the city replayed (default 1/1000)")
-    ap.add_argument("--batch", type=int, default=2000, help="events per batch, as take_events(2000, within=0.05)")
+    ap.add_argument("--batch", type=int, default=2000, help="events per batch (the worker's fetch)")
     ap.add_argument("--models", action="store_true", help="the example's grid-stage model detectors too")
     ap.add_argument("--worker-rate", type=float, default=WORKER_RATE,
                     help="events/s of one batched worker on the broker (docs/benchmarks-kafka.md)")

@@ -461,7 +461,7 @@ def throughput(args: argparse.Namespace, tmp: Path, config_path: Path, config: C
         for per_event, cap in ((False, args.batched_seconds), (True, args.per_event_seconds)):
             r = run_detector(args.bootstrap, workers, topics, events, per_event, cap, broker)
             results.append(r)
-            label = "per-event agent" if per_event else f"batched agent (take_events({2000}, within=0.05))"
+            label = "per-event agent" if per_event else "batched worker (batch drain, up to 2,000 records per fetch)"
             finished = "all" if r["done"] >= r["total"] else f"stopped after {r['span']:.0f} s:"
             print(f"   {label}: {r['rate']:,.0f} events/s  ({finished} {r['done']:,} of {r['total']:,} events "
                   f"in {r['span']:.1f} s after its first signal batch; first batch {r['to_first']:.1f} s after "

@@ -12,8 +12,9 @@ The same script runs against the previous release (pickled state), for the befor
     python -m benchmarks.state_codec                                     # this release
     cd /tmp/fenghuo-old && PYTHONPATH=/tmp/fenghuo-old python /work/main/benchmarks/state_codec.py
 
-Prints figures (time in the state codec per grid batch, its share of the batch, the bytes written, and a
-cold read: decoding the bytes, as a replacement worker does); asserts nothing.
+Prints figures (time in the state codec per grid batch, its share of the batch, the bytes written, a cold
+read: decoding the bytes, as a replacement worker does, and what the largest state holds: its recent ids,
+the rules' state and each model detector's, in KiB as written); asserts nothing.
 """
 
 from __future__ import annotations
@@ -114,7 +115,27 @@ def measure(events: list[Any], batch: int, key: Callable[[Any], str], run: Calla
             "share": (read_s + write_s) / (read_s + write_s + run_s),
             "events_per_s": len(events) / (read_s + write_s + run_s),
             "bytes_mean": statistics.mean(sizes), "bytes_max": max(sizes),
-            "cold_read_ms": statistics.mean(cold) * 1e3, "states": len(table)}
+            "cold_read_ms": statistics.mean(cold) * 1e3, "states": len(table),
+            "largest": parts(max(table.values(), key=len))}
+
+
+def parts(raw: bytes) -> str:
+    """What a state written as ``raw`` holds, in KiB as written: its recent ids, the rules' state, each model's."""
+    try:
+        import msgpack
+
+        from fenghuo.core import state as saved
+    except ImportError:  # the previous release: no breakdown
+        return "n/a"
+
+    def kib(x: Any) -> str:
+        return f"{len(msgpack.packb(x, use_bin_type=True, strict_types=True, default=saved._default)) / 1024:.1f}"
+
+    data = saved.unpack(raw, objects=True)["data"]
+    engine = data["engine"].get("data", {})
+    out = [f"ids {kib(data['ids'])}", f"rules {kib(engine.get('rules', []))}"]
+    out += [f"{name} {kib(m)}" for name, m in engine.get("models", {}).items()]
+    return f"{len(raw) / 1024:.1f} KiB: " + ", ".join(out)
 
 
 def main() -> None:
@@ -152,6 +173,7 @@ def main() -> None:
               f"({best['share']:.1%} of the batch; run {best['run_us']:.0f} us); {best['events_per_s']:.0f} events/s; "
               f"{best['bytes_mean'] / 1024:.1f} KiB mean, {best['bytes_max'] / 1024:.1f} KiB max; "
               f"cold read {best['cold_read_ms']:.2f} ms")
+        print(f"   largest state {best['largest']}")
 
 
 if __name__ == "__main__":

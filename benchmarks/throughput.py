@@ -70,6 +70,11 @@ class Figures:
     per_event: float | None = None
     embedded: float | None = None
     embedded_models: float | None = None
+    # events per CPU-second of the reader's process (the machine's 2 cores are shared: wall rates are depressed)
+    plain_decode_cpu: float | None = None
+    worker_cpu: float | None = None
+    worker_models_cpu: float | None = None
+    per_event_cpu: float | None = None
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -105,7 +110,15 @@ def summary(f: Figures) -> list[str]:
         ("embedded pipeline (rules + models) / target 100,000", f.embedded_models, EMBEDDED_TARGET),
         ("embedded pipeline (rules + models) / embedded (rules)", f.embedded_models, f.embedded),
     ]
-    return [f"{label}: {ratio(a, b)} ({fig(a)} / {fig(b)} events/s)" for label, a, b in rows]
+    per_cpu = [
+        ("batched worker (rules) / plain consumer reading and decoding", f.worker_cpu, f.plain_decode_cpu),
+        ("batched worker (rules) / target 50,000", f.worker_cpu, WORKER_TARGET),
+        ("batched worker (rules + models) / target 20,000", f.worker_models_cpu, MODELS_TARGET),
+        ("batched worker (rules) / per-event agent", f.worker_cpu, f.per_event_cpu),
+    ]
+    return ([f"{label}: {ratio(a, b)} ({fig(a)} / {fig(b)} events/s)" for label, a, b in rows]
+            + [f"per CPU-second, {label}: {ratio(a, b)} ({fig(a)} / {fig(b)} events per CPU-second)"
+               for label, a, b in per_cpu if a is not None])
 
 
 def plain_consumer(bootstrap: str, topics: Topics, decode: bool, timeout_s: float = 300.0) -> dict[str, float]:
@@ -205,9 +218,15 @@ def first_error(log: str, lines: int = 30) -> str:
     return "\n".join(rows[at: at + lines])
 
 
-def attempt(label: str, workers: Workers, run: Callable[[], dict[str, Any]]) -> float | None:
-    """One worker run: its lines printed, its rate returned; a worker that fails is reported (the first error of its
-    log) and the benchmark goes on with the next run."""
+def per_cpu_second(r: dict[str, Any]) -> float | None:
+    """A worker run's events per CPU-second of the worker process."""
+    worker_cpu = r["cpu"].result.get("worker", 0.0)
+    return r["rate"] / worker_cpu if worker_cpu > 0 else None
+
+
+def attempt(label: str, workers: Workers, run: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """One worker run: its lines printed, its figures returned; a worker that fails is reported (the first error of
+    its log) and the benchmark goes on with the next run."""
     try:
         r = run()
     except RuntimeError as exc:
@@ -220,7 +239,7 @@ def attempt(label: str, workers: Workers, run: Callable[[], dict[str, Any]]) -> 
         return None
     for line in worker_line(label, r):
         print(line)
-    return float(r["rate"])
+    return r
 
 
 def kafka_part(args: argparse.Namespace, records: list[dict[str, Any]], f: Figures) -> None:
@@ -249,6 +268,7 @@ def kafka_part(args: argparse.Namespace, records: list[dict[str, Any]], f: Figur
                   "of a core)")
             if decode:
                 f.plain_decode = r["rate"]
+                f.plain_decode_cpu = r["rate"] / r["cpu"] if r["cpu"] > 0 else None
             else:
                 f.plain_read = r["rate"]
         for decode in (False, True):
@@ -259,14 +279,22 @@ def kafka_part(args: argparse.Namespace, records: list[dict[str, Any]], f: Figur
             if decode:
                 f.aiokafka_decode = r["rate"]
         try:
-            f.worker = attempt("b. batched worker, the example's rules", workers, lambda: run_detector(
+            r = attempt("b. batched worker, the example's rules", workers, lambda: run_detector(
                 args.bootstrap, workers, topics, events, False, args.batched_seconds, broker))
-            f.worker_models = attempt("b. batched worker, the example's rules + models", workers, lambda: run_detector(
+            if r is not None:
+                f.worker, f.worker_cpu = float(r["rate"]), per_cpu_second(r)
+            r = None if "models" in args.skip else attempt(
+                "b. batched worker, the example's rules + models", workers, lambda: run_detector(
                 args.bootstrap, workers, topics, events, False, args.batched_seconds, broker, name="batched-models",
                 group=topics.group("detectors") + "-models", wrap=["--group-suffix=-models"],
                 env={"FENGHUO_CONFIG": str(models_path)}))
-            f.per_event = attempt("c. per-event agent, the example's rules", workers, lambda: run_detector(
+            if r is not None:
+                f.worker_models, f.worker_models_cpu = float(r["rate"]), per_cpu_second(r)
+            r = None if "per-event" in args.skip else attempt(
+                "c. per-event agent, the example's rules", workers, lambda: run_detector(
                 args.bootstrap, workers, topics, events, True, args.per_event_seconds, broker))
+            if r is not None:
+                f.per_event, f.per_event_cpu = float(r["rate"]), per_cpu_second(r)
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 path = (args.profile / "worker-kafka.prof").resolve()
@@ -313,7 +341,8 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="also profile the batched worker on the broker into this folder")
     ap.add_argument("--profile-seconds", type=float, default=40.0, help="cap of the profiled worker's run")
     ap.add_argument("--top", type=int, default=25, help="functions listed per profile table")
-    ap.add_argument("--skip", choices=["kafka", "embedded"], action="append", default=[])
+    ap.add_argument("--skip", choices=["kafka", "embedded", "models", "per-event"], action="append", default=[],
+                    help="leave a part out (models, per-event: those worker runs)")
     args = ap.parse_args()
     os.environ.setdefault("FENGHUO_WEBHOOK_SECRET", "bench-only")
     t0 = time.perf_counter()
@@ -326,7 +355,7 @@ def main() -> None:
         print("\n1. Kafka: skipped (no --bootstrap)")
     if "embedded" not in args.skip:
         embedded_part(args, records, f)
-    print("\nratios:")
+    print(f"\nratios (load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores):")
     for line in summary(f):
         print("   " + line)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

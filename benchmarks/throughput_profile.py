@@ -211,7 +211,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000, help="first N merged events for the worker's path")
-    ap.add_argument("--batch", type=int, default=2000, help="events per worker batch (take_events(2000, ...))")
+    ap.add_argument("--batch", type=int, default=2000, help="events per worker batch (up to 2,000 a fetch)")
     ap.add_argument("--embedded-batch", type=int, default=5000, help="records per Pipeline.ingest call")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--save", type=Path, help="write each profile as DIR/<name>.prof")

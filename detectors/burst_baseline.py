@@ -258,6 +258,12 @@ class Baseline:
         self.pending: list[tuple[tuple[str, ...], str, float, float]] = []
         self._bins: dict[int, tuple[int, int]] = {}
         self._rates: dict[tuple[str, str, int], float] = {}
+        # (node, category, first hour, last hour) -> the rates of those hours and each times a whole hour (see
+        # expected); dropped with _rates (drop_rates), whenever a rate may change
+        self._spans: dict[tuple[str, str, int, int], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        self._seasonal: dict[tuple[str, int], tuple[float, float]] = {}  # (category, hour) -> rate / share, yearly
+        self._shares: dict[tuple[str, str], float] = {}  # (node, category) -> its share of the category
+        self._scale: float | None = None  # the decay weight of the open hour
         self._alpha: dict[tuple[str, str], float] = {}
         self.camp: dict[tuple[str, str], list[float]] = {}  # (campaign key, category) -> [count, expected] inside
         # yearly profile: the open local month (year * 12 + month - 1) and its counts and hours; finished months
@@ -347,7 +353,7 @@ class Baseline:
                 self._commit(h, d, w, h_)
         new_day = hour // 24 != self.hour // 24  # (a day with no event in its first hour is a new day too)
         self.hour = hour
-        self._rates.clear()
+        self.drop_rates()
         if new_day:
             self._alpha.clear()
         return True
@@ -406,6 +412,9 @@ class Baseline:
             for node in chain:
                 self.node_n[node] = self.node_n.get(node, 0.0) + w * x
                 self.pair_n[(node, cat)] = self.pair_n.get((node, cat), 0.0) + w * x
+        self._seasonal.clear()  # (the rates below are read with the hour's cases in, as before these caches; the
+        self._shares.clear()  # rates already kept in _rates were read before, as they always were)
+        self._scale = None
         for key, x in bins.items():
             if x > 1.0:  # winsorised: an hour beyond min_ratio x its expected count (a burst's first hours, not
                 # yet in alert) counts as that many, so a burst does not read as dispersion and hide itself
@@ -509,6 +518,22 @@ class Baseline:
         total = sum(w)
         return [x / total for x in w]
 
+    def forget(self, cat: str) -> None:
+        """Forget what was learned of ``cat`` (the detector's category cap): its rates, shares, dispersion and
+        yearly profile go; all complaints' rhythm keeps its cases."""
+        self.cats.pop(cat, None)
+        self.cat_e0.pop(cat, None)
+        self.month_cat.pop(cat, None)
+        self.year_cat.pop(cat, None)
+        self._year_idx.pop(cat, None)
+        for d in (self.pair_n, self.pairs):
+            for key in [key for key in d if key[1] == cat]:
+                del d[key]
+        self.camp = {k: v for k, v in self.camp.items() if k[1] != cat}
+        self.pending = [x for x in self.pending if x[1] != cat]
+        self.drop_rates()
+        self._alpha.clear()
+
     def _rescale(self, t: float) -> None:
         f = math.exp(-(t - (self.t0 or t)) / self.tau)
         for s in (self.exposure, self.all, *self.cats.values()):
@@ -526,6 +551,14 @@ class Baseline:
         total = self.exposure.total
         return 1.0 if e0 <= 0.0 or total <= 0.0 else max(1e-3, 1.0 - e0 / total)
 
+    def drop_rates(self) -> None:
+        """Forget the cached rates (the baseline learned, or its parameters changed)."""
+        self._rates.clear()
+        self._spans.clear()
+        self._seasonal.clear()
+        self._shares.clear()
+        self._scale = None
+
     def rate(self, node: str, cat: str, hour: int) -> float:
         """Expected complaints per hour for (node, category) in an epoch hour."""
         key = (node, cat, hour)
@@ -538,9 +571,32 @@ class Baseline:
         if c is None or e.total <= 0 or a.total <= 0:
             r = self._rates[key] = floor * (self.lift(node, cat, hour) if p.campaigns else 1.0)
             return r
+        # the category's seasonal rate of the hour (and its yearly factor) is the same at every node, the node's
+        # share of the category the same at every hour: each is computed once per baseline hour (drop_rates)
+        seasonal = self._seasonal.get((cat, hour)) or self._seasonal_of(cat, hour, c)
+        share = self._shares.get((node, cat))
+        if share is None:
+            share = self._share_of(node, cat, c)
+        r = max(floor, seasonal[0] * share)
+        if p.campaigns:
+            r *= self.lift(node, cat, hour)
+        if p.yearly:
+            r *= seasonal[1]
+        self._rates[key] = r
+        return r
+
+    def _hour_scale(self) -> float:
+        scale = self._scale
+        if scale is None:
+            scale = self._scale = self._weight(self.hour * 3600.0) if self.hour is not None else 1.0
+        return scale
+
+    def _seasonal_of(self, cat: str, hour: int, c: _Sums) -> tuple[float, float]:
+        """(the category's rate in the hour over its share, the yearly factor): the part of :meth:`rate` that is
+        the same at every node."""
+        p, e, a = self.p, self.exposure, self.all
         h, d = self._bin(hour)
-        scale = self._weight(self.hour * 3600.0) if self.hour is not None else 1.0
-        b = p.prior_hours * scale
+        b = p.prior_hours * self._hour_scale()
         f = self.seen(cat)
         rc = c.total / (f * e.total)
         ra = a.total / e.total
@@ -548,26 +604,66 @@ class Baseline:
         prior_d = rc * (a.dow[d] / e.dow[d]) / ra if e.dow[d] > 0 else rc
         rate_h = (c.hod[h] + b * prior_h) / (f * e.hod[h] + b)
         rate_d = (c.dow[d] + b * prior_d) / (f * e.dow[d] + b)
-        beta = p.share_prior * scale
-        node_share = self.node_n.get(node, 0.0) / a.total
-        share = (self.pair_n.get((node, cat), 0.0) + beta * node_share) / (c.total + beta)
-        r = max(floor, rate_h * rate_d / rc * share)
-        if p.campaigns:
-            r *= self.lift(node, cat, hour)
-        if p.yearly:
-            r *= self.yearly(cat, hour)
-        self._rates[key] = r
-        return r
+        out = self._seasonal[(cat, hour)] = (rate_h * rate_d / rc, self.yearly(cat, hour) if p.yearly else 1.0)
+        return out
+
+    def _share_of(self, node: str, cat: str, c: _Sums) -> float:
+        """The node's share of the category, shrunk towards its share of all complaints (the same every hour)."""
+        beta = self.p.share_prior * self._hour_scale()
+        node_share = self.node_n.get(node, 0.0) / self.all.total
+        share = self._shares[(node, cat)] = (self.pair_n.get((node, cat), 0.0) + beta * node_share) / (c.total + beta)
+        return share
+
+    def _span_rates(self, node: str, cat: str, first: int, last: int) -> tuple[float, ...]:
+        """The rates of (node, category) in the hours ``first``..``last``: :meth:`rate` of each, computed here
+        without a call per hour in the usual case (a known category, no campaigns)."""
+        p, c, kept = self.p, self.cats.get(cat), self._rates
+        if c is None or p.campaigns or self.exposure.total <= 0 or self.all.total <= 0:
+            return tuple(kept.get((node, cat, h)) or self.rate(node, cat, h) for h in range(first, last + 1))
+        floor, yearly = p.min_rate_per_day / 24.0, p.yearly
+        share = self._shares.get((node, cat))
+        if share is None:
+            share = self._share_of(node, cat, c)
+        seasonals = self._seasonal
+        out = []
+        for hour in range(first, last + 1):
+            key = (node, cat, hour)
+            r = kept.get(key)
+            if r is None:
+                seasonal = seasonals.get((cat, hour)) or self._seasonal_of(cat, hour, c)
+                r = max(floor, seasonal[0] * share)
+                if yearly:
+                    r *= seasonal[1]
+                kept[key] = r
+            out.append(r)
+        return tuple(out)
 
     def expected(self, node: str, cat: str, t: float, window_s: float) -> float:
-        """Expected count for (node, category) in the window ``(t - window_s, t]``."""
+        """Expected count for (node, category) in the window ``(t - window_s, t]``: the sum over its hours of
+        the hour's rate times the part of the hour inside the window, added up from the first hour on (the
+        rates of the hours in between, and each times a whole hour, are kept per (node, category, first
+        hour, last hour) until a rate may change: every complaint of a key re-reads the same hours)."""
         start = t - window_s
-        total, hour = 0.0, math.floor(start / 3600.0)
-        while hour * 3600.0 < t:
-            lo, hi = max(start, hour * 3600.0), min(t, (hour + 1) * 3600.0)
-            total += self.rate(node, cat, hour) * (hi - lo) / 3600.0
-            hour += 1
-        return total
+        first = math.floor(start / 3600.0)
+        last = math.ceil(t / 3600.0) - 1  # the last hour starting before t
+        while (last + 1) * 3600.0 < t:
+            last += 1
+        while last >= first and last * 3600.0 >= t:
+            last -= 1
+        if last < first:
+            return 0.0
+        key = (node, cat, first, last)
+        span = self._spans.get(key)
+        if span is None:
+            rates = self._span_rates(node, cat, first, last)
+            span = self._spans[key] = (rates, tuple(r * 3600.0 / 3600.0 for r in rates))
+        rates, whole = span
+        if first == last:
+            return 0.0 + rates[0] * (min(t, (first + 1) * 3600.0) - max(start, first * 3600.0)) / 3600.0
+        total = 0.0 + rates[0] * ((first + 1) * 3600.0 - max(start, first * 3600.0)) / 3600.0
+        for i in range(1, last - first):
+            total += whole[i]
+        return total + rates[-1] * (min(t, (last + 1) * 3600.0) - last * 3600.0) / 3600.0
 
     def alpha(self, node: str, cat: str) -> float:
         """Over-dispersion of (node, category) counts (recomputed once a day): moments of the
@@ -590,13 +686,32 @@ class Baseline:
 
 # -- saved state: plain data (fenghuo.core.state); the caches (_fresh_caches) are rebuilt on demand -----------
 def _baseline_data(b: Baseline) -> dict[str, Any]:
-    return {k: v for k, v in b.__dict__.items() if k not in _CACHES}
+    """The baseline's fields (not its caches); the per-(node, category) sums by category then node (``pair_nc``,
+    ``pairs_c``: a category's name written once, not once per node), the largest part of a district's state."""
+    out = {k: v for k, v in b.__dict__.items() if k not in _CACHES and k not in _PAIR_FIELDS}
+    nodes = list(dict.fromkeys(node for name in _PAIR_FIELDS for node, _ in getattr(b, name)))
+    at = {n: i for i, n in enumerate(nodes)}
+    out["pair_nodes"] = nodes
+    for name, short in _PAIR_FIELDS.items():  # per category, a value per node (None: none)
+        by_cat: dict[str, list[float | None]] = {}
+        for (node, cat), v in getattr(b, name).items():
+            row = by_cat.get(cat)
+            if row is None:
+                row = by_cat[cat] = [None] * len(nodes)
+            row[at[node]] = v
+        out[short] = by_cat
+    out["month_cat"] = {c: [int(x) if x.is_integer() else x for x in days] for c, days in b.month_cat.items()}
+    return out
+
+
+# written by category (bursts' state version 2): a category's name once, a node's once, not once per pair
+_PAIR_FIELDS = {"pair_n": "pair_nc", "pairs": "pairs_c"}
 
 
 def _fresh_caches() -> dict[str, Any]:
     """The baseline's caches, empty (never saved: rebuilt on demand)."""
-    return {"_bins": {}, "_rates": {}, "_alpha": {}, "_months": {}, "_year_idx": {}, "_year_weights": {},
-            "_year_ok": None}
+    return {"_bins": {}, "_rates": {}, "_spans": {}, "_seasonal": {}, "_shares": {}, "_alpha": {},
+            "_months": {}, "_year_idx": {}, "_year_weights": {}, "_year_ok": None, "_scale": None}
 
 
 _CACHES = tuple(_fresh_caches())
@@ -618,6 +733,14 @@ def _NEW_FIELDS() -> dict[str, Any]:  # noqa: N802 - fields a state saved before
 
 
 def _baseline_from(d: dict[str, Any]) -> Baseline:
+    d = dict(d)
+    nodes = d.pop("pair_nodes", [])
+    for name, short in _PAIR_FIELDS.items():  # (a state of version 1 has them keyed by (node, category))
+        if short in d:
+            d[name] = {(node, cat): v for cat, row in d.pop(short).items()
+                       for node, v in zip(nodes, row, strict=True) if v is not None}
+    if "month_cat" in d:  # day counts written as integers when whole (the same floats back)
+        d["month_cat"] = {c: [float(x) for x in days] for c, days in d["month_cat"].items()}
     b = Baseline.__new__(Baseline)
     b.__dict__.update({**_NEW_FIELDS(), **d, **_fresh_caches()})
     return b

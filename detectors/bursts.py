@@ -59,6 +59,7 @@ category: one burst is one alert, not one per tier.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -85,6 +86,11 @@ from fenghuo.detectors.registry import BuildContext, register
 __all__ = ["BurstExtra", "BurstParams", "ComplaintBurst", "make_burst_extra", "poisson_surprise", "risk_for"]
 
 ChainFn = Callable[[str], Iterable[Any]]
+log = logging.getLogger("fenghuo.detectors.bursts")
+MAX_PLACES = 4096  # recent (grid, category, place) dedupe entries kept (beyond: the oldest go, with a log line)
+MAX_SOURCES = 1024  # sources whose date-only run is followed (beyond: the least recently seen is forgotten)
+MAX_IDLE_KEYS = 512  # keys beyond it: the idle ones are dropped at the next hour boundary
+_PRUNE_AT = 64  # dedupe and batch entries: pruned to their spans at an hour boundary once there are more
 SAFETY_WORDS = ("fire", "gas", "smoke", "flood", "structural", "collapse", "explosion", "carbon monoxide",
                 "火", "燃气", "煤气", "洪", "涝", "坍塌", "倒塌", "爆炸")
 
@@ -162,6 +168,10 @@ class BurstParams:
     # a yearly profile by month, learned from past years (used once every month has been seen; see burst_baseline)
     yearly: bool = True
     yearly_prior_hours: float = 360.0  # pseudo-hours shrinking a category's monthly rate to the city's shape
+    # the categories a district's state keeps (its baseline, keys and counts): a new one beyond them makes the
+    # least recently seen category forgotten (a log line, ``evicted["categories"]``), so a free-text category
+    # field cannot grow the state without end
+    max_categories: int = 256
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "campaigns", parse_campaigns(self.campaigns))
@@ -197,6 +207,13 @@ class _Key:
             object.__setattr__(self, name, value)
 
 
+def _idle(k: _Key, horizon: float) -> bool:
+    """Whether a timed key holds nothing a later complaint would read: no level, nothing in its window or
+    batches after ``horizon`` (its window's start), so a fresh key in its place gives the same results."""
+    return (not k.daily and not k.level and not k.state.level and not k.state.since
+            and (not k.window or k.window[-1][0] <= horizon) and (not k.batched or k.batched[-1] <= horizon))
+
+
 class ComplaintBurst:
     """Streaming burst detector; ``process(event)`` returns the level changes it causes.
 
@@ -225,6 +242,8 @@ class ComplaintBurst:
         self.cat_first: dict[str, float] = {}  # category -> first seen, for categories with no history then
         self.entries: dict[str, deque[tuple[float, str]]] = {}  # category -> recent (t, office), batch rule
         self.batch_last: dict[tuple[str, str], float] = {}  # (office, category) -> last entry
+        self.cat_seen: dict[str, float] = {}  # category -> last seen, least recently seen first (the cap's order)
+        self.evicted: dict[str, int] = {}  # what the bounds forgot: "categories", "places", "sources"
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -233,8 +252,12 @@ class ComplaintBurst:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({"cusum": {}, "hour_n": {}, "recent": {}, "tier_keys": {}, "midnights": {},
-                              "cat_first": {}, "entries": {}, "batch_last": {}, **state})
+                              "cat_first": {}, "entries": {}, "batch_last": {}, "cat_seen": {}, "evicted": {},
+                              **state})
         self._tier_lp = {}
+        if not self.cat_seen:  # a state saved before the categories were capped: its categories, oldest first
+            known = dict.fromkeys([*self.base.cats, *(c for _, c in self.keys), *self.cat_first])
+            self.cat_seen = dict.fromkeys(known, -math.inf)
         if "related" not in state:
             self.related, self.tops = {}, set()
             for nodes in self._chains.values():
@@ -245,7 +268,7 @@ class ComplaintBurst:
         self.p, self.lp, self._tier_lp = params, params.level_params(), {}
         self.base.p = params
         self.base._bins.clear()  # holidays and campaigns may have changed
-        self.base._rates.clear()
+        self.base.drop_rates()
 
     def _lp(self, tier: int) -> LevelParams:
         """Level parameters of a tier: thresholds raised by ``tier_correction`` x log10 of how many
@@ -294,9 +317,10 @@ class ComplaintBurst:
         last = self.last_at.get(key)
         if last is not None and t - last < self.p.dedupe_minutes * 60.0:
             return True
-        if len(self.last_at) > 200_000:
-            horizon = t - self.p.dedupe_minutes * 60.0
-            self.last_at = {k: v for k, v in self.last_at.items() if v > horizon}
+        if last is None and len(self.last_at) >= MAX_PLACES:  # (pruned to the dedupe span every hour, in _bound)
+            self._count("places", len(self.last_at) - MAX_PLACES + 1)
+            for old in sorted(self.last_at, key=self.last_at.__getitem__)[: len(self.last_at) - MAX_PLACES + 1]:
+                del self.last_at[old]
         self.last_at[key] = t
         return False
 
@@ -334,11 +358,11 @@ class ComplaintBurst:
         midnight = e.ts % 60.0 == 0.0 and self._day(e.ts) == e.ts
         if not midnight:
             if self.midnights.get(e.source, 1):
-                self.midnights[e.source] = 0
+                self._remember_source(e.source, 0)
             return False
         run = self.midnights.get(e.source)
         run = p.date_only_after if run is None else min(p.date_only_after, run + 1)
-        self.midnights[e.source] = run
+        self._remember_source(e.source, run)
         return run >= p.date_only_after
 
     def _batched(self, e: Event, cat: str) -> bool:
@@ -358,8 +382,11 @@ class ComplaintBurst:
         same = sum(1 for _, o in q if o == office)
         q.append((e.ts, office))
         last = self.batch_last.get((office, cat))
-        if len(self.batch_last) > 200_000:
+        if len(self.batch_last) > MAX_PLACES:
             self.batch_last = {k: v for k, v in self.batch_last.items() if v >= e.ts - gap}
+            if len(self.batch_last) > MAX_PLACES:
+                self._count("places", len(self.batch_last) - MAX_PLACES)
+                self.batch_last = dict(sorted(self.batch_last.items(), key=lambda kv: kv[1])[-MAX_PLACES:])
         self.batch_last[(office, cat)] = e.ts
         return last is not None and e.ts - last <= gap and same * p.link_share >= len(q) - 1
 
@@ -368,6 +395,90 @@ class ComplaintBurst:
         first = self.cat_first.get(cat)
         hours = self.p.warmup_hours if self.p.new_category_hours is None else self.p.new_category_hours
         return first is not None and t - first < hours * 3600.0
+
+    # -- the state's bound: nothing here grows with the length of the history ---------------------------------
+    # Every hour boundary drops what can no longer change a result: dedupe and batch entries older than their
+    # spans (once there are more than _PRUNE_AT), link and batch queues past their horizons, the first-seen times
+    # of categories past their learning hours, and keys with no level and nothing in their window (once there
+    # are more than MAX_IDLE_KEYS keys). The categories are capped at ``max_categories`` (the least recently
+    # seen forgotten, with a log line and ``evicted``), dedupe places at MAX_PLACES and sources at MAX_SOURCES.
+    # A district's state then holds: per category (at most max_categories) its baseline sums, about 0.55 KiB
+    # written; per (node, category) pair seen its share and dispersion sums, about 20 bytes; the keys with
+    # complaints in their window (about 60 bytes each, plus 30 per complaint) and up to MAX_IDLE_KEYS idle ones;
+    # the last minutes' queues.
+    # tests/unit/detectors/test_bursts_state_bound.py holds it to 320 KiB for 11 nodes and 256 categories.
+
+    def _count(self, what: str, n: int) -> None:
+        self.evicted[what] = self.evicted.get(what, 0) + n
+        log.warning("complaint bursts: forgot %d %s to keep the state within its bound (%d so far)",
+                    n, what, self.evicted[what])
+
+    def _seen(self, cat: str, t: float) -> None:
+        """``cat`` seen at ``t``: it becomes the most recently seen; a new one beyond ``max_categories`` makes
+        the least recently seen category forgotten."""
+        seen = self.cat_seen
+        if seen.pop(cat, None) is None and len(seen) >= self.p.max_categories:
+            gone = list(seen)[: len(seen) - self.p.max_categories + 1]
+            for old in gone:
+                self._forget_category(old)
+            self._count("categories", len(gone))
+        seen[cat] = t
+
+    def _forget_category(self, cat: str) -> None:
+        """Everything the detector learned or counts of ``cat``: it starts afresh if it comes back."""
+        self.cat_seen.pop(cat, None)
+        tiers = {n: i for nodes in self._chains.values() for i, n in enumerate(nodes)}
+        pairs = {key for key in self.keys if key[1] == cat} | {key for key in self.base.pair_n if key[1] == cat}
+        for node, _ in pairs:
+            k = self.keys.pop((node, cat), None)
+            tier = k.tier if k is not None else tiers.get(node, 0)
+            if self.tier_keys.get(tier, 0) > 1:
+                self.tier_keys[tier] -= 1
+            else:
+                self.tier_keys.pop(tier, None)
+            self.active.discard((node, cat))
+            self.cusum.pop((node, cat), None)
+            self.hour_n.pop((node, cat), None)
+        self._tier_lp.clear()
+        for d in (self.recent, self.entries, self.cat_first):
+            d.pop(cat, None)  # type: ignore[attr-defined]
+        self.last_at = {k: v for k, v in self.last_at.items() if k[1] != cat}
+        self.batch_last = {k: v for k, v in self.batch_last.items() if k[1] != cat}
+        self.base.forget(cat)
+
+    def _remember_source(self, source: str, run: int) -> None:
+        """The date-only run of ``source`` (the least recently updated source goes beyond MAX_SOURCES)."""
+        m = self.midnights
+        if m.pop(source, None) is None and len(m) >= MAX_SOURCES:
+            del m[next(iter(m))]
+            self._count("sources", 1)
+        m[source] = run
+
+    def _bound(self, t: float) -> None:
+        """At an hour boundary (``t``, events come in time order): drop what no later event can read."""
+        p = self.p
+        if len(self.last_at) > _PRUNE_AT:  # (a few entries are not worth a pass)
+            horizon = t - p.dedupe_minutes * 60.0
+            self.last_at = {k: v for k, v in self.last_at.items() if v > horizon}
+        if len(self.batch_last) > _PRUNE_AT:
+            horizon = t - p.batch_minutes * 60.0
+            self.batch_last = {k: v for k, v in self.batch_last.items() if v >= horizon}
+        for queues, span in ((self.recent, p.link_minutes), (self.entries, p.batch_minutes)):
+            horizon = t - span * 60.0
+            for cat in list(queues):
+                q = queues[cat]
+                while q and q[0][0] < horizon:
+                    q.popleft()
+                if not q:
+                    del queues[cat]
+        if self.cat_first:
+            hours = p.warmup_hours if p.new_category_hours is None else p.new_category_hours
+            self.cat_first = {c: f for c, f in self.cat_first.items()
+                              if t - f < hours * 3600.0 or c not in self.base.cats}
+        if len(self.keys) > MAX_IDLE_KEYS:
+            for key in [key for key, k in self.keys.items()
+                        if key not in self.active and _idle(k, t - p.window_s(k.tier))]:
+                del self.keys[key]  # comes back (same tier, not counted again in tier_keys) with its next complaint
 
     def _evaluate(self, node: str, cat: str, k: _Key, t: float, cause: str, sweep: bool = False) -> Signal | None:
         p = self.p
@@ -462,6 +573,8 @@ class ComplaintBurst:
                 s = self._evaluate(node, c, self.keys[(node, c)], e.ts, e.id, sweep=True)
                 if s is not None:
                     out.append(s)
+            self._bound(e.ts)
+        self._seen(cat, e.ts)
         if cat not in self.cat_first and cat not in self.base.cats and self.base.hours_seen >= p.warmup_hours:
             self.cat_first[cat] = e.ts  # no history: learned for new_category_hours before it is tested
         daily = self._daily(e)
@@ -470,8 +583,10 @@ class ComplaintBurst:
             return out
         if self._batched(e, cat):  # one report with its batch: kept for the evidence's raw count
             stamp = self._day(e.ts) if daily else e.ts
-            for node in nodes:
+            for tier, node in enumerate(nodes):
                 k = self.keys.get((node, cat))
+                if k is None and (node, cat) in self.base.pair_n:  # a key dropped while idle (see _bound)
+                    k = self.keys[(node, cat)] = _Key(tier=tier, daily=daily)
                 if k is not None and k.daily == daily:
                     k.batched.append(stamp)
             return out
@@ -480,8 +595,9 @@ class ComplaintBurst:
             k = self.keys.get((node, cat))
             if k is None:
                 k = self.keys[(node, cat)] = _Key(tier=tier)
-                self.tier_keys[tier] = self.tier_keys.get(tier, 0) + 1
-                self._tier_lp.clear()
+                if (node, cat) not in self.base.pair_n:  # else a key dropped while idle (_bound) is back
+                    self.tier_keys[tier] = self.tier_keys.get(tier, 0) + 1
+                    self._tier_lp.clear()
             k.source, k.feed = e.source, e.feed
             if daily != k.daily:
                 k.daily = daily
@@ -555,7 +671,16 @@ class BurstExtra(VersionedDetector):
             det.chain = self.chain
             det.use_params(self.params)
 
-    STATE_VERSION = 1  # of the bursts' state (a ComplaintBurst per drill); bump it (and read the old) on a change
+    # of the bursts' state (a ComplaintBurst per drill); bump it (and read the old) on a change. 2: the baseline's
+    # (node, category) sums written by category; a state of version 1 is read as it is and bounded at the next hour
+    STATE_VERSION = 2
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a snapshot of this version or of version 1 (an empty dict: start afresh)."""
+        if not state:
+            self.use_live_state({})
+            return
+        self.use_live_state(saved.unversioned(state, self.name, {1: saved.from_plain, 2: saved.from_plain}))
 
 
 saved.register("bursts.params", BurstParams)

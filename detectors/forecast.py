@@ -282,16 +282,15 @@ class ForecastWarner:
             vals.popleft()
         s.holt.learn_one(ts, v, p.robust_k)
         fresh = self._prophet_path(s, ts, v, at)
-        holt = self._holt_path(s, ts)
         held = s.holt.held  # the Holt path has not seen this reading yet
         if p.select == "union":
-            cands = [(fresh, False, 0), (holt, held, 1)]
+            cands = [(fresh, False, 0), (self._holt_path(s, ts), held, 1)]
         elif fresh is not None and not (p.select == "error" and s.err_prophet > s.err_holt >= 0.0):
             cands = [(fresh, False, 0)]  # (no record yet of either model keeps Prophet, as "stale")
         else:
-            cands = [(holt, held, 0)]
+            cands = [(self._holt_path(s, ts), held, 0)]  # (the Holt path only when it is a candidate)
         if p.select == "error" and self.use_prophet:
-            self._record(s, ts, v, at, holt)
+            self._record(s, ts, v, at)
         for rule, lp in rules:
             sig = self._judge(e, key, rule, lp, cands, v)
             if sig is not None:
@@ -302,7 +301,7 @@ class ForecastWarner:
     def _lead(self) -> float:
         return max(self.p.select_lead * self.p.horizon_s, 1e-9)
 
-    def _record(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None, holt: _Path) -> None:
+    def _record(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None) -> None:
         """Keep both models' forecasts for ``ts + lead`` (at most one per lead / 32), to score them then."""
         lead = self._lead()
         if s.made and ts + lead - s.made[-1][0] < lead / 32:

@@ -15,6 +15,7 @@ hysteresis band of yellow (3.5 - 0.1), so nothing changes; 2.85 is below blue - 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,10 @@ class LevelState:
     def step(self, p: LevelParams, ts: float, value: float) -> int | None:
         """Feed one value; return the new level (0 = cleared) when it changes, else None."""
         self.last_value, self.last_ts = value, ts
+        if not self.level and not self.since:  # at rest: a value short of every threshold changes nothing
+            edge = _edge(p)
+            if value < edge if p.above else value > edge:
+                return None
         best = 0
         for level, threshold in p.thresholds:
             if p.holds(level, threshold, value, self.level):
@@ -55,6 +60,23 @@ class LevelState:
             self.level = best
             return best
         return None
+
+
+_EDGES: dict[int, tuple[LevelParams, float]] = {}  # id(params) -> (params, the threshold nearest at rest)
+
+
+def _edge(p: LevelParams) -> float:
+    """The lowest threshold (``above``; the highest otherwise): at rest, only a value beyond it can hold a level
+    (no hysteresis applies below the current level). NaN (holds nothing) without thresholds."""
+    kept = _EDGES.get(id(p))
+    if kept is not None and kept[0] is p:
+        return kept[1]
+    values = [t for _, t in p.thresholds]
+    edge = (min(values) if p.above else max(values)) if values else math.nan
+    if len(_EDGES) >= 4096:
+        _EDGES.clear()
+    _EDGES[id(p)] = (p, edge)
+    return edge
 
 
 # -- saved state: plain data (fenghuo.core.state), compact since every rule and model series has one ----------

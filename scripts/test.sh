@@ -81,7 +81,12 @@ scripts/services/kafka.sh fetch "$KAFKA_CACHE" >&2 || { echo "could not fetch Ap
 FENGHUO_TEST_KAFKA=$(scripts/services/kafka.sh start "$KAFKA_CACHE" "$SERVICES/kafka" "$KAFKA_PORT") || { echo "Kafka did not start" >&2; exit 1; }
 export FENGHUO_TEST_KAFKA FENGHUO_TEST_KAFKA_CACHE=$KAFKA_CACHE FENGHUO_TEST_KAFKA_DATA=$SERVICES/kafka
 
-$BIN/python -m pytest --durations=15 "$@" &
+# two pytest-xdist workers (FENGHUO_TEST_WORKERS=0 runs one process); the tests of the shared Kafka broker stay in
+# one worker, one after another (tests/conftest.py groups them)
+WORKERS=${FENGHUO_TEST_WORKERS:-2}
+XDIST=()
+[ "$WORKERS" -gt 0 ] 2>/dev/null && XDIST=(-n "$WORKERS" --dist loadgroup)
+$BIN/python -m pytest --durations=15 "${XDIST[@]}" "$@" &
 TESTS=$!
 wait "$TESTS"
 status=$?

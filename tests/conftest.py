@@ -3,10 +3,35 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support import DATA, Receiver
+
+# make test runs the suite on two pytest-xdist workers (--dist loadgroup). A test module that uses the shared Kafka
+# broker runs in one worker, its tests one after another: two of them stop or pause that broker, which would break
+# a Kafka test running beside them. The compose stack (tests/compose) runs in a group of its own.
+SHARED_BROKER_SIGNS = ("tests.integration.kafka", 'os.environ.get("FENGHUO_TEST_KAFKA")')
+
+
+def xdist_group_of(path: Path, source: str) -> str | None:
+    posix = path.as_posix()
+    if "/tests/compose/" in posix:
+        return "compose"
+    if "/tests/integration/kafka/" in posix or any(sign in source for sign in SHARED_BROKER_SIGNS):
+        return "kafka"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[Path, str | None] = {}
+    for item in items:
+        path = Path(item.path)
+        if path not in groups:
+            groups[path] = xdist_group_of(path, path.read_text(encoding="utf-8") if path.suffix == ".py" else "")
+        if groups[path]:
+            item.add_marker(pytest.mark.xdist_group(groups[path]))
 
 
 @pytest.fixture

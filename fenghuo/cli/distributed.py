@@ -39,7 +39,8 @@ def cmd_create_topics(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            made = create_topics(settings.kafka_bootstrap, args.partitions, Topics.of(settings))
+            made = create_topics(settings.kafka_bootstrap, args.partitions, Topics.of(settings),
+                                 replication=settings.kafka_replication_factor)
             break
         except Exception as exc:  # the broker may still be starting (compose one-shot): retry until --wait
             if time.monotonic() > deadline:
@@ -164,7 +165,8 @@ def add_subcommands(sub: Any) -> None:
     worker.add_argument("--partitions", type=positive_int, default=8, help="detectors: partitions of the event topics")
     worker.add_argument("--batch", type=positive_int, default=2000, help="detectors: events per batch at most")
     worker.add_argument("--within", type=positive_float, default=0.05,
-                        help="detectors: seconds to fill a batch at most")
+                        help="no longer used: a batch is what one fetch brings (up to --batch); kept so "
+                             "existing units and scripts still start")
     worker.add_argument("--per-event", action="store_true", help="detectors: the per-event agent (benchmark)")
     worker.add_argument("--worker-id", default="0", help="detectors: names this worker's local directory")
     worker.add_argument("--probe-port", type=port_arg, metavar="PORT",

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     bus: Literal["memory", "kafka"] = "memory"
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "fenghuo"  # Kafka topics <prefix>.events.<feed>, ... and consumer groups <prefix>-<name>
+    # Kafka topics created by `fenghuo kafka create-topics` and the workers' changelog topics: replicas of each
+    # partition (1 on a one-broker development setup; 3 in production, docs/distributed.md)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=7)
+    # the largest detector state (one grid's or district's) written as one changelog record; the producer's
+    # max_request_size and the changelog topics' max.message.bytes are this plus 1 MiB (docs/distributed.md)
+    kafka_state_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024)
     # Kafka mode: a system alert when a stage's oldest unfinished record waited longer (fenghuo/runtime/kafka/lag.py)
     lag_alert_seconds: float = Field(default=300.0, ge=10.0, le=86_400.0)
     probe_port: int = Field(default=0, ge=0, le=65_535)  # a worker's /livez and /readyz on this port (0: none)

@@ -53,7 +53,8 @@ def test_one_signal_stops_the_tests_and_their_services(tmp_path: Path, sig: int)
     before = {str(p) for p in Path("/tmp").glob("fenghuo-services.*")}
     proc = _script([str(sleeper), "-p", "no:cacheprovider"], {
         "FENGHUO_TEST_PG_PORT": str(pg), "FENGHUO_TEST_KAFKA_PORT": str(kafka),
-        "FENGHUO_TEST_TSDB_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port())},
+        "FENGHUO_TEST_TSDB_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "FENGHUO_TEST_WORKERS": "0"},
         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300

@@ -1,12 +1,15 @@
-"""The detector workers: a faust-streaming app whose agent consumes the event topics in batches.
+"""The detector workers: a faust-streaming app that consumes the event topics in batches.
 
-``make_app`` builds the app (never at import time). One agent takes up to ``batch`` events
-``within`` seconds (``stream.take_events``), groups them by grid (the message key, so a grid's
-events are on one partition and one worker), runs :class:`fenghuo.runtime.kafka.grid_runner.GridRunner`
-with that grid's state from a changelog-backed table, produces one signal batch per grid to the
-signals topic, waits for Kafka to have them, then writes the grid states back to the table.
-A replacement worker restores the table from its changelog; redelivered events are skipped by
-the offsets kept in the state. Rules come from the store: read before the first event, again at each rule mark
+``make_app`` builds the app (never at import time). The events are taken straight from the app's consumer, one
+fetch (up to ``batch`` records) at a time, by :class:`fenghuo.runtime.kafka.batch_drain.BatchDrain` in place of
+faust's per-message stream (the app, its group and rebalances, the tables and their recovery stay faust's). A batch
+is grouped by grid (the message key, so a grid's events are on one partition and one worker), each grid run by
+:class:`fenghuo.runtime.kafka.grid_runner.GridRunner` with its state from a changelog-backed table; one signal batch
+per grid goes to the signals topic, the worker waits for Kafka to have them, then writes the grid states to the
+changelog (:func:`fenghuo.runtime.kafka.changelog.write_states`: a state beyond ``kafka_state_max_bytes`` is logged
+and kept in memory, never sent), and only then are the batch's offsets committed. A replacement worker restores the
+table from its changelog; redelivered events are skipped by the offsets kept in the state.
+Rules come from the store: read before the first event, again at each rule mark
 met on an event partition that names a version not applied yet (a change made through the API: the events before
 the mark run under the old rules, those behind it under the new; :mod:`fenghuo.runtime.kafka.rule_marks`), and on
 a timer as a safety net.
@@ -27,13 +30,15 @@ does not call sensors silent whose readings wait in Kafka). A tick's signals and
 or a rebalance, the due times are read again from the table's states of the grids owned (256 per tick; no grid is
 ticked until all are read).
 
-``per_event=True`` runs the plain per-event agent instead (the benchmark's comparison).
+``per_event=True`` runs faust's plain per-event agent instead (the benchmark's comparison). ``within`` is no longer
+used: the batched path takes what one fetch returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,9 +48,11 @@ from fenghuo.core.config import Config, Rule
 from fenghuo.core.grids import GridTree
 from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
-from fenghuo.detectors.open_warnings import OpenWarnings, stored_warnings
+from fenghuo.detectors.open_warnings import OpenWarning, OpenWarnings, stored_warnings
 from fenghuo.runtime import topology
+from fenghuo.runtime.kafka.batch_drain import BatchDrain
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
+from fenghuo.runtime.kafka.changelog import OversizedStates, changelog_topic_config, record_limit, write_states
 from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
 from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
 from fenghuo.runtime.kafka.rule_marks import RuleMark, RuleVersions, is_mark, mark_from_wire, split_at_changes
@@ -62,6 +69,8 @@ class Rules:
     a version not applied yet (:mod:`fenghuo.runtime.kafka.rule_marks`: a change made through the API, ordered with
     the events), and every ``rules_every`` seconds as a safety net; the rules read are swapped into the runner on
     the event loop (:meth:`apply`), between two runs of events. ``versions`` tells which marks are already applied.
+    The open warnings are read the same way: into a new list off the loop, swapped into the view the engine reads
+    on the loop, in :meth:`apply` (never while a batch reads it).
     """
 
     def __init__(self, store_url: str, data_dir: Path, tree: GridTree, runner: GridRunner) -> None:
@@ -71,15 +80,15 @@ class Rules:
         self.loaded = False  # read from the store at least once (an empty rule table counts)
         self.versions = RuleVersions()
         self.warnings = OpenWarnings(chain=tree.chain_ids)
+        self.read_warnings: list[OpenWarning] | None = None  # read off the loop, not applied yet
         runner.engine.use_warnings(self.warnings)
 
     def read(self) -> list[dict[str, Any]]:
-        """The store's current rule rows (and, into ``warnings``, the open warnings)."""
+        """The store's current rule rows (and the open warnings, kept for :meth:`apply`). I/O: off the loop."""
         if self.store is None:
             self.store = open_store(self.store_url, self.data_dir)
         try:
-            if self.warnings.replace(stored_warnings(self.store)):
-                log.info("open external warnings: %d", len(self.warnings))
+            self.read_warnings = stored_warnings(self.store)
         except Exception:  # the store is away: keep the warnings read before (the rules read below fails too)
             log.exception("could not read the open warnings from the store; using those read before")
         return self.store.rules()
@@ -87,6 +96,9 @@ class Rules:
     def apply(self, rows: list[dict[str, Any]], mark: RuleMark | None = None) -> bool:
         """Run the rules of ``rows`` (read after ``mark`` was met, if any) from the next event on; whether they
         changed."""
+        read, self.read_warnings = self.read_warnings, None
+        if read is not None and self.warnings.replace(read):
+            log.info("open external warnings: %d", len(self.warnings))
         versions = {str(r["id"]): int(r["version"]) for r in rows}
         self.versions.read(versions, mark)
         first, self.loaded = not self.loaded, True
@@ -140,10 +152,11 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     app = faust.App(
         topics.group("detectors-per-event" if per_event else "detectors"),
         broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", topic_partitions=partitions,
-        topic_replication_factor=1, web_enabled=False, producer_acks=-1, consumer_auto_offset_reset="earliest",
-        datadir=str(datadir), broker_commit_every=1000,
-        broker_commit_interval=1.0, broker_session_timeout=10.0,
+        topic_replication_factor=settings.kafka_replication_factor, web_enabled=False, producer_acks=-1,
+        consumer_auto_offset_reset="earliest", datadir=str(datadir), broker_commit_every=1000,
+        broker_commit_interval=1.0, broker_session_timeout=10.0, broker_max_poll_records=batch,
         broker_heartbeat_interval=1.0, stream_buffer_maxsize=max(4096, 2 * batch), producer_linger=0.002,
+        producer_max_request_size=record_limit(settings),
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(*topics.events, **raw)
@@ -151,7 +164,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     # key_type/value_type bytes: without them faust decodes the changelog as JSON on recovery (and drops
     # every record with a warning), so a replacement worker would start from empty grid states
     table = app.Table("grid-state", default=None, partitions=partitions, use_partitioner=True,
-                      key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
+                      key_type=bytes, value_type=bytes, schema=faust.Schema(**raw),
+                      extra_topic_configs=changelog_topic_config(settings))
+    oversized = OversizedStates(settings.kafka_state_max_bytes)
     rollup = app.topic(topics.complaints_by_district, **raw)
     # when each grid needs a tick (a sensor gone silent), kept in memory: a tick loads only the grids due
     ticks = DueGrids(topics.events, settings.clock == "event", lambda key: key_partition(key, partitions))
@@ -160,6 +175,7 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     app.fenghuo_ticks = ticks
     app.fenghuo_district = district
     app.fenghuo_rules = rules
+    app.fenghuo_oversized = oversized
 
     rules_lock = asyncio.Lock()  # one read of the rules at a time, so a read is never applied over a later one
 
@@ -199,23 +215,19 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         if not rules.loaded:  # never process an event before the rules are known
             await reload_rules()
 
-    async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]]) -> None:
+    def partition_of(key: bytes) -> int:
+        return key_partition(key, partitions)
+
+    async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]],
+                      what: str = "grid") -> None:
         """Send the records (signal batches, forwarded complaints), wait until Kafka has them, then write
-        the states to the table's changelog and wait again. The caller takes its next batch only after
-        this, which acks the events of this one, so faust never commits an offset past a state Kafka has.
+        the states to the table's changelog and wait again. The batch's offsets are committed only after
+        this, so no offset is ever committed past a state Kafka has.
         """
         futures = [await topic.send(key=k, value=v) for topic, k, v in sends]
         if futures:
             await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
-        # table[key] = value would only queue the changelog record (send_soon); faust's commit-time
-        # flush gives up after 0.1 s, so an offset could be committed before the state was written.
-        # The partition is given: faust would hash the key with the producer's metadata of the changelog
-        # topic, which a worker that has just created that topic may not have yet (TypeError, worker stops)
-        written = [states.send_changelog(key_partition(key, partitions), key, value) for key, value in writes]
-        if written:
-            await asyncio.gather(*written)
-        for key, value in writes:
-            states.data[key] = value
+        await write_states(states, writes, partition_of, oversized, what)
 
     def wire(key: bytes, out: GridBatch) -> bytes:
         """A grid's batch (a run's or a tick's) as its record on the signals topic."""
@@ -235,9 +247,18 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
                     sends.append((signals, key, wire(key, out)))
                 writes.append((key, gs.dumps()))
             await persist(sends, table, writes)
+            # how far each partition is processed: its highest offset and receipt time in this batch
+            last: dict[tuple[str, int], int] = {}
+            latest: dict[tuple[str, int], float] = {}
             for items in groups.values():
-                for _, where, rx in items:
-                    ticks.processed(where, rx)
+                for _, (topic, part, off), rx in items:
+                    tp = (topic, part)
+                    if off > last.get(tp, -1):
+                        last[tp] = off
+                    if rx is not None and rx > latest.get(tp, -math.inf):
+                        latest[tp] = rx
+            for tp, off in last.items():
+                ticks.processed((tp[0], tp[1], off), latest.get(tp))
 
     def owned_partitions() -> set[int] | None:
         """The event partitions this worker owns now; None while partitions move or tables recover."""
@@ -339,61 +360,76 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     def forwarded(taken: list[tuple[Any, Any, bytes]]) -> list[tuple[bytes, bytes]]:
         return [] if district is None else forward_records(taken, district.wants, district.top)
 
-    def item(ev: Any) -> tuple[bytes, tuple[Any, Any, Any]]:
-        m = ev.message
-        e, rx = event_from_wire(ev.value)
-        return m.key or e.grid.encode(), (e, (m.topic, m.partition, m.offset), rx)
+    # a record: aiokafka's ConsumerRecord (the batched path) or faust's Message (the per-event agent), both with
+    # .topic, .partition, .offset, .key, .value
+    def mark_of(record: Any) -> RuleMark | None:
+        return mark_from_wire(record.value)
 
-    def mark_of(ev: Any) -> RuleMark | None:
-        return mark_from_wire(ev.value)
-
-    def marks_done(events: list[Any]) -> None:
+    def marks_done(records: list[Any]) -> None:
         """The rule marks of a batch are processed too (how far each partition is processed counts them)."""
-        for ev in events:
-            if is_mark(ev.value):
-                m = ev.message
-                ticks.processed((m.topic, m.partition, m.offset), None)
+        for r in records:
+            if is_mark(r.value):
+                ticks.processed((r.topic, r.partition, r.offset), None)
 
-    async def run_events(events: list[Any]) -> None:
+    async def run_events(records: list[Any]) -> None:
         """One run of events (no rule mark among them), grouped by grid."""
         groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
-        taken: list[tuple[Any, Any, bytes]] = []
-        for ev in events:
-            key, it = item(ev)
-            groups.setdefault(key, []).append(it)
-            taken.append((it[0], it[1], ev.value))
-        await handle(groups, forwarded(taken))
+        taken: list[tuple[Any, Any, bytes]] | None = None if district is None else []
+        for r in records:
+            e, rx = event_from_wire(r.value)
+            it = (e, (r.topic, r.partition, r.offset), rx)
+            key = r.key or e.grid.encode()
+            items = groups.get(key)
+            if items is None:
+                groups[key] = [it]
+            else:
+                items.append(it)
+            if taken is not None:
+                taken.append((e, it[1], r.value))
+        await handle(groups, forwarded(taken or []))
+
+    async def run_records(records: list[Any]) -> None:
+        """A batch from the event partitions: the events before a rule mark run under the rules before it, those
+        behind it under its rules (a batch without marks, the usual one, in one run)."""
+        await ensure_rules()
+        marks = [r for r in records if is_mark(r.value)]
+        if not marks:
+            await run_events(records)
+            return
+        for run, mark in split_at_changes(records, mark_of, rules.versions.needs):
+            if run:
+                await run_events(run)
+            if mark is not None:
+                await reload_rules(mark)
+        marks_done(marks)
+
+    handlers: dict[str, Any] = {}  # topic -> handler of its records in the batch drain (filled below)
+
+    async def take_events(by_tp: dict[Any, list[Any]]) -> None:
+        await run_records([r for recs in by_tp.values() for r in recs])
 
     if per_event:
         @app.agent(source, name="detect-per-event", supervisor_strategy=CrashingSupervisor)
         async def detect_per_event(stream: Any) -> AsyncIterator[None]:
             await ensure_rules()
             async for ev in stream.events():
-                mark = mark_of(ev)
-                if mark is None:
-                    await run_events([ev])
-                else:
-                    if rules.versions.needs(mark):
-                        await reload_rules(mark)
-                    marks_done([ev])
+                await run_records([ev.message])
                 yield None
     else:
+        for name in topics.events:
+            handlers[name] = take_events
+
         @app.agent(source, name="detect-batches", supervisor_strategy=CrashingSupervisor)
         async def detect_batches(stream: Any) -> AsyncIterator[None]:
-            await ensure_rules()
-            async for events in stream.take_events(batch, within=within):
-                # the events before a rule mark run under the rules before it, those behind it under its rules
-                for run, mark in split_at_changes(events, mark_of, rules.versions.needs):
-                    if run:
-                        await run_events(run)
-                    if mark is not None:
-                        await reload_rules(mark)
-                marks_done(events)
+            """Subscribes the event topics (faust assigns and recovers by the agents' topics); their records go to
+            the batch drain, never through this stream."""
+            async for _ in stream:
                 yield None
 
     if district is not None:
         states = app.Table("district-state", default=None, partitions=partitions, use_partitioner=True,
-                           key_type=bytes, value_type=bytes, schema=faust.Schema(**raw))
+                           key_type=bytes, value_type=bytes, schema=faust.Schema(**raw),
+                           extra_topic_configs=changelog_topic_config(settings))
 
         async def run_districts(groups: dict[bytes, list[tuple[Any, Any, Any, Any]]]) -> None:
             """Run each district's complaints; persist one signal batch per node, then the district states."""
@@ -405,18 +441,36 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
                     wire = batch_to_wire(node, out.signals, out.clock, out.rx, out.positions)
                     sends.append((signals, node.encode(), wire))
                 writes.append((key, ds.dumps()))
-            await persist(sends, states, writes)
+            await persist(sends, states, writes, "district")
 
-        @app.agent(rollup, name="roll-up-districts", supervisor_strategy=CrashingSupervisor)
-        async def roll_up_districts(stream: Any) -> AsyncIterator[None]:
-            async for events in stream.take_events(batch, within=within):
-                groups: dict[bytes, list[tuple[Any, Any, Any, Any]]] = {}
-                for ev in events:
-                    m = ev.message
-                    e, source, rx = forward_from_wire(ev.value)
-                    groups.setdefault(m.key, []).append((e, source, (m.topic, m.partition, m.offset), rx))
-                await run_districts(groups)
-                yield None
+        def district_groups(records: list[Any]) -> dict[bytes, list[tuple[Any, Any, Any, Any]]]:
+            groups: dict[bytes, list[tuple[Any, Any, Any, Any]]] = {}
+            for r in records:
+                e, source, rx = forward_from_wire(r.value)
+                groups.setdefault(r.key, []).append((e, source, (r.topic, r.partition, r.offset), rx))
+            return groups
+
+        async def take_forwarded(by_tp: dict[Any, list[Any]]) -> None:
+            await run_districts(district_groups([r for recs in by_tp.values() for r in recs]))
+
+        if per_event:
+            @app.agent(rollup, name="roll-up-districts", supervisor_strategy=CrashingSupervisor)
+            async def roll_up_districts(stream: Any) -> AsyncIterator[None]:
+                async for ev in stream.events():
+                    await run_districts(district_groups([ev.message]))
+                    yield None
+        else:
+            handlers[topics.complaints_by_district] = take_forwarded
+
+            @app.agent(rollup, name="roll-up-districts", supervisor_strategy=CrashingSupervisor)
+            async def roll_up_districts(stream: Any) -> AsyncIterator[None]:
+                """Subscribes the roll-up topic; its records go to the batch drain."""
+                async for _ in stream:
+                    yield None
+
+    if not per_event:
+        app.fenghuo_drain = BatchDrain(handlers, commit_interval=1.0)
+        app.fenghuo_drain.install(app)
 
     return app
 

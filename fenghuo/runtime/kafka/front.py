@@ -169,6 +169,11 @@ class KafkaFront(StoreReads):
         self.feed_watch: FeedWatch | None = feed_watch_for(config, Router(config, self.tree.chain_ids).system_node())
         self._watch_lock = threading.Lock()
         self._watch_unsent: list[Signal] = []  # raised, not yet taken by Kafka: sent again at the next tick
+        # the offsets client the escalation settles use (one per front: an admin client and a consumer), made at
+        # the first, closed and made again after an error; kafka-python's clients are not thread-safe, so the drills'
+        # settles take turns on it
+        self._settle_lock = threading.Lock()
+        self._settle_offsets: KafkaOffsets | None = None
         self._ticker: threading.Thread | None = None
         # each stage's consumer lag, read every few seconds for /metrics; a `consumer-lag` system alert past the limit
         self.lag = LagMonitor(self.topics, lambda: KafkaOffsets(settings.kafka_bootstrap),
@@ -274,17 +279,25 @@ class KafkaFront(StoreReads):
         ``ESCALATION_SETTLE_S``) until the alert service has taken it in, so the run's responders see the alert at
         its new tier before the clock moves on (a busy machine was seen to let the run end first)."""
         self.drill_clocks.flush(drill)
-        offsets = None
-        try:
-            offsets = KafkaOffsets(self.settings.kafka_bootstrap)
-            if not wait_settled(offsets, self.topics, ESCALATION_SETTLE_S, quiet=ESCALATION_SETTLE_S,
-                                only=self.topics.group("alerts")):
-                log.info("drill %s: the alert service is behind; the run goes on", drill)
-        except Exception:  # the broker is away: the run goes on with what the store has
-            log.info("drill %s: could not tell whether the alert service caught up", drill, exc_info=True)
-        finally:
-            if offsets is not None:
+        with self._settle_lock:
+            try:
+                if self._settle_offsets is None:
+                    self._settle_offsets = KafkaOffsets(self.settings.kafka_bootstrap)
+                if not wait_settled(self._settle_offsets, self.topics, ESCALATION_SETTLE_S, quiet=ESCALATION_SETTLE_S,
+                                    only=self.topics.group("alerts")):
+                    log.info("drill %s: the alert service is behind; the run goes on", drill)
+            except Exception:  # the broker is away: the run goes on with what the store has
+                log.info("drill %s: could not tell whether the alert service caught up", drill, exc_info=True)
+                self._close_settle_offsets()
+
+    def _close_settle_offsets(self) -> None:
+        """Close the escalation settles' client (after an error, or at stop); the next settle makes a new one."""
+        offsets, self._settle_offsets = self._settle_offsets, None
+        if offsets is not None:
+            try:
                 offsets.close()
+            except Exception:  # closing a client whose broker is away
+                log.debug("closing the settle offsets client failed", exc_info=True)
 
     def drill_open_alerts(self, drill: str) -> list[Alert]:
         """The run's open and acknowledged alerts, as the alert service last stored them."""
@@ -475,6 +488,8 @@ class KafkaFront(StoreReads):
         if self._ticker:
             self._ticker.join(timeout=5)
         self.lag.stop()
+        with self._settle_lock:
+            self._close_settle_offsets()
         self.purge.wait(30)
         self.kafka.close()
         self.store.close()

@@ -1,0 +1,194 @@
+"""Batches taken straight from faust's consumer: the detector worker's hot path without faust's per-message stream.
+
+faust's fetcher loop (``Consumer._drain_messages``) turns every record into a ``Message``, awaits the conductor's
+``on_message`` for it inside ``wait_first`` (two tasks), queues it into the agent's stream, which takes it out again
+(``take_events``), and acks it: about 12 event-loop callbacks and 4 tasks per event, 79 % of a batched worker's time
+(docs/benchmarks-kafka.md, "Where the time goes"). :class:`BatchDrain` replaces that loop on the app's consumer
+and keeps everything else of faust: the app, the group and its rebalances, the tables and their recovery from the
+changelogs, the producer, the timers. Per fetch (aiokafka's ``getmany`` through faust, up to
+``broker_max_poll_records`` records of the partitions faust has active: none of a partition whose table is still
+recovering):
+
+* the records of a topic with a handler (the event topics, the roll-up topic) go to it as one batch, ``{tp:
+  [ConsumerRecord, ...]}``; the handler returns once their signals and states are in Kafka;
+* then their offsets are committed (at most every ``commit_interval`` seconds and whenever the fetch comes back
+  empty, and for the partitions being revoked before a rebalance goes on): an offset is committed only after
+  the states of the events before it are in the changelog, so a replacement worker restores state and skips the
+  events it says were applied (their offsets are in the grid's state), and loses none;
+* the records of any other topic (the changelogs while a table recovers, or another agent's topic) go through
+  faust's own per-message path, as before.
+
+Records fetched before a rebalance whose partition is no longer active, or of an older consumer generation, are
+dropped: faust seeks to the committed offsets on assignment and they are fetched again by whoever owns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import MethodType
+from typing import Any
+
+log = logging.getLogger("fenghuo.detectors.worker")
+Handler = Callable[[dict[Any, list[Any]]], Awaitable[None]]
+REVOKE_WAIT_S = 30.0  # how long a rebalance waits for the batch in flight before committing what is done
+STOP_COMMIT_S = 5.0  # how long a stopping fetcher tries to commit the offsets of the batches done
+
+
+class BatchDrain:
+    """The fetcher loop of one faust app's consumer. ``handlers``: topic name -> handler of that topic's records.
+    Counts on the object (``batches``, ``records``, ``commits``) for the tests and the benchmark."""
+
+    def __init__(self, handlers: Mapping[str, Handler], commit_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.handlers = dict(handlers)
+        self.commit_interval = commit_interval
+        self.clock = clock
+        self.pending: dict[Any, int] = {}  # per partition: the next offset to commit (all before it persisted)
+        self.last_commit = clock()
+        self.batches = self.records = self.commits = 0
+        self._busy: asyncio.Lock | None = None  # held while a batch is handled (made on the running loop)
+
+    @property
+    def busy(self) -> asyncio.Lock:
+        if self._busy is None:
+            self._busy = asyncio.Lock()
+        return self._busy
+
+    def install(self, app: Any) -> None:
+        """Use this loop for the app's consumer (made lazily by faust) and commit before partitions are revoked."""
+        plain = app._new_consumer
+        drain = self
+
+        def new_consumer() -> Any:
+            consumer = plain()
+
+            async def drain_messages(consumer: Any, fetcher: Any) -> None:
+                await drain.run(app, consumer, fetcher)
+
+            consumer._drain_messages = MethodType(drain_messages, consumer)
+            return consumer
+
+        app._new_consumer = new_consumer
+
+        @app.on_partitions_revoked.connect
+        async def commit_before_revoke(sender: Any, revoked: Any, **_: Any) -> None:
+            await self.on_revoked(app, revoked)
+
+    async def run(self, app: Any, consumer: Any, fetcher: Any) -> None:
+        """The loop (in place of ``Consumer._drain_messages``) until the consumer or the fetcher stops."""
+        try:
+            while not (consumer._stopped.is_set() or fetcher._stopped.is_set()):
+                await consumer.sleep(0)
+                if consumer.should_stop:
+                    break
+                records, active = await consumer._wait_next_records(1.0)
+                generation = app.consumer_generation_id
+                if records is None or consumer.should_stop:
+                    continue
+                if not consumer.flow_active:
+                    await self._seek_back(consumer)
+                    continue
+                if not records:
+                    await self.commit(consumer)  # idle: commit what is done now
+                    continue
+                await self.dispatch(app, consumer, records, active, generation)
+                if self.clock() - self.last_commit >= self.commit_interval:
+                    await self.commit(consumer)
+        except consumer.consumer_stopped_errors:
+            if app.should_stop:
+                log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:  # the fetcher stops (the worker stops, or a rebalance): commit what is done
+            try:
+                await asyncio.wait_for(self.commit(consumer), STOP_COMMIT_S)
+            except (Exception, asyncio.CancelledError):
+                log.info("offsets not committed at stop; the next owner skips their events by the states")
+            if app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            log.exception("Drain messages raised: %r", exc)
+            raise
+
+    async def dispatch(self, app: Any, consumer: Any, records: Mapping[Any, list[Any]], active: Any,
+                       generation: int) -> None:
+        """One fetch: the records of handled topics in one batch per handler, the others through faust."""
+        batches: dict[Handler, dict[Any, list[Any]]] = {}
+        others: list[tuple[Any, list[Any]]] = []
+        for tp, recs in records.items():
+            if not recs or (active is not None and tp not in active and tp not in consumer._buffered_partitions):
+                continue
+            handler = self.handlers.get(tp.topic)
+            if handler is None:
+                others.append((tp, recs))
+            else:
+                batches.setdefault(handler, {})[tp] = recs
+        for tp, recs in others:
+            await self._per_message(app, consumer, tp, recs, generation)
+        for handler, by_tp in batches.items():
+            if not consumer.flow_active or app.consumer_generation_id != generation:
+                return  # a rebalance began: these are fetched again after it, by their owner
+            async with self.busy:
+                await handler(by_tp)
+                for tp, recs in by_tp.items():
+                    last = recs[-1].offset
+                    self.pending[tp] = last + 1
+                    consumer._read_offset[tp] = last
+                    self.records += len(recs)
+                self.batches += 1
+
+    async def commit(self, consumer: Any, only: Any = None) -> None:
+        """Commit the offsets of the batches handled (those of the partitions ``only``, if given)."""
+        self.last_commit = self.clock()
+        offsets = {tp: o for tp, o in self.pending.items() if only is None or tp in only}
+        if not offsets:
+            return
+        for tp in offsets:
+            del self.pending[tp]
+        try:
+            await consumer._commit_offsets(offsets)
+            self.commits += 1
+        except Exception:  # a rebalance: the new owner skips what the states say was applied
+            log.warning("could not commit offsets %s; their events are skipped by the restored states",
+                        {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()}, exc_info=True)
+
+    async def on_revoked(self, app: Any, revoked: Any) -> None:
+        """Before partitions move: let the batch in flight finish (bounded), then commit what is done."""
+        try:
+            await asyncio.wait_for(self.busy.acquire(), REVOKE_WAIT_S)
+        except TimeoutError:
+            log.warning("a batch still runs %.0f s into a rebalance; committing what was done before it",
+                        REVOKE_WAIT_S)
+            await self.commit(app.consumer, set(revoked))
+            return
+        try:
+            await self.commit(app.consumer, set(revoked))
+        finally:
+            self.busy.release()
+
+    @staticmethod
+    async def _per_message(app: Any, consumer: Any, tp: Any, recs: list[Any], generation: int) -> None:
+        """faust's own path for one partition's records (as ``Consumer._drain_messages`` does it)."""
+        read = consumer._read_offset
+        for record in recs:
+            if not consumer.flow_active or app.consumer_generation_id != generation:
+                return
+            offset = record.offset
+            r_offset = read[tp]
+            if r_offset is None or offset >= r_offset:
+                if r_offset and offset - r_offset > 1 and app.topics.acks_enabled_for(record.topic):
+                    await consumer._add_gap(tp, r_offset + 1, offset)
+                await consumer.wait_first(consumer.callback(consumer._to_message(tp, record)),
+                                          consumer.suspend_flow.wait())
+                read[tp] = offset
+
+    @staticmethod
+    async def _seek_back(consumer: Any) -> None:
+        try:
+            await consumer.perform_seek()
+        except Exception as exc:
+            log.warning("exception performing seek when flow not active %s", exc)
