@@ -9,29 +9,30 @@ import pytest
 
 from tests.support import DATA, Receiver
 
-# make test runs the suite on two pytest-xdist workers (--dist loadgroup). A test module that uses the shared Kafka
-# broker runs in one worker, its tests one after another: two of them stop or pause that broker, which would break
-# a Kafka test running beside them. The compose stack (tests/compose) runs in a group of its own.
+# make test runs the suite as two pytest processes side by side (scripts/test.sh): the tests that use the shared
+# Kafka broker (marked shared_kafka here) in one, one after another, as two of them stop or pause that broker; every
+# other test in the other.
 SHARED_BROKER_SIGNS = ("tests.integration.kafka", 'os.environ.get("FENGHUO_TEST_KAFKA")')
 
 
-def xdist_group_of(path: Path, source: str) -> str | None:
-    posix = path.as_posix()
-    if "/tests/compose/" in posix:
-        return "compose"
-    if "/tests/integration/kafka/" in posix or any(sign in source for sign in SHARED_BROKER_SIGNS):
-        return "kafka"
-    return None
+def uses_shared_broker(path: Path, source: str) -> bool:
+    return "/tests/integration/kafka/" in path.as_posix() or any(sign in source for sign in SHARED_BROKER_SIGNS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "shared_kafka: uses the shared test broker (FENGHUO_TEST_KAFKA); make test "
+                                       "runs these in a pytest process of their own")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups: dict[Path, str | None] = {}
+    shared: dict[Path, bool] = {}
     for item in items:
         path = Path(item.path)
-        if path not in groups:
-            groups[path] = xdist_group_of(path, path.read_text(encoding="utf-8") if path.suffix == ".py" else "")
-        if groups[path]:
-            item.add_marker(pytest.mark.xdist_group(groups[path]))
+        if path not in shared:
+            source = path.read_text(encoding="utf-8") if path.suffix == ".py" else ""
+            shared[path] = uses_shared_broker(path, source) and "/tests/compose/" not in path.as_posix()
+        if shared[path]:
+            item.add_marker(pytest.mark.shared_kafka)
 
 
 @pytest.fixture

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import re
 import signal
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -242,6 +245,7 @@ def stop_on_signals() -> Iterator[None]:
         raise Stopped()
 
     def interrupted(_signum: int, _frame: Any) -> None:
+        arm_stop_watchdog()
         raise Interrupted()
 
     try:
@@ -255,6 +259,37 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+STOP_GRACE_S = 45.0  # after Ctrl-C, how long the command may take to stop cleanly (a store purge waits 30 s at most)
+
+
+def _exit_now(why: str) -> None:
+    """Ctrl-C must end the command even if its clean stop hangs: end the child processes, say so, exit 130."""
+    print(why, file=sys.stderr, flush=True)
+    end_child_processes()
+    print("fenghuo: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+_interrupts: list[threading.Timer] = []
+
+
+def arm_stop_watchdog() -> None:
+    """Ctrl-C arrived: the command stops cleanly, but within :data:`STOP_GRACE_S`; a second Ctrl-C ends it now."""
+    if _interrupts:
+        _exit_now("fenghuo: interrupted again: ending now")
+    timer = threading.Timer(STOP_GRACE_S, _exit_now, (f"fenghuo: the stop took over {STOP_GRACE_S:.0f} s after "
+                                                      "Ctrl-C: ending now",))
+    timer.daemon = True
+    _interrupts.append(timer)
+    timer.start()
+
+
+def keyboard_interrupt(_signum: int, _frame: Any) -> None:
+    """Every command's SIGINT handler (Python's, plus the watchdog above)."""
+    arm_stop_watchdog()
+    raise KeyboardInterrupt
 
 
 def end_child_processes() -> None:

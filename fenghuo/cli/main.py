@@ -424,10 +424,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"FENGHUO_LOG_LEVEL takes DEBUG, INFO, WARNING or ERROR, not {level!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from fenghuo.cli.common import Interrupted, end_child_processes
+    import signal
+
+    from fenghuo.cli.common import Interrupted, end_child_processes, keyboard_interrupt
     from fenghuo.core.state import StateVersionError
     from fenghuo.core.store import StoreIntegrityError
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # (not when a test calls main from a thread)
+        previous = signal.signal(signal.SIGINT, keyboard_interrupt)
     try:
         return int(args.fn(args))
     except StoreIntegrityError as exc:  # a damaged, missing or emptied database: say what to do, no traceback
@@ -441,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unexpected error: {type(exc).__name__}: {exc} (FENGHUO_LOG_LEVEL=DEBUG shows where)", 1)
     finally:
         end_child_processes()  # the forecast's fitting process and the like: no orphans
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

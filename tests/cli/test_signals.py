@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -121,3 +122,31 @@ def test_a_demo_replay_the_service_stops_under_ends_with_one_line(tmp_path: Path
     with caplog.at_level(logging.INFO, logger="fenghuo.demo"):
         _replay_demo_file(p, GLORIA, "hubeau", 1e9)  # returns: no exception escapes the thread
     assert any("replay ended early" in r.getMessage() for r in caplog.records), caplog.text
+
+
+HANGING_STOP = """
+import signal, sys, threading, time
+import fenghuo.cli.common as common
+common.STOP_GRACE_S = 1.0
+signal.signal(signal.SIGINT, common.keyboard_interrupt)
+print("ready", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    threading.Event().wait()  # a clean stop that never ends (a lock left held, a thread that never joins)
+"""
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["waits-the-grace", "second-ctrl-c"])
+def test_ctrl_c_ends_a_command_whose_stop_hangs(twice: bool) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_STOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    if twice:
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert ("interrupted again" if twice else "the stop took over 1 s") in err
+    assert err.strip().splitlines()[-1] == "fenghuo: interrupted" and "Traceback" not in err

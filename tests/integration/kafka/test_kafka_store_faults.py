@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +35,47 @@ from tests.integration.kafka.kafka_support import (
     deploy,
     kafka_warnings,
     needs_kafka,
-    store_url,
     wait_until,
 )
-from tests.support import ROOT, Receiver
+from tests.support import ROOT, Receiver, free_port
 
 pytestmark = [needs_kafka, *kafka_warnings, pytest.mark.timeout(300)]
-PG_DATA = os.environ.get("FENGHUO_TEST_PG_DATA")  # the postgres.sh DIR of FENGHUO_TEST_PG_DSN
-TSDB_DATA = os.environ.get("FENGHUO_TEST_TSDB_DATA")  # the postgres.sh DIR of FENGHUO_TEST_TSDB_DSN
+POSTGRES_SH = str(ROOT / "scripts" / "services" / "postgres.sh")
 
 
-@pytest.mark.skipif(not (PG_DSN and PG_DATA), reason="FENGHUO_TEST_PG_DSN and FENGHUO_TEST_PG_DATA (the "
-                    "postgres.sh DIR of that server) are needed to restart PostgreSQL")
+@pytest.fixture
+def own_server(flavour: str) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """A PostgreSQL server of this test's own (TimescaleDB preloaded for that flavour): the test stops and starts it,
+    which would break the other tests' databases on the shared servers (make test runs two pytest processes).
+    (DSN, data folder, port, the environment that starts it again.)"""
+    env = {**os.environ, "PG_PRELOAD": "timescaledb" if flavour == "timescaledb" else ""}
+    folder = tempfile.mkdtemp(prefix="fenghuo-test-pg.")  # the postgres user must reach it (pytest's are 0700)
+    os.chmod(folder, 0o755)
+    data, port = f"{folder}/pg", str(free_port())
+    started = subprocess.run([POSTGRES_SH, "start", data, port], capture_output=True, text=True, timeout=120, env=env)
+    if started.returncode != 0:
+        pytest.fail(f"postgres.sh could not start a server of the test's own: {started.stderr[-1000:]}")
+    try:
+        yield started.stdout.strip().splitlines()[-1], data, port, env
+    finally:
+        subprocess.run([POSTGRES_SH, "stop", data], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(not PG_DSN, reason="FENGHUO_TEST_PG_DSN is not set: PostgreSQL 15 is not started (make test)")
 @pytest.mark.parametrize("flavour", STORE_FLAVOURS)  # plain PostgreSQL and TimescaleDB (restarted preloaded)
 def test_postgres_restart_during_ingest_loses_no_accepted_event(
-        tmp_path: Path, readings: list[dict[str, Any]], flavour: str) -> None:
-    assert KAFKA and PG_DSN and PG_DATA
-    url = store_url(tmp_path, flavour)
-    data, server = (TSDB_DATA, TSDB_DSN) if flavour == "timescaledb" else (PG_DATA, PG_DSN)
-    assert data and server, "FENGHUO_TEST_TSDB_DATA (the postgres.sh DIR of FENGHUO_TEST_TSDB_DSN) is needed"
-    env = {**os.environ, "PG_PRELOAD": "timescaledb" if flavour == "timescaledb" else ""}
+        tmp_path: Path, readings: list[dict[str, Any]], flavour: str,
+        own_server: tuple[str, str, str, dict[str, str]]) -> None:
+    assert KAFKA
+    if flavour == "timescaledb" and not TSDB_DSN:
+        pytest.fail("the timescaledb flavour needs TimescaleDB installed (make test builds it)")
+    url, data, port, env = own_server
     cluster = Cluster(tmp_path / "kafka", config("http://127.0.0.1:9"), url, partitions=2)
     topics = Topics(cluster.prefix)
     create_topics(KAFKA, 2, topics)
     ingest = KafkaIngest(KAFKA, make_resolver(GridTree([])), topics)
     rows = [{**r, "grid": "G-AGLY"} for r in readings[:4000]]
-    script = str(ROOT / "scripts" / "services" / "postgres.sh")
-    port = server.rsplit(":", 1)[1].split("/", 1)[0]
     try:
         cluster.start("store-writer", "store-writer")
         # the writer is up (store open, consuming) before the database goes: the outage hits it mid-stream
@@ -74,9 +91,9 @@ def test_postgres_restart_during_ingest_loses_no_accepted_event(
         sending = threading.Thread(target=send)
         sending.start()
         time.sleep(0.5)
-        subprocess.run([script, "stop", data], check=True, capture_output=True, timeout=60)
+        subprocess.run([POSTGRES_SH, "stop", data], check=True, capture_output=True, timeout=60)
         time.sleep(3)  # the writer fails and retries meanwhile
-        subprocess.run([script, "start", data, port], check=True, capture_output=True, timeout=60, env=env)
+        subprocess.run([POSTGRES_SH, "start", data, port], check=True, capture_output=True, timeout=60, env=env)
         sending.join(60)
         store = open_store(url, tmp_path / "data")
         try:
