@@ -299,10 +299,13 @@ def kafka_part(args: argparse.Namespace, records: list[dict[str, Any]], f: Figur
                 args.profile.mkdir(parents=True, exist_ok=True)
                 path = (args.profile / "worker-kafka.prof").resolve()
                 path.unlink(missing_ok=True)
+                models_env = {"FENGHUO_CONFIG": str(models_path)} if args.profile_models else None
                 r = run_detector(args.bootstrap, workers, topics, events, False, args.profile_seconds, broker,
                                  name="batched-profiled", group=topics.group("detectors") + "-profiled",
-                                 wrap=["--group-suffix=-profiled", "--profile", str(path)], profile=path)
-                for line in worker_line("d. batched worker, the example's rules, main thread under cProfile", r):
+                                 wrap=["--group-suffix=-profiled", "--profile", str(path)], profile=path,
+                                 env=models_env)
+                what = "rules + models" if args.profile_models else "rules"
+                for line in worker_line(f"d. batched worker, the example's {what}, main thread under cProfile", r):
                     print(line)
                 if path.exists():
                     import pstats
@@ -339,6 +342,7 @@ def main() -> None:
     ap.add_argument("--per-event-seconds", type=float, default=20.0, help="length of the per-event run")
     ap.add_argument("--embedded-batch", type=int, default=5000)
     ap.add_argument("--profile", type=Path, help="also profile the batched worker on the broker into this folder")
+    ap.add_argument("--profile-models", action="store_true", help="profile the worker with the example's models")
     ap.add_argument("--profile-seconds", type=float, default=40.0, help="cap of the profiled worker's run")
     ap.add_argument("--top", type=int, default=25, help="functions listed per profile table")
     ap.add_argument("--skip", choices=["kafka", "embedded", "models", "per-event"], action="append", default=[],

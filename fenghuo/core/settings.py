@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # the largest detector state (one grid's or district's) written as one changelog record; the producer's
     # max_request_size and the changelog topics' max.message.bytes are this plus 1 MiB (docs/distributed.md)
     kafka_state_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024)
+    # detector workers: the grid and district states changed are written to their changelogs at most this often (the
+    # batches' offsets are committed up to the last checkpoint; 0: after every batch). docs/distributed.md
+    kafka_checkpoint_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
     # Kafka mode: a system alert when a stage's oldest unfinished record waited longer (fenghuo/runtime/kafka/lag.py)
     lag_alert_seconds: float = Field(default=300.0, ge=10.0, le=86_400.0)
     probe_port: int = Field(default=0, ge=0, le=65_535)  # a worker's /livez and /readyz on this port (0: none)

@@ -10,11 +10,18 @@ changelogs, the producer, the timers. Per fetch (aiokafka's ``getmany`` through 
 recovering):
 
 * the records of a topic with a handler (the event topics, the roll-up topic) go to it as one batch, ``{tp:
-  [ConsumerRecord, ...]}``; the handler returns once their signals and states are in Kafka;
+  [ConsumerRecord, ...]}``; the handler returns once their signals are in Kafka (and, without a ``checkpoint``,
+  their states);
+* with a ``checkpoint`` (the worker's: the states changed since the last one to the changelog, as
+  :meth:`fenghuo.runtime.kafka.checkpoints.DirtyStates.write`), the states are written every
+  ``checkpoint_interval`` seconds (0: after every batch), whenever a fetch comes back empty, before partitions are
+  revoked and when the fetcher stops; a batch's offsets become committable only once a checkpoint after it is done
+  (``handled`` -> ``pending``);
 * then their offsets are committed (at most every ``commit_interval`` seconds and whenever the fetch comes back
   empty, and for the partitions being revoked before a rebalance goes on): an offset is committed only after
-  the states of the events before it are in the changelog, so a replacement worker restores state and skips the
-  events it says were applied (their offsets are in the grid's state), and loses none;
+  the states of the events before it are in the changelog, so a replacement worker restores the last checkpoint,
+  runs the events after it again (their signals are sent again; the alert service drops those at or below the
+  positions it applied) and skips the events a restored state says were applied, and loses none;
 * the records of any other topic (the changelogs while a table recovers, or another agent's topic) go through
   faust's own per-message path, as before.
 
@@ -33,6 +40,8 @@ from typing import Any
 
 log = logging.getLogger("fenghuo.detectors.worker")
 Handler = Callable[[dict[Any, list[Any]]], Awaitable[None]]
+Checkpoint = Callable[[], Awaitable[None]]  # write the states changed since the last checkpoint (raises on failure)
+Forget = Callable[[set[Any] | None], None]  # partitions revoked (None: all): drop their states kept in memory
 REVOKE_WAIT_S = 30.0  # how long a rebalance waits for the batch in flight before committing what is done
 STOP_COMMIT_S = 5.0  # how long a stopping fetcher tries to commit the offsets of the batches done
 
@@ -42,13 +51,18 @@ class BatchDrain:
     Counts on the object (``batches``, ``records``, ``commits``) for the tests and the benchmark."""
 
     def __init__(self, handlers: Mapping[str, Handler], commit_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, checkpoint: Checkpoint | None = None,
+                 checkpoint_interval: float = 0.0, forget: Forget | None = None) -> None:
         self.handlers = dict(handlers)
         self.commit_interval = commit_interval
         self.clock = clock
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
+        self.forget = forget
+        self.handled: dict[Any, int] = {}  # per partition: the next offset after the batches handled, not checkpointed
         self.pending: dict[Any, int] = {}  # per partition: the next offset to commit (all before it persisted)
-        self.last_commit = clock()
-        self.batches = self.records = self.commits = 0
+        self.last_commit = self.last_checkpoint = clock()
+        self.batches = self.records = self.commits = self.checkpoints = 0
         self._busy: asyncio.Lock | None = None  # held while a batch is handled (made on the running loop)
 
     @property
@@ -92,9 +106,12 @@ class BatchDrain:
                     await self._seek_back(consumer)
                     continue
                 if not records:
-                    await self.commit(consumer)  # idle: commit what is done now
+                    await self.checkpoint_now()  # idle: checkpoint and commit what is done now
+                    await self.commit(consumer)
                     continue
                 await self.dispatch(app, consumer, records, active, generation)
+                if self.clock() - self.last_checkpoint >= self.checkpoint_interval:
+                    await self.checkpoint_now()
                 if self.clock() - self.last_commit >= self.commit_interval:
                     await self.commit(consumer)
         except consumer.consumer_stopped_errors:
@@ -104,7 +121,7 @@ class BatchDrain:
             raise
         except asyncio.CancelledError:  # the fetcher stops (the worker stops, or a rebalance): commit what is done
             try:
-                await asyncio.wait_for(self.commit(consumer), STOP_COMMIT_S)
+                await asyncio.wait_for(self.checkpoint_then_commit(consumer), STOP_COMMIT_S)
             except (Exception, asyncio.CancelledError):
                 log.info("offsets not committed at stop; the next owner skips their events by the states")
             if app.should_stop:
@@ -133,13 +150,49 @@ class BatchDrain:
             if not consumer.flow_active or app.consumer_generation_id != generation:
                 return  # a rebalance began: these are fetched again after it, by their owner
             async with self.busy:
-                await handler(by_tp)
+                try:
+                    await handler(by_tp)
+                except BaseException:
+                    self.tear()
+                    raise
                 for tp, recs in by_tp.items():
                     last = recs[-1].offset
-                    self.pending[tp] = last + 1
+                    (self.pending if self.checkpoint is None else self.handled)[tp] = last + 1
                     consumer._read_offset[tp] = last
                     self.records += len(recs)
                 self.batches += 1
+
+    async def checkpoint_now(self) -> None:
+        """Write the states changed by the batches handled since the last checkpoint; their offsets become
+        committable. A failed checkpoint raises and leaves them uncommitted."""
+        self.last_checkpoint = self.clock()
+        if self.checkpoint is None or not self.handled:
+            return
+        async with self.busy:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """(with ``busy`` held: no batch runs meanwhile)"""
+        if self.checkpoint is None or not self.handled:
+            return
+        done = dict(self.handled)
+        await self.checkpoint()
+        self.handled.clear()
+        self.pending.update(done)
+        self.checkpoints += 1
+
+    def tear(self) -> None:
+        """A batch did not finish (cancelled: the worker stops or a rebalance; or failed): the states in memory may
+        be ahead of the signals in Kafka, so none is ever checkpointed: they are all forgotten with the offsets handled
+        since the last checkpoint (the fetch goes back to the committed offsets after a rebalance; a stop or a
+        crash leaves them to the next owner, which restores the last checkpoint)."""
+        self.handled.clear()
+        if self.forget is not None:
+            self.forget(None)
+
+    async def checkpoint_then_commit(self, consumer: Any) -> None:
+        await self.checkpoint_now()
+        await self.commit(consumer)
 
     async def commit(self, consumer: Any, only: Any = None) -> None:
         """Commit the offsets of the batches handled (those of the partitions ``only``, if given)."""
@@ -157,16 +210,30 @@ class BatchDrain:
                         {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()}, exc_info=True)
 
     async def on_revoked(self, app: Any, revoked: Any) -> None:
-        """Before partitions move: let the batch in flight finish (bounded), then commit what is done."""
+        """Before partitions move: let the batch in flight finish (bounded), checkpoint the states, commit what is
+        checkpointed, then forget the revoked partitions' states kept in memory and their uncommitted offsets
+        (their next owner, or this worker if they come back, restores them from the changelog and runs the events
+        after the committed offsets again)."""
+        moving = set(revoked)
         try:
             await asyncio.wait_for(self.busy.acquire(), REVOKE_WAIT_S)
         except TimeoutError:
             log.warning("a batch still runs %.0f s into a rebalance; committing what was done before it",
                         REVOKE_WAIT_S)
-            await self.commit(app.consumer, set(revoked))
+            await self.commit(app.consumer, moving)
             return
         try:
-            await self.commit(app.consumer, set(revoked))
+            try:
+                self.last_checkpoint = self.clock()
+                await self._checkpoint()
+            except Exception:
+                log.warning("could not checkpoint the states before a rebalance; the next owner runs the events "
+                            "after the last checkpoint again", exc_info=True)
+            await self.commit(app.consumer, moving)
+            for tp in moving:
+                self.handled.pop(tp, None)
+            if self.forget is not None:
+                self.forget(moving)
         finally:
             self.busy.release()
 

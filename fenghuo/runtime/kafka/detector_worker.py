@@ -5,10 +5,13 @@ fetch (up to ``batch`` records) at a time, by :class:`fenghuo.runtime.kafka.batc
 faust's per-message stream (the app, its group and rebalances, the tables and their recovery stay faust's). A batch
 is grouped by grid (the message key, so a grid's events are on one partition and one worker), each grid run by
 :class:`fenghuo.runtime.kafka.grid_runner.GridRunner` with its state from a changelog-backed table; one signal batch
-per grid goes to the signals topic, the worker waits for Kafka to have them, then writes the grid states to the
-changelog (:func:`fenghuo.runtime.kafka.changelog.write_states`: a state beyond ``kafka_state_max_bytes`` is logged
-and kept in memory, never sent), and only then are the batch's offsets committed. A replacement worker restores the
-table from its changelog; redelivered events are skipped by the offsets kept in the state.
+per grid goes to the signals topic and the worker waits for Kafka to have them; the grid states changed stay in
+memory (:class:`fenghuo.runtime.kafka.checkpoints.DirtyStates`) and are written to the changelog at the drain's next
+checkpoint, every ``kafka_checkpoint_seconds`` (:func:`fenghuo.runtime.kafka.changelog.write_states`: a state beyond
+``kafka_state_max_bytes`` is logged and kept in memory, never sent); a batch's offsets are committed only after a
+checkpoint. A replacement worker restores the table from its changelog (the last checkpoint) and runs the events
+after it again: those a restored state covers are skipped by its offsets, the others' signals are sent again with
+the same positions and dropped by the alert service.
 Rules come from the store: read before the first event, again at each rule mark
 met on an event partition that names a version not applied yet (a change made through the API: the events before
 the mark run under the old rules, those behind it under the new; :mod:`fenghuo.runtime.kafka.rule_marks`), and on
@@ -53,6 +56,7 @@ from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.batch_drain import BatchDrain
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
 from fenghuo.runtime.kafka.changelog import OversizedStates, changelog_topic_config, record_limit, write_states
+from fenghuo.runtime.kafka.checkpoints import DirtyStates
 from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
 from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
 from fenghuo.runtime.kafka.rule_marks import RuleMark, RuleVersions, is_mark, mark_from_wire, split_at_changes
@@ -170,12 +174,14 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     rollup = app.topic(topics.complaints_by_district, **raw)
     # when each grid needs a tick (a sensor gone silent), kept in memory: a tick loads only the grids due
     ticks = DueGrids(topics.events, settings.clock == "event", lambda key: key_partition(key, partitions))
+    grids = DirtyStates(table, "grid", lambda key: key_partition(key, partitions), oversized, topics.events)
     grid_lock = asyncio.Lock()  # a tick and a batch never interleave on the table (each awaits in persist)
     app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
     app.fenghuo_ticks = ticks
     app.fenghuo_district = district
     app.fenghuo_rules = rules
     app.fenghuo_oversized = oversized
+    app.fenghuo_grids = grids
 
     rules_lock = asyncio.Lock()  # one read of the rules at a time, so a read is never applied over a later one
 
@@ -224,7 +230,10 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         the states to the table's changelog and wait again. The batch's offsets are committed only after
         this, so no offset is ever committed past a state Kafka has.
         """
-        futures = [await topic.send(key=k, value=v) for topic, k, v in sends]
+        # straight to the producer (faust's Topic.send per record was ~20 % of a worker with the models, one record
+        # per forwarded complaint): the topics are raw bytes, partitioned by key as faust would
+        send = app.producer.send
+        futures = [await send(topic.get_topic_name(), k, v, None, None, None) for topic, k, v in sends]
         if futures:
             await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
         await write_states(states, writes, partition_of, oversized, what)
@@ -237,16 +246,15 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         """Run each grid's events; persist their signal batches and the complaints forwarded to the
         district stage, then the grid states."""
         async with grid_lock:
-            writes: list[tuple[bytes, bytes]] = []
             sends: list[tuple[Any, bytes, bytes]] = [(rollup, k, v) for k, v in forwards]
             for key, items in groups.items():
-                gs = GridState.loads(table.get(key))
+                gs = grids.get(key)
                 out = runner.run(gs, items)
                 ticks.ran(key, out)
                 if out.clock:
                     sends.append((signals, key, wire(key, out)))
-                writes.append((key, gs.dumps()))
-            await persist(sends, table, writes)
+                grids.changed(key, gs)  # written at the next checkpoint (the drain's), before the offsets move
+            await persist(sends, table, [])
             # how far each partition is processed: its highest offset and receipt time in this batch
             last: dict[tuple[str, int], int] = {}
             latest: dict[tuple[str, int], float] = {}
@@ -330,10 +338,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
                 ticks.restart(app.rebalancing_count, keys)
                 log.info("reading the due times of %d grid(s) after a rebalance", len(keys))
             for key in ticks.take(REBUILD_PER_TICK):
-                raw = table.get(key)
-                if raw:
-                    gs = GridState.peek(raw)
-                    ticks.loaded(key, runner.due(gs), gs.offsets)
+                peeked = grids.peek(key)
+                if peeked is not None:
+                    ticks.loaded(key, runner.due(peeked), peeked.offsets)
             observe(owned)
             todo = ticks.ready(time.time(), owned)
             if not todo:
@@ -341,8 +348,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             writes: list[tuple[bytes, bytes]] = []
             sends: list[tuple[Any, bytes, bytes]] = []
             raised = 0
+            await grids.write([key for key, _ in todo])  # changed since the last checkpoint: written first
             for key, now in todo:
-                gs = GridState.loads(table.get(key))
+                gs = GridState.loads(table.get(key))  # (the very object just written: kept beside its bytes)
                 out = runner.tick(gs, now)
                 ticks.ticked(key, out)
                 raised += len(out.signals)
@@ -414,6 +422,7 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             await ensure_rules()
             async for ev in stream.events():
                 await run_records([ev.message])
+                await checkpoint()  # faust acks the event once the agent yields: its state is written first
                 yield None
     else:
         for name in topics.events:
@@ -430,18 +439,19 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         states = app.Table("district-state", default=None, partitions=partitions, use_partitioner=True,
                            key_type=bytes, value_type=bytes, schema=faust.Schema(**raw),
                            extra_topic_configs=changelog_topic_config(settings))
+        districts = DirtyStates(states, "district", partition_of, oversized, [topics.complaints_by_district])
+        app.fenghuo_districts = districts
 
         async def run_districts(groups: dict[bytes, list[tuple[Any, Any, Any, Any]]]) -> None:
             """Run each district's complaints; persist one signal batch per node, then the district states."""
-            writes: list[tuple[bytes, bytes]] = []
             sends: list[tuple[Any, bytes, bytes]] = []
             for key, items in groups.items():
-                ds = GridState.loads(states.get(key))
+                ds = districts.get(key)
                 for node, out in district.run(ds, items).items():
                     wire = batch_to_wire(node, out.signals, out.clock, out.rx, out.positions)
                     sends.append((signals, node.encode(), wire))
-                writes.append((key, ds.dumps()))
-            await persist(sends, states, writes, "district")
+                districts.changed(key, ds)  # written at the next checkpoint
+            await persist(sends, states, [], "district")
 
         def district_groups(records: list[Any]) -> dict[bytes, list[tuple[Any, Any, Any, Any]]]:
             groups: dict[bytes, list[tuple[Any, Any, Any, Any]]] = {}
@@ -458,6 +468,7 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
             async def roll_up_districts(stream: Any) -> AsyncIterator[None]:
                 async for ev in stream.events():
                     await run_districts(district_groups([ev.message]))
+                    await checkpoint()
                     yield None
         else:
             handlers[topics.complaints_by_district] = take_forwarded
@@ -468,8 +479,23 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
                 async for _ in stream:
                     yield None
 
+    async def checkpoint() -> None:
+        """The states changed since the last checkpoint to the changelogs (the drain then commits the offsets of
+        the batches before it). Under the grid lock: no tick runs meanwhile."""
+        async with grid_lock:
+            await grids.write()
+        if district is not None:
+            await app.fenghuo_districts.write()
+
+    def forget(revoked: set[Any] | None) -> None:
+        grids.forget(revoked)
+        if district is not None:
+            app.fenghuo_districts.forget(revoked)
+
+    app.fenghuo_checkpoint = checkpoint
     if not per_event:
-        app.fenghuo_drain = BatchDrain(handlers, commit_interval=1.0)
+        app.fenghuo_drain = BatchDrain(handlers, commit_interval=1.0, checkpoint=checkpoint,
+                                       checkpoint_interval=settings.kafka_checkpoint_seconds, forget=forget)
         app.fenghuo_drain.install(app)
 
     return app
