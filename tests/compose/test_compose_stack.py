@@ -27,8 +27,8 @@ import pytest
 from fenghuo.core.models import Alert
 from tests.compose.compose_support import API_PORT, GATEWAY, KEYS, Engine, Stack
 from tests.flood_support import RULE, station_rows
-from tests.integration.kafka.kafka_support import embedded_flood, story, wait_until
-from tests.integration.kafka.test_kafka_faults import GRID_B, STATION_B, two_grid_config
+from tests.integration.kafka.kafka_support import embedded_flood, wait_until
+from tests.integration.kafka.test_kafka_faults import GRID_B, by_grid, two_grid_config, two_grid_rows
 from tests.support import Receiver, free_port
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600),  # a fresh machine builds the images first
@@ -78,21 +78,9 @@ def readings(shared_data: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def two_grids(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Two gauges of Storm Gloria in event-time order, as test_kafka_faults.py replays them: L'Agly in G-AGLY, the
-    second (its levels doubled, so the same thresholds see a flood) in G-2: one grid per partition, so each
-    detector worker owns one and the one killed was working."""
-    from fenghuo.ingest.adapters import read_records
-    from tests.flood_support import HUBEAU
-
-    other = [{**r, "grid": GRID_B, "value": 2 * r["value"]} for r in read_records(HUBEAU, fmt="hubeau")
-             if r["source"] == STATION_B]
-    rows = [{**r, "grid": "G-AGLY"} for r in readings] + other
-    rows.sort(key=lambda r: (r["ts"], r["source"]))
-    return rows
-
-
-def by_grid(alerts: list[Alert]) -> list[tuple[str, list[Any]]]:
-    return sorted((a.grid, story(a)) for a in alerts)
+    """Two gauges of Storm Gloria, as test_kafka_faults.py replays them: one grid per partition, so each detector
+    worker owns one and the one killed was working."""
+    return two_grid_rows(readings)
 
 
 @pytest.fixture(scope="module")

@@ -51,19 +51,22 @@ def two_grid_config(receiver_url: str) -> dict[str, Any]:
     return cfg
 
 
-@pytest.fixture
-def two_grids(readings: list[dict[str, Any]], shared_data: Path) -> list[dict[str, Any]]:
+def two_grid_rows(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Both gauges in event-time order: L'Agly in G-AGLY, the second (its levels doubled, so the same
-    thresholds see a flood) in G-2."""
+    thresholds see a flood) in G-2 (also the compose test's replay, tests/compose)."""
     from fenghuo.ingest.adapters import read_records
-    from tests.support import DATA
+    from tests.flood_support import HUBEAU
 
-    path = DATA / "hubeau-river-levels-2020" / "hubeau_water_level_10min_2020-01-07_2020-02-07.csv.gz"
-    other = [{**r, "grid": GRID_B, "value": 2 * r["value"]} for r in read_records(path, fmt="hubeau")
+    other = [{**r, "grid": GRID_B, "value": 2 * r["value"]} for r in read_records(HUBEAU, fmt="hubeau")
              if r["source"] == STATION_B]
     rows = [{**r, "grid": "G-AGLY"} for r in readings] + other
     rows.sort(key=lambda r: (r["ts"], r["source"]))
     return rows
+
+
+@pytest.fixture
+def two_grids(readings: list[dict[str, Any]], shared_data: Path) -> list[dict[str, Any]]:
+    return two_grid_rows(readings)
 
 
 def by_grid(alerts: list[Alert]) -> list[tuple[str, list[Any]]]:
