@@ -90,6 +90,7 @@ log = logging.getLogger("fenghuo.detectors.bursts")
 MAX_PLACES = 4096  # recent (grid, category, place) dedupe entries kept (beyond: the oldest go, with a log line)
 MAX_SOURCES = 1024  # sources whose date-only run is followed (beyond: the least recently seen is forgotten)
 MAX_IDLE_KEYS = 512  # keys beyond it: the idle ones are dropped at the next hour boundary
+MAX_CATEGORIES_BOUND = 10_000  # the most max_categories may be set to (a district state of ~5.5 MiB at 0.55 KiB each)
 _PRUNE_AT = 64  # dedupe and batch entries: pruned to their spans at an hour boundary once there are more
 SAFETY_WORDS = ("fire", "gas", "smoke", "flood", "structural", "collapse", "explosion", "carbon monoxide",
                 "火", "燃气", "煤气", "洪", "涝", "坍塌", "倒塌", "爆炸")
@@ -174,6 +175,8 @@ class BurstParams:
     max_categories: int = 256
 
     def __post_init__(self) -> None:
+        if not 1 <= self.max_categories <= MAX_CATEGORIES_BOUND:
+            raise ValueError(f"max_categories takes 1 to {MAX_CATEGORIES_BOUND}, not {self.max_categories}")
         object.__setattr__(self, "campaigns", parse_campaigns(self.campaigns))
         object.__setattr__(self, "holidays", parse_holidays(self.holidays))
 

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 import msgpack
+import pytest
 
 from fenghuo.core import state as saved
 from fenghuo.core.config import Detectors
@@ -106,3 +107,12 @@ def test_a_new_category_beyond_the_cap_forgets_the_least_recently_seen(caplog: o
     assert list(det.cat_seen) == ["c", "a", "d"]
     assert "b" not in det.base.cats and ("G1", "b") not in det.base.pair_n and det.evicted == {"categories": 1}
     assert "forgot 1 categories" in caplog.text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 10_001])
+def test_max_categories_out_of_bounds_is_a_config_error(bad: int) -> None:
+    from fenghuo.core.config import ConfigError
+    from fenghuo.detectors.registry import REGISTRY
+
+    with pytest.raises(ConfigError, match="max_categories takes 1 to 10000"):
+        REGISTRY.get("bursts").parse({"max_categories": bad})
