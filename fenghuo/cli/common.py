@@ -286,6 +286,12 @@ def arm_stop_watchdog() -> None:
     timer.start()
 
 
+def disarm_stop_watchdog() -> None:
+    """The command has stopped (and returns to its caller, e.g. a test calling ``main``): no forced exit later."""
+    while _interrupts:
+        _interrupts.pop().cancel()
+
+
 def keyboard_interrupt(_signum: int, _frame: Any) -> None:
     """Every command's SIGINT handler (Python's, plus the watchdog above)."""
     arm_stop_watchdog()

@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     import signal
 
-    from fenghuo.cli.common import Interrupted, end_child_processes, keyboard_interrupt
+    from fenghuo.cli.common import Interrupted, disarm_stop_watchdog, end_child_processes, keyboard_interrupt
     from fenghuo.core.state import StateVersionError
     from fenghuo.core.store import StoreIntegrityError
 
@@ -446,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unexpected error: {type(exc).__name__}: {exc} (FENGHUO_LOG_LEVEL=DEBUG shows where)", 1)
     finally:
         end_child_processes()  # the forecast's fitting process and the like: no orphans
+        disarm_stop_watchdog()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 

@@ -150,3 +150,16 @@ def test_ctrl_c_ends_a_command_whose_stop_hangs(twice: bool) -> None:
     assert proc.returncode == 130, err
     assert ("interrupted again" if twice else "the stop took over 1 s") in err
     assert err.strip().splitlines()[-1] == "fenghuo: interrupted" and "Traceback" not in err
+
+
+def test_a_stop_that_ends_in_time_disarms_the_watchdog() -> None:
+    """main() returns to its caller after Ctrl-C (a test, an embedding program): no forced exit comes later."""
+    import fenghuo.cli.common as common
+
+    with pytest.raises(KeyboardInterrupt):
+        common.keyboard_interrupt(signal.SIGINT, None)
+    assert len(common._interrupts) == 1 and common._interrupts[0].is_alive()
+    timer = common._interrupts[0]
+    common.disarm_stop_watchdog()
+    timer.join(2)
+    assert not timer.is_alive() and common._interrupts == []
