@@ -129,8 +129,8 @@ import signal, sys, threading, time
 import fenghuo.cli.common as common
 common.STOP_GRACE_S = 1.0
 signal.signal(signal.SIGINT, common.keyboard_interrupt)
-print("ready", flush=True)
 try:
+    print("ready", flush=True)  # inside the try: a Ctrl-C right after it is the command's, as in a real stop
     time.sleep(60)
 except KeyboardInterrupt:
     threading.Event().wait()  # a clean stop that never ends (a lock left held, a thread that never joins)
