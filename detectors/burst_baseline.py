@@ -261,6 +261,7 @@ class Baseline:
         # (node, category, first hour, last hour) -> the rates of those hours and each times a whole hour (see
         # expected); dropped with _rates (drop_rates), whenever a rate may change
         self._spans: dict[tuple[str, str, int, int], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        self._deferred: set[tuple[str, str]] = set()  # (node, category): the open hour's rate read, not worked out
         self._seasonal: dict[tuple[str, int], tuple[float, float]] = {}  # (category, hour) -> rate / share, yearly
         self._shares: dict[tuple[str, str], float] = {}  # (node, category) -> its share of the category
         self._scale: float | None = None  # the decay weight of the open hour
@@ -339,6 +340,8 @@ class Baseline:
             return False
         if hour <= self.hour:
             return False
+        if self._deferred:
+            self._keep_deferred()
         for h_ in range(self.hour, min(hour, self.hour + 24 * 7 * 8)):
             w = self._weight(h_ * 3600.0)
             if w > math.exp(_RESCALE):
@@ -358,6 +361,24 @@ class Baseline:
             self._alpha.clear()
         return True
 
+    def _keep_deferred(self) -> None:
+        """Before the open hour is committed: keep the rates of it that :meth:`defer_expected` passed over and
+        the commit reads (a node-hour of more than min_count cases), as :meth:`expected` would have kept them."""
+        most = self.p.min_count
+        by_cat: dict[str, int] = {}
+        for _, cat, _, g in self.pending:
+            if g:
+                by_cat[cat] = by_cat.get(cat, 0) + 1
+        counts: dict[tuple[str, str], int] = {}
+        for chain, cat, _, g in self.pending:
+            if g and by_cat[cat] > most:
+                for node in chain:
+                    counts[(node, cat)] = counts.get((node, cat), 0) + 1
+        hour, kept, deferred = self.hour, self._rates, self._deferred
+        for (node, cat), x in counts.items():
+            if x > most and (node, cat) in deferred and (node, cat, hour) not in kept:
+                self.rate(node, cat, hour)
+
     def cusum_step(self, sums: dict[tuple[str, str], float], counts: dict[tuple[str, str], int],
                    ts: float, drift: float) -> bool:
         """Before ``advance(ts)``: when ``ts`` closes the open hour, add that hour (and the empty
@@ -366,9 +387,12 @@ class Baseline:
         if self.hour is None or ts < (self.hour + 1) * 3600.0:
             return False
         hours = min(24, math.floor(ts / 3600.0) - self.hour)
+        settles = drift > 0 and self.p.min_rate_per_day >= 0  # (a rate of at least 0)
         for key in sorted(counts.keys() | sums.keys()):
             s = sums.get(key, 0.0)
             for i in range(hours):
+                if i and not s and settles:  # an empty hour at 0 stays at 0 (its log is at most 0, less the drift)
+                    break
                 x = counts.get(key, 0) if i == 0 else 0
                 s = max(0.0, s + math.log((x + 0.5) / (self.rate(key[0], key[1], self.hour + i) + 0.5)) - drift)
             if s > 0:
@@ -383,11 +407,11 @@ class Baseline:
         lifts: dict[tuple[tuple[str, ...], str], float] = {}
         if self.p.campaigns:
             self._learn_campaigns(h, d, hour)
-        yearly = self.p.yearly
+        yearly, campaigns, cats, month_cat, every = self.p.yearly, self.p.campaigns, self.cats, self.month_cat, self.all
         day = self._month_of(hour)[1] if yearly else 0
         for chain, cat, f, g in self.pending:
             raw = 1.0  # the yearly profile counts every case (a burst is trimmed off there), campaigns deflated
-            if self.p.campaigns:  # a campaign's cases learn at 1 / lift and not for dispersion: no new norm
+            if campaigns:  # a campaign's cases learn at 1 / lift and not for dispersion: no new norm
                 lift = lifts.get((chain, cat))
                 if lift is None:
                     lift = lifts[(chain, cat)] = max(self.lift(n, cat, hour) for n in chain)
@@ -395,14 +419,22 @@ class Baseline:
                     f, g, raw = f / lift, 0.0, 1.0 / lift
             if yearly:
                 self.month_all[day] += raw
-                self.month_cat.setdefault(cat, [0.0] * 31)[day] += raw
-            self.all.add(h, d, w * f)
-            c = self.cats.get(cat)
+                days = month_cat.get(cat)
+                if days is None:
+                    days = month_cat[cat] = [0.0] * 31
+                days[day] += raw
+            wf = w * f
+            every.hod[h] += wf  # (_Sums.add, inline)
+            every.dow[d] += wf
+            every.total += wf
+            c = cats.get(cat)
             if c is None:
-                c = self.cats[cat] = _Sums()
+                c = cats[cat] = _Sums()
                 if self.hours_seen >= self.p.warmup_hours:  # new (after the warm-up's catalogue): its
                     self.cat_e0[cat] = max(0.0, self.exposure.total - w)  # rate is over the hours since
-            c.add(h, d, w * f)
+            c.hod[h] += wf
+            c.dow[d] += wf
+            c.total += wf
             per_grid[(chain, cat)] += f
             if g:
                 for node in chain:
@@ -418,7 +450,8 @@ class Baseline:
         for key, x in bins.items():
             if x > 1.0:  # winsorised: an hour beyond min_ratio x its expected count (a burst's first hours, not
                 # yet in alert) counts as that many, so a burst does not read as dispersion and hide itself
-                x = min(x, max(float(self.p.min_count), self.p.min_ratio * self.rate(key[0], key[1], hour)))
+                if x > self.p.min_count:  # (up to min_count, x itself whatever the rate)
+                    x = min(x, max(float(self.p.min_count), self.p.min_ratio * self.rate(key[0], key[1], hour)))
                 self.pairs[key] = self.pairs.get(key, 0.0) + w * x * (x - 1.0)
 
     def _month_of(self, hour: int) -> tuple[int, int]:
@@ -555,6 +588,7 @@ class Baseline:
         """Forget the cached rates (the baseline learned, or its parameters changed)."""
         self._rates.clear()
         self._spans.clear()
+        self._deferred.clear()
         self._seasonal.clear()
         self._shares.clear()
         self._scale = None
@@ -595,16 +629,18 @@ class Baseline:
         """(the category's rate in the hour over its share, the yearly factor): the part of :meth:`rate` that is
         the same at every node."""
         p, e, a = self.p, self.exposure, self.all
-        h, d = self._bin(hour)
-        b = p.prior_hours * self._hour_scale()
-        f = self.seen(cat)
+        h, d = self._bins.get(hour) or self._bin(hour)
+        b = p.prior_hours * (self._scale or self._hour_scale())
+        e0 = self.cat_e0.get(cat, 0.0)  # (seen(cat), inline)
+        f = 1.0 if e0 <= 0.0 or e.total <= 0.0 else max(1e-3, 1.0 - e0 / e.total)
         rc = c.total / (f * e.total)
         ra = a.total / e.total
         prior_h = rc * (a.hod[h] / e.hod[h]) / ra if e.hod[h] > 0 else rc
         prior_d = rc * (a.dow[d] / e.dow[d]) / ra if e.dow[d] > 0 else rc
         rate_h = (c.hod[h] + b * prior_h) / (f * e.hod[h] + b)
         rate_d = (c.dow[d] + b * prior_d) / (f * e.dow[d] + b)
-        out = self._seasonal[(cat, hour)] = (rate_h * rate_d / rc, self.yearly(cat, hour) if p.yearly else 1.0)
+        yearly = self.yearly(cat, hour) if p.yearly and self._year_ok is not False else 1.0  # (False: no profile)
+        out = self._seasonal[(cat, hour)] = (rate_h * rate_d / rc, yearly)
         return out
 
     def _share_of(self, node: str, cat: str, c: _Sums) -> float:
@@ -638,18 +674,23 @@ class Baseline:
             out.append(r)
         return tuple(out)
 
+    def defer_expected(self, node: str, cat: str, t: float, window_s: float) -> None:
+        """What :meth:`expected` does to the baseline, without the expected count (a caller that needs none):
+        the rates it would have kept for the open hour are worked out only if the hour's commit reads them
+        (:meth:`_keep_deferred`; the commit reads a kept rate as it was before the hour's cases, another after)."""
+        hour = self.hour
+        if hour is None:
+            self.expected(node, cat, t, window_s)
+        elif hour * 3600.0 < t and math.floor((t - window_s) / 3600.0) <= hour:  # the open hour is in the window
+            self._deferred.add((node, cat))  # (_hours: first <= hour <= last)
+
     def expected(self, node: str, cat: str, t: float, window_s: float) -> float:
         """Expected count for (node, category) in the window ``(t - window_s, t]``: the sum over its hours of
         the hour's rate times the part of the hour inside the window, added up from the first hour on (the
         rates of the hours in between, and each times a whole hour, are kept per (node, category, first
         hour, last hour) until a rate may change: every complaint of a key re-reads the same hours)."""
         start = t - window_s
-        first = math.floor(start / 3600.0)
-        last = math.ceil(t / 3600.0) - 1  # the last hour starting before t
-        while (last + 1) * 3600.0 < t:
-            last += 1
-        while last >= first and last * 3600.0 >= t:
-            last -= 1
+        first, last = _hours(t, window_s)
         if last < first:
             return 0.0
         key = (node, cat, first, last)
@@ -684,6 +725,17 @@ class Baseline:
         return a
 
 
+def _hours(t: float, window_s: float) -> tuple[int, int]:
+    """The epoch hours ``(first, last)`` of the window ``(t - window_s, t]`` (``last < first``: none)."""
+    first = math.floor((t - window_s) / 3600.0)
+    last = math.ceil(t / 3600.0) - 1  # the last hour starting before t
+    while (last + 1) * 3600.0 < t:
+        last += 1
+    while last >= first and last * 3600.0 >= t:
+        last -= 1
+    return first, last
+
+
 # -- saved state: plain data (fenghuo.core.state); the caches (_fresh_caches) are rebuilt on demand -----------
 def _baseline_data(b: Baseline) -> dict[str, Any]:
     """The baseline's fields (not its caches); the per-(node, category) sums by category then node (``pair_nc``,
@@ -710,7 +762,7 @@ _PAIR_FIELDS = {"pair_n": "pair_nc", "pairs": "pairs_c"}
 
 def _fresh_caches() -> dict[str, Any]:
     """The baseline's caches, empty (never saved: rebuilt on demand)."""
-    return {"_bins": {}, "_rates": {}, "_spans": {}, "_seasonal": {}, "_shares": {}, "_alpha": {},
+    return {"_bins": {}, "_rates": {}, "_spans": {}, "_deferred": set(), "_seasonal": {}, "_shares": {}, "_alpha": {},
             "_months": {}, "_year_idx": {}, "_year_weights": {}, "_year_ok": None, "_scale": None}
 
 

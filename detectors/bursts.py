@@ -91,6 +91,7 @@ MAX_PLACES = 4096  # recent (grid, category, place) dedupe entries kept (beyond:
 MAX_SOURCES = 1024  # sources whose date-only run is followed (beyond: the least recently seen is forgotten)
 MAX_IDLE_KEYS = 512  # keys beyond it: the idle ones are dropped at the next hour boundary
 MAX_CATEGORIES_BOUND = 10_000  # the most max_categories may be set to (a district state of ~5.5 MiB at 0.55 KiB each)
+_TRANSIENT = frozenset({"_window_s", "_lp_at"})  # ComplaintBurst's caches left out of its saved state
 _PRUNE_AT = 64  # dedupe and batch entries: pruned to their spans at an hour boundary once there are more
 SAFETY_WORDS = ("fire", "gas", "smoke", "flood", "structural", "collapse", "explosion", "carbon monoxide",
                 "火", "燃气", "煤气", "洪", "涝", "坍塌", "倒塌", "爆炸")
@@ -230,6 +231,8 @@ class ComplaintBurst:
         self.lp = self.p.level_params()
         self.tier_keys: dict[int, int] = {}  # keys (node, category) seen per tier
         self._tier_lp: dict[int, LevelParams] = {}  # cleared when a key is added
+        self._window_s: dict[int, float] = {}  # tier -> window in seconds (_TRANSIENT: not saved)
+        self._lp_at: dict[float, LevelParams] = {}  # thresholds' offset -> level parameters (_TRANSIENT)
         self.chain = chain
         self.base = Baseline(self.p)
         self.keys: dict[tuple[str, str], _Key] = {}
@@ -249,7 +252,7 @@ class ComplaintBurst:
         self.evicted: dict[str, int] = {}  # what the bounds forgot: "categories", "places", "sources"
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = {k: v for k, v in self.__dict__.items() if k not in _TRANSIENT}
         state["chain"] = None
         return state
 
@@ -257,7 +260,7 @@ class ComplaintBurst:
         self.__dict__.update({"cusum": {}, "hour_n": {}, "recent": {}, "tier_keys": {}, "midnights": {},
                               "cat_first": {}, "entries": {}, "batch_last": {}, "cat_seen": {}, "evicted": {},
                               **state})
-        self._tier_lp = {}
+        self._tier_lp, self._window_s, self._lp_at = {}, {}, {}
         if not self.cat_seen:  # a state saved before the categories were capped: its categories, oldest first
             known = dict.fromkeys([*self.base.cats, *(c for _, c in self.keys), *self.cat_first])
             self.cat_seen = dict.fromkeys(known, -math.inf)
@@ -268,10 +271,15 @@ class ComplaintBurst:
 
     def use_params(self, params: BurstParams) -> None:
         """Go on with other parameters (after a restore), keeping the counts and the baseline."""
-        self.p, self.lp, self._tier_lp = params, params.level_params(), {}
+        self.p, self.lp, self._tier_lp, self._window_s, self._lp_at = params, params.level_params(), {}, {}, {}
         self.base.p = params
         self.base._bins.clear()  # holidays and campaigns may have changed
         self.base.drop_rates()
+
+    def _window_of(self, tier: int) -> float:
+        """The window of a tier in seconds (kept in ``_window_s``, not saved)."""
+        window_s = self._window_s[tier] = self.p.window_s(tier)
+        return window_s
 
     def _lp(self, tier: int) -> LevelParams:
         """Level parameters of a tier: thresholds raised by ``tier_correction`` x log10 of how many
@@ -283,8 +291,13 @@ class ComplaintBurst:
         if self.p.tier_correction and self.tier_keys:
             off = round(self.p.tier_correction * math.log10(self.tier_keys[tier] / min(self.tier_keys.values())), 1)
             if off:
-                t = self.p.thresholds
-                lp = replace(self.p, thresholds=(t[0] + off, t[1] + off, t[2] + off, t[3] + off)).level_params()
+                lp = self._lp_at.get(off)
+                if lp is None:
+                    t = self.p.thresholds
+                    lp = replace(self.p, thresholds=(t[0] + off, t[1] + off, t[2] + off, t[3] + off)).level_params()
+                    if len(self._lp_at) >= 64:  # (a few offsets in practice: log10 of the tiers' key ratios)
+                        self._lp_at.clear()
+                    self._lp_at[off] = lp
         self._tier_lp[tier] = lp
         return lp
 
@@ -479,8 +492,9 @@ class ComplaintBurst:
             self.cat_first = {c: f for c, f in self.cat_first.items()
                               if t - f < hours * 3600.0 or c not in self.base.cats}
         if len(self.keys) > MAX_IDLE_KEYS:
-            for key in [key for key, k in self.keys.items()
-                        if key not in self.active and _idle(k, t - p.window_s(k.tier))]:
+            active, windows = self.active, self._window_s
+            for key in [key for key, k in self.keys.items() if key not in active
+                        and _idle(k, t - (windows.get(k.tier) or self._window_of(k.tier)))]:
                 del self.keys[key]  # comes back (same tier, not counted again in tier_keys) with its next complaint
 
     def _evaluate(self, node: str, cat: str, k: _Key, t: float, cause: str, sweep: bool = False) -> Signal | None:
@@ -499,33 +513,41 @@ class ComplaintBurst:
             while k.batched and k.batched[0] < start:
                 k.batched.popleft()
         else:
-            window_s = p.window_s(k.tier)
+            window_s = self._window_s.get(k.tier) or self._window_of(k.tier)
             end, horizon = t, t - window_s
-            while k.window and k.window[0][0] <= horizon:
-                k.window.popleft()
-            while k.batched and k.batched[0] <= horizon:
-                k.batched.popleft()
+            window, batched = k.window, k.batched
+            while window and window[0][0] <= horizon:
+                window.popleft()
+            while batched and batched[0] <= horizon:
+                batched.popleft()
         count = len(k.window)
-        expected = self.base.expected(node, cat, end, window_s)
-        ratio = count / expected if expected > 0 else float("inf")
         prob, surprise, alpha = 1.0, 0.0, 0.0
-        if (count >= p.min_count and ratio >= p.min_ratio * (0.5 if k.state.level else 1.0)
-                and self.base.hours_seen >= p.warmup_hours and not self._new_category(cat, t)):
-            alpha = self.base.alpha(node, cat)
-            prob, surprise = nb_surprise(count, expected, alpha, p.max_surprise)
-        if daily:  # an hourly CUSUM means nothing when a day's records share one time
-            pass
-        elif p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
-            # the top of a chain (the district) opens on a window that is surprising and sustained
-            surprise = max(0.0, surprise - max(0.0, p.cusum_open - self.cusum.get((node, cat), 0.0)))
-        cusum = 0.0 if daily else self.cusum.get((node, cat), 0.0)
-        if count >= p.min_count and (k.state.level or p.cusum_raise and cusum >= p.cusum_raise):
-            # sustained excess escalates a raised alert (and, from cusum_raise, opens one at the top)
-            surprise = max(surprise, min(p.max_surprise, p.cusum_scale * cusum))
+        if count < p.min_count:  # the surprise is 0 (every test below needs min_count) whatever the expected
+            expected: float | None = None  # count: it is worked out only for a signal
+            self.base.defer_expected(node, cat, end, window_s)
+        else:
+            expected = self.base.expected(node, cat, end, window_s)
+            if ((count / expected if expected > 0 else math.inf) >= p.min_ratio * (0.5 if k.state.level else 1.0)
+                    and self.base.hours_seen >= p.warmup_hours and not self._new_category(cat, t)):
+                alpha = self.base.alpha(node, cat)
+                prob, surprise = nb_surprise(count, expected, alpha, p.max_surprise)
+            if daily:  # an hourly CUSUM means nothing when a day's records share one time
+                pass
+            elif p.cusum_open and p.cusum_scale > 0 and not k.state.level and node in self.tops:
+                # the top of a chain (the district) opens on a window that is surprising and sustained
+                surprise = max(0.0, surprise - max(0.0, p.cusum_open - self.cusum.get((node, cat), 0.0)))
+            cusum = 0.0 if daily else self.cusum.get((node, cat), 0.0)
+            if k.state.level or p.cusum_raise and cusum >= p.cusum_raise:
+                # sustained excess escalates a raised alert (and, from cusum_raise, opens one at the top)
+                surprise = max(surprise, min(p.max_surprise, p.cusum_scale * cusum))
         if daily and not sweep and k.state.level and surprise < (k.state.last_value or 0.0):
             return None  # a day's count only grows while its records come in: it falls when the day is over
-        if k.state.step(self._lp(k.tier), t, surprise) is None and not k.level and not k.state.level:
+        if (k.state.step(self._tier_lp.get(k.tier) or self._lp(k.tier), t, surprise) is None
+                and not k.level and not k.state.level):
             return None
+        if expected is None:
+            expected = self.base.expected(node, cat, end, window_s)
+        ratio = count / expected if expected > 0 else math.inf
         places: dict[str, int] = {}
         for _, place in k.window:
             if place is not None:
@@ -594,30 +616,33 @@ class ComplaintBurst:
                     k.batched.append(stamp)
             return out
         guarded = alerted = False
+        keys, ts, source, feed = self.keys, e.ts, e.source, e.feed
+        day = self._day(ts) if daily else ts
+        top = len(nodes) - 1 if p.cusum_scale > 0 and not daily else 0  # its hourly counts (tier 0: none)
         for tier, node in enumerate(nodes):
-            k = self.keys.get((node, cat))
+            k = keys.get((node, cat))
             if k is None:
-                k = self.keys[(node, cat)] = _Key(tier=tier)
+                k = keys[(node, cat)] = _Key(tier=tier)
                 if (node, cat) not in self.base.pair_n:  # else a key dropped while idle (_bound) is back
                     self.tier_keys[tier] = self.tier_keys.get(tier, 0) + 1
                     self._tier_lp.clear()
-            k.source, k.feed = e.source, e.feed
+            k.source, k.feed = source, feed
             if daily != k.daily:
                 k.daily = daily
                 k.window.clear()  # the other kind of window
-            day = self._day(e.ts) if daily else e.ts
             if daily and (k.level or k.state.level) and k.window and k.window[-1][0] < day:
-                s = self._evaluate(node, cat, k, e.ts, e.id, sweep=True)  # first judge the closed day
+                s = self._evaluate(node, cat, k, ts, e.id, sweep=True)  # first judge the closed day
                 if s is not None:
                     out.append(s)
             k.window.append((day, place))
-            if tier and tier == len(nodes) - 1 and p.cusum_scale > 0 and not daily:
+            if tier and tier == top:
                 self.hour_n[(node, cat)] = self.hour_n.get((node, cat), 0) + 1
-            s = self._evaluate(node, cat, k, e.ts, e.id)
+            s = self._evaluate(node, cat, k, ts, e.id)
             if s is not None:
                 out.append(s)
-            last = k.state.last_value
-            alerted = alerted or bool(k.level or k.state.level)
+            state = k.state
+            last = state.last_value
+            alerted = alerted or bool(k.level or state.level)
             guarded = guarded or alerted or last is not None and last >= p.learn_guard
         self.base.pending.append((nodes, cat, p.learn_in_alert if guarded else 1.0,
                                    0.0 if alerted else 1.0))
