@@ -128,9 +128,11 @@ class AssetDetector(VersionedDetector):
         given = e.attrs.get("asset") if e.attrs else None
         if isinstance(given, str) and given:
             return given
-        mapped = self.p.assets.get(e.series) or self.p.assets.get(e.source)
-        if mapped:
-            return mapped
+        assets = self.p.assets
+        if assets:  # (none configured: the series' name is not even built)
+            mapped = assets.get(e.series) or assets.get(e.source)
+            if mapped:
+                return mapped
         return e.source if self.p.by_source else None
 
     def process(self, e: Event) -> list[Signal]:

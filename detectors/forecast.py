@@ -55,6 +55,7 @@ from fenghuo.detectors.forecast_model import (
     ForecastParams,
     HoltTrend,
     anomaly_signal,
+    damped_terms,
     fill_slots,
     fit_prophet,
     forecast_signal,
@@ -129,6 +130,75 @@ class _Path(NamedTuple):
         return self.t0 + self.step * (self.k0 + i)
 
 
+class _HoltPath:
+    """The Holt path of a reading (:meth:`HoltTrend.path_values`, the same floats), its values computed only
+    when a rule's level is within its reach: the damped trend is monotone, so its extreme is one of its ends.
+    Like a :class:`_Path` otherwise (``y``, ``time``, ``model``, ``fitted_at``); never saved."""
+
+    __slots__ = ("level", "amp", "terms", "monotone", "t0", "step", "first", "last", "_y")
+    model = "fallback"
+    k0 = 0
+
+    def __init__(self, level: float, amp: float, terms: tuple[float, ...], monotone: bool, t0: float,
+                 step: float) -> None:
+        self.level, self.amp, self.terms, self.monotone, self.t0, self.step = level, amp, terms, monotone, t0, step
+        self.first, self.last = level + amp * terms[0], level + amp * terms[-1]
+        self._y: list[float] | None = None
+
+    @property
+    def fitted_at(self) -> float:
+        return self.t0
+
+    @property
+    def y(self) -> list[float]:
+        y = self._y
+        if y is None:
+            level, amp = self.level, self.amp
+            y = self._y = [level + amp * d for d in self.terms]
+        return y
+
+    def time(self, i: int) -> float:
+        return self.t0 + self.step * (self.k0 + i)
+
+    def reached(self, lp: LevelParams) -> tuple[int, int, float]:
+        """:func:`reached` of the path for the rule's levels ``lp``, without the values when none is in reach."""
+        first, last = self.first, self.last
+        if self.monotone:
+            above = lp.above
+            # max()/min() of the values: their first extreme (both ends when equal: the same float)
+            extreme = (last if last > first else first) if above else (last if last < first else first)
+            if extreme != 0.0:  # (a zero extreme: the values say which sign it has)
+                for _, thr in lp.thresholds:
+                    if extreme >= thr if above else extreme <= thr:
+                        break
+                else:
+                    return 0, -1, extreme
+        return reached(self.y, lp, hold_points(lp.for_seconds, self.step))
+
+
+@dataclass(frozen=True, slots=True)
+class _Hot:
+    """What the hot path reads of the settings, derived once per settings object (not saved)."""
+
+    p: ForecastParams
+    error: bool  # select == "error"
+    union: bool  # select == "union"
+    lead: float  # select_lead x horizon_s (the lead the models' forecasts are scored at)
+    lead32: float  # lead / 32
+    confirm: int  # max(1, confirm_readings)
+    points: int  # points of a path: horizon_s / step_s + 1
+    terms: tuple[float, ...]  # the damped-trend factors right after a reading (offset 0)
+    monotone: bool  # ... rise (they do: the Holt path's extreme is one of its ends)
+
+    @staticmethod
+    def of(p: ForecastParams) -> _Hot:
+        lead = max(p.select_lead * p.horizon_s, 1e-9)
+        n = int(p.horizon_s // p.step_s + 0.5) + 1
+        terms = damped_terms(0.0, p.damping_s, p.step_s, n)
+        return _Hot(p, p.select == "error", p.select == "union", lead, lead / 32, max(1, p.confirm_readings), n,
+                    terms, all(a <= b for a, b in zip(terms, terms[1:], strict=False)))
+
+
 @dataclass(slots=True)
 class _RuleState:
     level: LevelState = field(default_factory=LevelState)
@@ -158,16 +228,25 @@ class ForecastWarner:
         self.anomaly: dict[str, LevelState] = {}
         self._executor: cf.ThreadPoolExecutor | None = None
         self._pending: dict[str, cf.Future[ForecastGrid]] = {}
+        self._unused()
+
+    def _unused(self) -> None:
+        """The attributes that are not state: fits finished since (keys, added by the futures' callbacks), and
+        what the hot path reads of the settings (derived again when ``p`` is another object)."""
+        self._landed: set[str] = set()
+        self._hot: _Hot | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_executor"], state["_pending"] = None, {}
+        del state["_landed"], state["_hot"]
         state["series"] = {k: replace(s, next_fit=-math.inf) if k in self._pending else s  # refit at next reading
                            for k, s in self.series.items()}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._unused()
 
     def close(self) -> None:
         """Stop the executor (fits in flight are abandoned)."""
@@ -183,6 +262,7 @@ class ForecastWarner:
             self._collect(key, self.series[key])
 
     def _collect(self, key: str, s: _Series) -> None:
+        self._landed.discard(key)  # (before looking: a fit that finishes now is landed again by its callback)
         fut = self._pending.get(key)
         if fut is None or not fut.done():
             return
@@ -218,13 +298,16 @@ class ForecastWarner:
         if self.p.refit_mode == "process":
             pool = _fit_process()
             p = self.p
-            self._pending[key] = pool.submit(fit_prophet, ts, vals, now, p.refit_every_s + p.horizon_s, p.step_s,
-                                             changepoint_prior_scale=p.changepoint_prior_scale,
-                                             n_changepoints=p.n_changepoints, seed=p.seed)
-            return
-        if self._executor is None:
-            self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fenghuo-forecast")
-        self._pending[key] = self._executor.submit(self._fit, ts, vals, now)
+            fut = pool.submit(fit_prophet, ts, vals, now, p.refit_every_s + p.horizon_s, p.step_s,
+                              changepoint_prior_scale=p.changepoint_prior_scale, n_changepoints=p.n_changepoints,
+                              seed=p.seed)
+        else:
+            if self._executor is None:
+                self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fenghuo-forecast")
+            fut = self._executor.submit(self._fit, ts, vals, now)
+        self._pending[key] = fut
+        landed = self._landed  # the hot path looks at a series' fit only once it has finished (set.add: atomic)
+        fut.add_done_callback(lambda _, key=key: landed.add(key))  # type: ignore[misc]
 
     def _state(self, key: str) -> _Series:
         s = self.series.get(key)
@@ -248,31 +331,49 @@ class ForecastWarner:
 
     def step(self, e: Event, rules: list[tuple[Rule, LevelParams]], key: str | None = None) -> list[Signal]:
         """One reading of a sensor series with the threshold rules that apply to it; the signals it raises."""
-        if e.value is None or not math.isfinite(e.value):
+        value = e.value
+        if value is None or not math.isfinite(value):
             return []  # the documented rule for gaps: a missing reading is skipped, the models wait
         key = key or e.series
-        ts, v, p = e.ts, float(e.value), self.p
-        s = self._state(key)
-        if self._pending:
+        ts, v, p = e.ts, float(value), self.p
+        hot = self._hot
+        if hot is None or hot.p is not p:
+            hot = self._hot = _Hot.of(p)
+        s = self.series.get(key)
+        if s is None:
+            s = self._state(key)
+        if self._landed and key in self._landed:
             self._collect(key, s)
         out: list[Signal] = []
+        holt = s.holt
         g = s.grid
         # the grid's value at ts serves both the anomaly test and the path (the grid cannot change in between)
         at = g.at(ts) if g is not None and g.t0 <= ts <= g.end else None
-        exp = self._expected(s, ts, at)
-        if exp is not None:
-            z = abs(v - exp[0]) / exp[1] / p.anomaly_k
+        half: float | None = None  # the Holt half-width at ts, when computed (learn_one needs it too)
+        if at is not None:  # (_expected, inlined)
+            yhat, width, floor, model = at[0], (at[2] - at[1]) / 2.0, p.min_scale, "prophet"
+            width = floor if floor > width else width
+        elif holt.n >= 3:
+            yhat, half = holt.expect(ts)
+            width, model = half, "fallback"
+        else:
+            model = ""
+        if model:
+            z = abs(v - yhat) / width / p.anomaly_k
             st = self.anomaly.get(key)
             if st is None:  # not setdefault: that would build a LevelState on every reading
                 st = self.anomaly[key] = LevelState()
-            if st.last_value is None or st.last_value < 1.0:  # one reading off the forecast: at most blue
-                changed = st.step(ANOMALY, ts, min(z, _SINGLE_READING_CAP))
+            last = st.last_value
+            if last is None or last < 1.0:  # one reading off the forecast: at most blue
+                changed = st.step(ANOMALY, ts, _SINGLE_READING_CAP if _SINGLE_READING_CAP < z else z)
             else:
                 changed = st.step(ANOMALY, ts, z)
             if changed is not None:
-                out.append(anomaly_signal(e, key, changed, v, exp, z * p.anomaly_k))
-        if p.select == "error" and self.use_prophet:
-            self._score(s, ts, v)
+                out.append(anomaly_signal(e, key, changed, v, (yhat, width, model), z * p.anomaly_k))
+        scored = hot.error and self.use_prophet
+        made = s.made
+        if scored and made and made[0][0] <= ts:  # (most readings: nothing made for now yet)
+            self._score(s, ts, v, hot.lead)
         times, vals = s.ts, s.vals
         times.append(ts)
         vals.append(v)
@@ -280,42 +381,60 @@ class ForecastWarner:
         while times and times[0] < cut:
             times.popleft()
             vals.popleft()
-        s.holt.learn_one(ts, v, p.robust_k)
-        fresh = self._prophet_path(s, ts, v, at)
-        held = s.holt.held  # the Holt path has not seen this reading yet
-        if p.select == "union":
-            cands = [(fresh, False, 0), (self._holt_path(s, ts), held, 1)]
-        elif fresh is not None and not (p.select == "error" and s.err_prophet > s.err_holt >= 0.0):
+        holt.learn_one(ts, v, p.robust_k, half)
+        fresh = self._prophet_path(s, ts, v, at) if at is not None else None
+        held = holt.pending_ts is not None  # the Holt path has not seen this reading yet
+        cands: list[tuple[_Path | _HoltPath | None, bool, int]]
+        if fresh is not None and not hot.union and not (hot.error and s.err_prophet > s.err_holt >= 0.0):
             cands = [(fresh, False, 0)]  # (no record yet of either model keeps Prophet, as "stale")
-        else:
-            cands = [(self._holt_path(s, ts), held, 0)]  # (the Holt path only when it is a candidate)
-        if p.select == "error" and self.use_prophet:
-            self._record(s, ts, v, at)
+        else:  # the Holt path only when it is a candidate
+            path = self._holt_lazy(s, ts, hot)
+            cands = [(fresh, False, 0), (path, held, 1)] if hot.union else [(path, held, 0)]
+        if scored and not (made and ts + hot.lead - made[-1][0] < hot.lead32):  # (_record's own test, first)
+            self._record(s, ts, v, at, hot.lead)
         for rule, lp in rules:
             sig = self._judge(e, key, rule, lp, cands, v)
             if sig is not None:
                 out.append(sig)
-        self._maybe_refit(key, s, ts)
+        if self.use_prophet and not ts < s.next_fit and key not in self._pending:  # (_maybe_refit's first test)
+            self._maybe_refit(key, s, ts)
         return out
 
-    def _lead(self) -> float:
-        return max(self.p.select_lead * self.p.horizon_s, 1e-9)
+    def _holt_lazy(self, s: _Series, ts: float, hot: _Hot) -> _HoltPath:
+        """The Holt path for the next ``horizon_s`` (:meth:`_holt_path`'s floats), its values computed on demand."""
+        h, p = s.holt, self.p
+        off, tau = ts - h.last_ts, h.damping_s
+        if off == 0.0 and tau == p.damping_s:  # right after learning a reading: the factors of the settings
+            terms, monotone = hot.terms, hot.monotone
+        else:
+            terms, monotone = damped_terms(off, tau, p.step_s, hot.points), False
+        return _HoltPath(h.level, h.slope * tau, terms, monotone, ts, p.step_s)
 
-    def _record(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None) -> None:
+    def _lead(self) -> float:
+        hot = self._hot
+        return hot.lead if hot is not None and hot.p is self.p else max(self.p.select_lead * self.p.horizon_s, 1e-9)
+
+    def _record(self, s: _Series, ts: float, v: float, at: tuple[float, float, float] | None,
+                lead: float | None = None) -> None:
         """Keep both models' forecasts for ``ts + lead`` (at most one per lead / 32), to score them then."""
-        lead = self._lead()
+        if lead is None:
+            lead = self._lead()
         if s.made and ts + lead - s.made[-1][0] < lead / 32:
             return
         g, target = s.grid, ts + lead
         yp = g.at(target)[0] + (v - at[0]) if g is not None and at is not None and target <= g.end else None
         s.made.append((target, yp, s.holt.predict(target) if s.holt.n >= 3 else None))
 
-    def _score(self, s: _Series, ts: float, v: float) -> None:
+    def _score(self, s: _Series, ts: float, v: float, lead: float | None = None) -> None:
         """Each model's absolute error on the forecasts made for now or before (exponential mean, time
         constant ``lead``: the errors of the last lead or so count)."""
-        lead = self._lead()
-        gain = 1.0 - math.exp(-max(s.holt.dt, lead / 32) / lead)
         made = s.made
+        if not made or made[0][0] > ts:
+            return  # (most readings: nothing made for now yet)
+        if lead is None:
+            lead = self._lead()
+        dt, lead32 = s.holt.dt, lead / 32
+        gain = 1.0 - math.exp(-(lead32 if lead32 > dt else dt) / lead)  # (max(dt, lead / 32))
         while made and made[0][0] <= ts:
             _, yp, yh = made.popleft()
             if yp is not None:
@@ -346,8 +465,8 @@ class ForecastWarner:
         """The forecast path for the next ``horizon_s``: Prophet's while fresh, else Holt's."""
         return self._prophet_path(s, ts, v, at) or self._holt_path(s, ts)
 
-    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams, cands: list[tuple[_Path | None, bool, int]],
-               v: float) -> Signal | None:
+    def _judge(self, e: Event, key: str, rule: Rule, lp: LevelParams,
+               cands: list[tuple[_Path | _HoltPath | None, bool, int]], v: float) -> Signal | None:
         """The warning (or withdrawal) for one rule from the candidate paths (path or None: no such path now,
         held, slot of its recent levels: 0 ``recent``, 1 ``recent_holt``); the highest confirmed level of
         any candidate warns. ``held``: the reading is held out of the Holt path until the next one confirms
@@ -355,13 +474,18 @@ class ForecastWarner:
         rs = self.rules.get((rule.id, key))
         if rs is None:
             rs = self.rules[(rule.id, key)] = _RuleState()
-        rs.level.step(lp, e.ts, v)
-        actual = rs.level.level
+        state = rs.level
+        state.step(lp, e.ts, v)
+        actual = state.level
         p = self.p
-        if rs.warned and actual >= rs.warned:
+        warned = rs.warned
+        if warned and actual >= warned:
             rs.warned, rs.out_of_reach_since, rs.out_of_reach = 0, None, 0  # fulfilled: the rule itself now speaks
-        n = max(1, p.confirm_readings)
-        best: tuple[int, int, int, _Path] | None = None  # (confirmed, level, index, path) of the best candidate
+            warned = 0
+        hot = self._hot
+        n = hot.confirm if hot is not None and hot.p is p else max(1, p.confirm_readings)
+        # (confirmed, level, index, path) of the best candidate
+        best: tuple[int, int, int, _Path | _HoltPath] | None = None
         level, extreme, model = 0, math.nan, ""
         for path, held, slot in cands:
             if held:
@@ -369,12 +493,14 @@ class ForecastWarner:
             recent = rs.recent_holt if slot else rs.recent
             if path is None:  # no path from this model now: it reaches nothing
                 lv, i, ext = 0, -1, math.nan
+            elif type(path) is _HoltPath:
+                lv, i, ext = path.reached(lp)
             else:
                 lv, i, ext = reached(path.y, lp, hold_points(lp.for_seconds, path.step))
             recent.append(lv)
             if len(recent) > n:
                 del recent[:-n]
-            if path is None:
+            if path is None or (lv == 0 and not warned):  # (nothing to warn of, nothing to withdraw: no signal)
                 continue
             conf = min(recent) if len(recent) == n else 0  # reached at each of the last n readings
             if best is None or conf > best[0]:
@@ -384,8 +510,8 @@ class ForecastWarner:
         if best is None:
             return None
         confirmed, lv, i, path = best
-        hold = hold_points(lp.for_seconds, path.step)
         if confirmed > actual and confirmed > rs.warned:
+            hold = hold_points(lp.for_seconds, path.step)
             rs.warned, rs.out_of_reach_since, rs.out_of_reach = confirmed, None, 0
             if confirmed < lv:  # where the path reaches the confirmed level (not the higher one of now)
                 _, i, _ = reached(path.y, replace(lp, thresholds=tuple(t for t in lp.thresholds if t[0] <= confirmed)),

@@ -178,28 +178,59 @@ class HoltTrend:
         """80 % interval half-width ``h`` seconds ahead (random-walk widening)."""
         return Z80 * self.sigma * math.sqrt(max(1.0, h / self.dt))
 
-    def learn_one(self, ts: float, value: float, robust_k: float = 0.0) -> None:
-        if self.n == 0:
+    def expect(self, ts: float) -> tuple[float, float]:
+        """(:meth:`predict`, :meth:`half_width`) for a reading at ``ts``, in one call: the hot path's (the same
+        float operations in the same order, written without the calls and ``max()`` of two floats)."""
+        off = ts - self.last_ts
+        tau = self.damping_s
+        yhat = self.level + self.slope * tau * (1.0 - math.exp(-(0.0 if 0.0 > off else off) / tau))
+        s, floor = 1.25 * self.mae, self.min_scale
+        r = off / self.dt
+        return yhat, Z80 * (floor if floor > s else s) * math.sqrt(r if r > 1.0 else 1.0)
+
+    def learn_one(self, ts: float, value: float, robust_k: float = 0.0, half_width: float | None = None) -> None:
+        """Learn a reading (held first if it is more than ``robust_k`` half-widths off: see the class doc).
+        ``half_width``: this reading's :meth:`half_width` when the caller has just computed it (spares the hot
+        path computing it twice; only used before anything was learned or dropped)."""
+        n = self.n
+        if n == 0:
             self.level, self.last_ts, self.n = value, ts, 1
             return
         dt = ts - self.last_ts
         if dt <= 0:  # a repeated timestamp: take the newer value as the level
             self.level = value
             return
-        if robust_k > 0 and self.n >= 3:
-            if self.pending_ts is not None:
-                held_ts, held_v = self.pending_ts, self.pending_v
-                self.pending_ts, self.pending_v = None, 0.0
-                # (the held reading repeated, ts == held_ts: the newer value is judged afresh)
-                if ts != held_ts and abs(value - held_v) <= abs(value - (self.level + self.slope * dt)):
-                    self._update(held_ts, held_v)  # confirmed: a real jump, learn both
-                    self._update(ts, value)
+        if robust_k > 0 and n >= 3:
+            if self.pending_ts is None:  # the common case, inlined: the robust test, then _update's arithmetic
+                level, slope = self.level, self.slope
+                pred = level + slope * dt
+                err = value - pred
+                if half_width is None:
+                    half_width = self.half_width(dt)
+                if abs(err) > robust_k * half_width:
+                    self.pending_ts, self.pending_v = ts, value
                     return
-                # dropped: its error, clipped at the hold limit, still widens the scale (Huber), so a sensor that
-                # turned noisier is learned within a few readings instead of having every reading held
-                h = held_ts - self.last_ts
-                lim = robust_k * self.half_width(h)
-                self.mae = (1 - self.gain) * self.mae + self.gain * min(abs(held_v - self.predict(held_ts)), lim)
+                gain = self.gain
+                self.mae = (1 - gain) * self.mae + gain * abs(err)
+                new_level = pred + self.alpha * err
+                beta = self.beta
+                self.slope = beta * (new_level - level) / dt + (1 - beta) * slope
+                self.level, self.last_ts = new_level, ts
+                self.dt = 0.9 * self.dt + 0.1 * (21600.0 if 21600.0 < dt else dt)  # (n > 1: min(dt, 6 h))
+                self.n = n + 1
+                return
+            held_ts, held_v = self.pending_ts, self.pending_v  # (held: the next reading decides)
+            self.pending_ts, self.pending_v = None, 0.0
+            # (the held reading repeated, ts == held_ts: the newer value is judged afresh)
+            if ts != held_ts and abs(value - held_v) <= abs(value - (self.level + self.slope * dt)):
+                self._update(held_ts, held_v)  # confirmed: a real jump, learn both
+                self._update(ts, value)
+                return
+            # dropped: its error, clipped at the hold limit, still widens the scale (Huber), so a sensor that
+            # turned noisier is learned within a few readings instead of having every reading held
+            h = held_ts - self.last_ts
+            lim = robust_k * self.half_width(h)
+            self.mae = (1 - self.gain) * self.mae + self.gain * min(abs(held_v - self.predict(held_ts)), lim)
             if abs(value - (self.level + self.slope * dt)) > robust_k * self.half_width(dt):
                 self.pending_ts, self.pending_v = ts, value
                 return

@@ -208,6 +208,8 @@ class HealthDetector(VersionedDetector):
         self.held_back: dict[str, int] = {}
         self.raised: dict[str, int] = {}
         self._ticked: dict[str, float] = {}  # the latest time each domain was ticked at (in this process)
+        # the blue levels of each list of rules in force (by the list's id; a changed rule makes new lists)
+        self._blues: dict[int, tuple[list[tuple[Rule, Any]], tuple[tuple[float, bool], ...]]] = {}
 
     # -- rules: the blue level a "high" gauge is at or beyond ---------------------------------------------------
     def refresh(self) -> None:
@@ -215,10 +217,16 @@ class HealthDetector(VersionedDetector):
 
     def _high(self, e: Event, v: float) -> bool:
         """Whether ``v`` is at or beyond the blue level of a threshold rule that applies to the event's series."""
-        for _, lp in self.rules.applying(e):
-            for level, t in lp.thresholds:
-                if level == 1 and (v >= t if lp.above else v <= t):
-                    return True
+        applying = self.rules.applying(e)
+        kept = self._blues.get(id(applying))
+        if kept is None or kept[0] is not applying:
+            if len(self._blues) >= 1024:
+                self._blues.clear()
+            kept = self._blues[id(applying)] = (applying, tuple((t, lp.above) for _, lp in applying
+                                                                for level, t in lp.thresholds if level == 1))
+        for t, above in kept[1]:
+            if v >= t if above else v <= t:
+                return True
         return False
 
     # -- events -------------------------------------------------------------------------------------------------
@@ -226,19 +234,22 @@ class HealthDetector(VersionedDetector):
         if e.feed != "sensor":
             return []
         out: list[Signal] = []
-        key = _key(e.drill, e.series)
+        ts, drill = e.ts, e.drill
+        key = f"{drill}|{e.series}" if drill else e.series  # (_key)
         w = self.w
         s = w.series.get(key)
         if s is None:
             if len(w.series) >= self.p.max_series:
                 self._forget()
-            s = w.series[key] = _Series(e.grid, e.source, e.series, e.metric, e.drill)
+            s = w.series[key] = _Series(e.grid, e.source, e.series, e.metric, drill)
         last = s.cadence.last_ts
-        if last is None or e.ts > last:
+        if last is None or ts > last:
             self._reading(s, key, e, out)
-        domain = e.drill or ""
-        if e.ts >= self._ticked.get(domain, -math.inf) - self.p.watch_max_age_s:  # not history on a wall clock
-            self._due(domain, e.ts, out)  # the others of this clock domain, as event time moves on
+        domain = drill or ""
+        if ts >= self._ticked.get(domain, -math.inf) - self.p.watch_max_age_s:  # not history on a wall clock
+            heap = w.timers.get(domain)
+            if w.resuming or (heap and not heap[0][0] >= ts):  # (_due's own tests first: most readings find none due)
+                self._due(domain, ts, out)  # the others of this clock domain, as event time moves on
         return out
 
     def _reading(self, s: _Series, key: str, e: Event, out: list[Signal]) -> None:
@@ -287,7 +298,8 @@ class HealthDetector(VersionedDetector):
             s.run, s.run_since = 1, e.ts
         s.last_value = v
         if s.readings <= p.stuck_warmup:
-            s.longest = max(s.longest, s.run)
+            if s.run > s.longest:  # max(longest, run)
+                s.longest = s.run
         elif (not s.stuck and s.changes >= p.stuck_min_changes and s.run >= p.stuck_min_readings
               and s.run > p.stuck_after * s.longest):
             s.stuck = True

@@ -59,7 +59,12 @@ class Cadence:
             gaps = self.gaps
             if gaps.maxlen != GAPS:  # restored from plain data: re-bound
                 gaps = self.gaps = deque(gaps, maxlen=GAPS)
-            gaps.append(ts - last)
+            gap = ts - last
+            if len(gaps) == GAPS and gaps[0] == gap:  # (a regular series) it replaces an equal gap: the same median
+                gaps.append(gap)
+                self.last_ts = ts
+                return
+            gaps.append(gap)
             ordered = sorted(gaps)
             n = len(ordered)
             self.median = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
@@ -68,7 +73,9 @@ class Cadence:
 
     @property
     def interval(self) -> float:
-        return min(max(self.median, MIN_INTERVAL), MAX_INTERVAL)
+        m = self.median  # min(max(median, MIN_INTERVAL), MAX_INTERVAL), without the calls
+        m = MIN_INTERVAL if MIN_INTERVAL > m else m
+        return MAX_INTERVAL if MAX_INTERVAL < m else m
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +145,16 @@ class ScoreLevels:
         self.seen += 1
         if self.seen <= t.warmup:
             return None
-        top = self.reached(score)
+        level, hysteresis = self.level, self.hysteresis
+        top = 0  # self.reached(score), inlined
+        for i, threshold in enumerate(self.levels, start=1):
+            if score >= threshold - (hysteresis if i <= level else 0.0):
+                top = i
         streak, last_at = self.streak, self.last_at
+        if top == 0 and level == 0:  # (the common case: nothing reached, nothing raised; the same as below)
+            streak[1] = streak[2] = streak[3] = streak[4] = 0
+            self.below += 1
+            return None
         for i in range(1, 5):
             if i <= top:
                 streak[i] += 1

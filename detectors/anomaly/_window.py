@@ -96,7 +96,7 @@ def squash(z: float, scale: float = 3.0) -> float:
     >>> squash(0.0), squash(3.0)
     (0.0, 0.5)
     """
-    z = max(0.0, z)
+    z = z if z > 0.0 else 0.0  # max(0.0, z), without the call
     return z / (z + scale)
 
 

@@ -116,19 +116,21 @@ class AnomalyExtra(VersionedDetector):
         s = self.series.get(key)
         if s is None:
             s = self.series[key] = self._new_series()
-        ts, value, det, levels = e.ts, e.value, s.detector, s.levels
-        s.cadence.observe(ts)
+        ts, value, det, levels, blue = e.ts, e.value, s.detector, s.levels, p.levels[0]
+        cadence = s.cadence
+        cadence.observe(ts)
         score = det.score_one(ts, value)
-        if score < p.levels[0] or s.skipped >= p.max_freeze or levels.seen < p.warmup:
-            det.learn_one(ts, value)  # the same reading right after its score: RecordFusion reuses that work
+        if score < blue or s.skipped >= p.max_freeze or levels.seen < p.warmup:
+            det.learn_one(ts, value)  # the same reading right after its score: RecordFusion, CUSUM reuse that work
             s.skipped = 0
         else:  # an anomalous reading is not learned (a long anomaly is not the new normal, a glitch not the last value)
             s.skipped += 1
-        interval = s.cadence.interval
         judged = score
-        if s.last_high and contradicts(s.before, s.last, value):
+        last = s.last
+        if s.last_high and contradicts(s.before, last, value):
             judged, s.glitches = 0.0, s.glitches + 1  # the spike was a glitch: its return confirms nothing
-        s.before, s.last, s.last_high = s.last, value, score >= p.levels[0]
+        s.before, s.last, s.last_high = last, value, score >= blue
+        interval = cadence.interval
         changed = levels.step(ts, judged, interval)
         if changed is None:
             return []

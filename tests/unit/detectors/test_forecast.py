@@ -194,6 +194,26 @@ def test_holt_path_memo_gives_the_direct_formula(off: float) -> None:
     assert h.path(now, 3 * 3600.0, 600.0) == (times, ys)  # from the memo
 
 
+@pytest.mark.parametrize("slope", [0.0, 2e-4, -2e-4, 5e-3])
+def test_the_warners_holt_path_reaches_what_its_whole_path_reaches(slope: float) -> None:
+    """The warner computes the Holt path's values only when a rule's level is within its reach (its extreme is
+    one of its ends): the level, point and extreme are those of the whole path, for rising and falling rules."""
+    from fenghuo.detectors.forecast import _HoltPath, _Hot
+    from fenghuo.detectors.forecast_model import reached
+    from fenghuo.detectors.hysteresis import LevelParams
+
+    hot = _Hot.of(FALLBACK)
+    assert hot.monotone
+    rising = LevelParams(((1, 3.0), (2, 3.5), (3, 4.0), (4, 4.5)), True, 600.0)
+    falling = LevelParams(((1, 1.0), (2, 0.5)), False, 1200.0)
+    for start in np.linspace(0.2, 4.8, 47):
+        path = _HoltPath(float(start), slope * 10800.0, hot.terms, True, T0, 600.0)
+        whole = [float(start) + slope * 10800.0 * d for d in hot.terms]
+        for lp in (rising, falling):
+            assert path.reached(lp) == reached(whole, lp, math.ceil(lp.for_seconds / 600.0))
+        assert path.y == whole
+
+
 def test_the_fitting_process_starts_again_after_the_command_line_ended_it() -> None:
     """``fenghuo`` ends the shared fitting process before it exits; a later warner in the same process (a test
     calling the command line in-process, then a forecast) gets a new one instead of a shut-down pool."""
