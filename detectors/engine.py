@@ -37,6 +37,7 @@ from fenghuo.detectors.rules import (
 )
 
 ChainFn = Callable[[str], list[str]]
+MAX_WATCHES = 65_536  # series whose rules are kept worked out (then it starts again)
 STATE_VERSION = 1  # of the engine's snapshot (each model detector versions its own state inside it)
 LEGACY_MODEL_KEYS = {  # 0.1.0 saved the models' states by position: the keys of each tell which it was
     frozenset({"detectors"}): "bursts", frozenset({"warners"}): "forecast", frozenset({"series"}): "anomaly",
@@ -56,6 +57,8 @@ class DetectorEngine:
         self._sensor: dict[str, list[Rule]] = {}
         self._text: dict[str, list[Rule]] = {}
         self._params: dict[tuple[str, str, str | None], Any] = {}
+        # (feed, metric, category, grid, source, drill) -> the rules that run on such an event (_rules_for)
+        self._watches: dict[tuple[Any, ...], tuple[list[tuple[Rule, Any, tuple[str, str]]], str]] = {}
         self.detectors: list[Detector] = []  # model detectors (bursts, forecasts, text risk, corroboration...)
         self._routes: dict[str, list[Detector]] = {}
         self._routed: list[Detector] = []  # the detectors the routes were built from
@@ -173,6 +176,7 @@ class DetectorEngine:
             del self.state[key]
         self.rules = new
         self._params.clear()
+        self._watches.clear()
         for d in self.detectors:
             d.refresh()
         self._sensor, self._text = {}, {}
@@ -192,30 +196,54 @@ class DetectorEngine:
                 self._params[key] = params_for(rule, chain, key[2])
         return self._params[key]
 
+    def _rules_for(self, e: Event) -> tuple[list[tuple[Rule, Any, tuple[str, str]]], str]:
+        """The rules watching the event's series, each with its effective parameters and the key of its state
+        (only those that apply: enabled, on the event's grid, of its metric or category), and the series."""
+        drill = e.drill
+        if e.feed == "sensor":
+            series = e.series
+            found = [(rule, self._applies(rule, e.grid, e.source)) for rule in self._sensor.get(e.metric or "", ())]
+        else:
+            series = f"{e.grid}/{e.category or '*'}"
+            found = [(rule, self._applies(rule, e.grid)) for rule in self._text.get(e.feed, ())
+                     if rule.category in (None, "*", e.category)]
+        state_series = f"{drill}|{series}" if drill else series  # a drill never touches real state
+        return [(rule, p, (rule.id, state_series)) for rule, p in found if p is not None], series
+
     def process(self, events: Iterable[Event]) -> list[Signal]:
         out: list[Signal] = []
         routes = self._route()
+        state, watches, warnings = self.state, self._watches, self.warnings
         for e in events:
-            if e.feed == "sensor":
-                rules = self._sensor.get(e.metric or "")
-                if rules:
-                    for rule in rules:
-                        p = self._applies(rule, e.grid, e.source)
-                        if p is not None:
-                            self._run(rule, p, e, e.series, e.value or 0.0, out)
-            else:
-                rules = self._text.get(e.feed)
-                if rules:
-                    for rule in rules:
-                        if rule.category not in (None, "*", e.category):
-                            continue
-                        p = self._applies(rule, e.grid)
-                        if p is not None:
-                            self._run(rule, p, e, f"{e.grid}/{e.category or '*'}", 1.0, out)
-            watching = routes.get(e.feed)
+            feed = e.feed
+            key = (feed, e.metric, e.category, e.grid, e.source, e.drill)
+            found = watches.get(key)
+            if found is None:
+                if len(watches) >= MAX_WATCHES:
+                    watches.clear()
+                found = watches[key] = self._rules_for(e)
+            runs = found[0]
+            if runs:
+                value = (e.value or 0.0) if feed == "sensor" else 1.0
+                ts = e.ts
+                for rule, p, state_key in runs:
+                    det = state.get(state_key)
+                    if det is None:
+                        det = state[state_key] = make_rule_detector(rule)
+                    normal, lowering = p, None
+                    if rule.while_warning and warnings is not None and warnings.any_in(e.drill):
+                        lowering = lowering_for(rule, warnings.active(e.drill, e.grid, ts))
+                        if lowering is not None:
+                            p = lowered(p, lowering[0])
+                    changed, observed = det.step(p, ts, value)
+                    if changed is not None:
+                        self._signal(rule, p, normal, lowering, e, found[1], changed, observed, out)
+            watching = routes.get(feed)
             if watching:
                 for d in watching:
-                    out.extend(d.process(e))
+                    found_by_model = d.process(e)
+                    if found_by_model:  # most events raise nothing
+                        out.extend(found_by_model)
         for d in self.detectors:
             out = d.process_signals(out)
         return out
@@ -265,19 +293,10 @@ class DetectorEngine:
                     due[domain] = at
         return due
 
-    def _run(self, rule: Rule, p: Any, e: Event, series: str, value: float, out: list[Signal]) -> None:
-        key = (rule.id, f"{e.drill}|{series}" if e.drill else series)  # a drill never touches real state
-        det = self.state.get(key)
-        if det is None:
-            det = self.state[key] = make_rule_detector(rule)
-        normal, lowering = p, None
-        if rule.while_warning and self.warnings is not None and self.warnings.any_in(e.drill):
-            lowering = lowering_for(rule, self.warnings.active(e.drill, e.grid, e.ts))
-            if lowering is not None:
-                p = lowered(p, lowering[0])
-        changed, observed = det.step(p, e.ts, value)
-        if changed is None:
-            return
+    def _signal(self, rule: Rule, p: Any, normal: Any, lowering: tuple[float, Any] | None, e: Event, series: str,
+                changed: int, observed: float, out: list[Signal]) -> None:
+        """The signal of a rule whose level changed to ``changed`` (0: cleared) on event ``e``; ``p`` the levels it
+        ran with, ``normal`` its own (they differ while a warning lowers them, ``lowering``)."""
         level = Level(changed) if changed else None
         what = {"threshold": "value", "rate": "rate per hour", "count": "count in window"}[rule.kind]
         if level is None:

@@ -43,20 +43,25 @@ class LevelState:
 
     def step(self, p: LevelParams, ts: float, value: float) -> int | None:
         """Feed one value; return the new level (0 = cleared) when it changes, else None."""
-        self.last_value, self.last_ts = value, ts
-        if not self.level and not self.since:  # at rest: a value short of every threshold changes nothing
-            edge = _edge(p)
+        self.last_value = value
+        self.last_ts = ts
+        current, since = self.level, self.since
+        if not current and not since:  # at rest: a value short of every threshold changes nothing
+            kept = _EDGES.get(id(p))
+            edge = kept[1] if kept is not None and kept[0] is p else _edge(p)
             if value < edge if p.above else value > edge:
                 return None
         best = 0
-        for level, threshold in p.thresholds:
-            if p.holds(level, threshold, value, self.level):
-                start = self.since.setdefault(level, ts)
-                if ts - start >= p.for_seconds or level <= self.level:
+        above, hysteresis = p.above, p.hysteresis
+        for level, threshold in p.thresholds:  # LevelParams.holds, inline (it runs for every value of every rule)
+            slack = hysteresis if level <= current else 0.0
+            if value >= threshold - slack if above else value <= threshold + slack:
+                start = since.setdefault(level, ts)
+                if ts - start >= p.for_seconds or level <= current:
                     best = level
-            else:
-                self.since.pop(level, None)
-        if best != self.level:
+            elif since:
+                since.pop(level, None)
+        if best != current:
             self.level = best
             return best
         return None

@@ -156,10 +156,12 @@ class RateDetector:
     def step(self, p: LevelParams, ts: float, value: float) -> tuple[int | None, float]:
         pts = self.points
         pts.append((ts, value))
-        while pts and pts[0][0] < ts - self.window_seconds:
+        window = self.window_seconds
+        start = ts - window
+        while pts and pts[0][0] < start:
             pts.popleft()
         t0, v0 = pts[0]
-        if ts - t0 < self.window_seconds / 2:
+        if ts - t0 < window / 2:
             return None, 0.0
         rate = (value - v0) / (ts - t0) * 3600.0
         return self.state.step(p, ts, rate), rate
@@ -176,7 +178,8 @@ class CountDetector:
     def step(self, p: LevelParams, ts: float, _value: float = 1.0) -> tuple[int | None, float]:
         times = self.times
         times.append(ts)
-        while times and times[0] <= ts - self.window_seconds:
+        start = ts - self.window_seconds
+        while times and times[0] <= start:
             times.popleft()
         n = float(len(times))
         return self.state.step(p, ts, n), n

@@ -189,6 +189,7 @@ def attrs_problem(attrs: dict[str, Any], b: Bounds) -> str | None:
 # encodes them within the size, attrs_problem would find nothing. Anything else asks attrs_problem.
 _FLAT = frozenset((str, int, bool, type(None)))
 _dumps, JSONEncodeError = orjson.dumps, orjson.JSONEncodeError
+_BACKSLASH = ord("\\")  # a byte value: `in` finds it with memchr, far faster than a bytes needle
 
 
 def _ts_problem(ts: float, drill: str | None, b: Bounds) -> str:
@@ -251,30 +252,49 @@ def closure_problem(attrs: dict[str, Any], b: Bounds) -> str | None:
     >>> closure_problem({"closed": "yesterday"}, b)
     "attrs.closed must be an ISO 8601 time or epoch seconds, got 'yesterday'"
     """
-    for key in CLOSURE_KEYS:
-        v = attrs.get(key)
-        if v is None:
-            continue
-        if key == "closed" or key == "target":
-            t = _attr_time(v)
-            if t is None:
-                return f"attrs.{key} must be an ISO 8601 time or epoch seconds, got {show(v)}"
-            hi = b.ts_hi if key == "closed" else LATEST_TARGET
-            if not 0.0 <= t <= hi:
-                return f"attrs.{key} {show(v)} is before 1970 or " + \
-                    ("after now (limits.max_future_seconds)" if key == "closed" else "after 2100")
-        elif key == "on_time":
-            if type(v) is not bool:
-                return f"attrs.on_time must be true or false, got {show(v)}"
-        elif key == "satisfaction":
-            if not ((type(v) is int and 1 <= v <= 5) or v in SATISFACTION_WORDS):
-                return f"attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got {show(v)}"
-        else:
-            limit = b.text if key == "outcome" else b.name
-            if type(v) is not str:
-                return f"attrs.{key} must be a string, got {type(v).__name__}"
-            if len(v) > limit:
-                return f"attrs.{key} longer than {limit} characters"
+    get = attrs.get  # the keys one by one in CLOSURE_KEYS order (the first problem is the one told)
+    v = get("closed")
+    if v is not None:
+        problem = _closure_time_problem("closed", v, b.ts_hi)
+        if problem is not None:
+            return problem
+    v = get("target")
+    if v is not None:
+        problem = _closure_time_problem("target", v, LATEST_TARGET)
+        if problem is not None:
+            return problem
+    v = get("on_time")
+    if v is not None and type(v) is not bool:
+        return f"attrs.on_time must be true or false, got {show(v)}"
+    v = get("outcome")
+    if v is not None:
+        problem = _closure_text_problem("outcome", v, b.text)
+        if problem is not None:
+            return problem
+    v = get("satisfaction")
+    if v is not None and not ((type(v) is int and 1 <= v <= 5) or v in SATISFACTION_WORDS):
+        return f"attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got {show(v)}"
+    v = get("responder")
+    if v is not None:
+        return _closure_text_problem("responder", v, b.name)
+    return None
+
+
+def _closure_time_problem(key: str, v: Any, hi: float) -> str | None:
+    t = _attr_time(v)
+    if t is None:
+        return f"attrs.{key} must be an ISO 8601 time or epoch seconds, got {show(v)}"
+    if not 0.0 <= t <= hi:
+        return f"attrs.{key} {show(v)} is before 1970 or " + \
+            ("after now (limits.max_future_seconds)" if key == "closed" else "after 2100")
+    return None
+
+
+def _closure_text_problem(key: str, v: Any, limit: int) -> str | None:
+    if type(v) is not str:
+        return f"attrs.{key} must be a string, got {type(v).__name__}"
+    if len(v) > limit:
+        return f"attrs.{key} longer than {limit} characters"
     return None
 
 
@@ -428,7 +448,10 @@ def _fast_event(obj: Any, resolve: GridResolver | None, drill: str | None, b: Bo
         return None
     if event_drill and not b.may_drill:
         return None
-    ts = _ts_of(get("ts"))
+    raw_ts = get("ts")
+    ts = _TS_CACHE.get(raw_ts) if type(raw_ts) is str else None  # readings of one round share their time
+    if ts is None:
+        ts = _ts_of(raw_ts)
     if ts is None or not (b.ts_lo_drill if event_drill else b.ts_lo) <= ts <= b.ts_hi:  # NaN fails too
         return None
     lat = get("lat")
@@ -468,8 +491,9 @@ def _fast_event(obj: Any, resolve: GridResolver | None, drill: str | None, b: Bo
     if feed == "sensor":
         if metric is None or value is None:
             return None
-    elif feed == "complaint" or feed == "opinion":
-        if text is None or len(text) > b.text or _INVALID.search(text) or (feed == "complaint" and category is None):
+    elif feed == "complaint" or feed == "opinion":  # printable text is surely valid Unicode (as names are)
+        if text is None or len(text) > b.text or (not text.isprintable() and _INVALID.search(text)) \
+                or (feed == "complaint" and category is None):
             return None
     else:
         return None
@@ -485,7 +509,8 @@ def _fast_event(obj: Any, resolve: GridResolver | None, drill: str | None, b: Bo
                 out = _dumps(attrs)
             except JSONEncodeError:
                 out = None
-        if (out is None or len(out) > b.bytes or b"\\u0000" in out) and attrs_problem(attrs, b) is not None:
+        if (out is None or len(out) > b.bytes or (_BACKSLASH in out and b"\\u0000" in out)) \
+                and attrs_problem(attrs, b) is not None:  # no backslash at all (the usual): no escaped NUL
             return None
         if feed == "complaint" and closure_problem(attrs, b) is not None:
             return None
@@ -674,7 +699,10 @@ def make_resolver(tree: Any) -> GridResolver:
 
     def resolve(grid: str | None, lat: float | None, lon: float | None) -> str:
         memo: dict[Any, str]
-        memo, key = (by_grid, grid) if grid is not None else (by_place, (lat, lon))
+        if grid is not None:
+            memo, key = by_grid, grid
+        else:
+            memo, key = by_place, (lat, lon)
         found = memo.get(key)
         if found is None:
             found = _resolve(grid, lat, lon)

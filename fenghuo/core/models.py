@@ -56,6 +56,11 @@ def parse_ts(value: Any) -> float:
     >>> parse_ts("2020-01-22 10:00:00+01:00")
     1579683600.0
     """
+    if type(value) is str:  # the usual shape first (the same steps as below)
+        dt = datetime.fromisoformat(value)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
     if isinstance(value, bool):
         raise ValueError("ts must be an ISO 8601 time or epoch seconds")
     if isinstance(value, int | float):

@@ -15,6 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from itertools import islice
+from operator import attrgetter, gt
 from typing import Any
 
 from fenghuo.alerts.delivery import Delivery, SendPolicy
@@ -62,6 +64,7 @@ from fenghuo.runtime.service import (
 __all__ = ["AlertsBehind", "Pipeline", "build_pipeline"]
 
 log = logging.getLogger("fenghuo.runtime.embedded")
+_ts = attrgetter("ts")
 SNAPSHOT_EVERY = 10.0
 MAX_UNAPPLIED = 100_000
 
@@ -169,10 +172,9 @@ class Pipeline(StoreReads):
         self.store.add_dead_letters(bad, now)
         with self.lock:
             new = self.store.add_events(events, now)
-            if self.feed_watch is not None:
-                for e in new:
-                    if not e.drill:
-                        self.feed_watch.seen(e.source, e.feed, now)
+            if self.feed_watch is not None:  # each (source, feed) once: received together, at the same time
+                for source, feed in dict.fromkeys([(e.source, e.feed) for e in new if not e.drill]):
+                    self.feed_watch.seen(source, feed, now)
             self._process(new, received)
         self.stats.events += len(new)
         self.stats.duplicates += len(events) - len(new)
@@ -182,18 +184,19 @@ class Pipeline(StoreReads):
     def _process(self, events: list[Event], received: float | None = None, apply: bool = True) -> None:
         if not events:
             return
-        if any(events[i].ts > events[i + 1].ts for i in range(len(events) - 1)):
-            events = sorted(events, key=lambda e: e.ts)
+        times = [e.ts for e in events]
+        if any(map(gt, times, islice(times, 1, None))):
+            events = sorted(events, key=_ts)
         signals: list[Signal] = self.engine.process(events)
         self.cursor = self.store.max_seq()
         if not apply:
             return
         self.stats.signals += len(signals)
         self._apply_signals(signals)
-        for e in events:
-            self.clocks.now_of(e.drill, e.ts)
-        drills = {e.drill for e in events}
-        self.alerts.tick([d for d in drills])
+        latest = {e.drill: e.ts for e in events}  # in time order: each drill's last event is its latest
+        for drill, ts in latest.items():  # the clocks only move forward: to its latest event is to each in turn
+            self.clocks.now_of(drill, ts)
+        self.alerts.tick(list(set(latest)))
         if signals and received is not None:
             self.stats.observe_latency(time.perf_counter() - received)
 

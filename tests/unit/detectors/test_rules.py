@@ -86,6 +86,31 @@ def test_rules_swap_at_runtime_and_keep_state_of_rules_that_stay() -> None:
     assert run(eng, [ev(1, 3.3)]) == [(1, "red")]  # r stays blue (state kept), q is new
 
 
+def test_an_edited_rule_applies_its_new_levels_to_a_series_already_seen() -> None:
+    eng = DetectorEngine([Rule(id="r", metric="level", levels={"blue": 3.0})])
+    assert run(eng, [ev(0, 2.0)]) == []
+    eng.set_rules([Rule(id="r", metric="level", levels={"blue": 1.0})])
+    assert run(eng, [ev(1, 2.0)]) == [(1, "blue")]
+    eng.set_rules([Rule(id="r", metric="level", levels={"blue": 1.0}, enabled=False)])
+    assert run(eng, [ev(2, 9.0)]) == []
+
+
+def test_drill_and_real_readings_of_one_series_in_one_batch_keep_apart() -> None:
+    eng = DetectorEngine([Rule(id="r", metric="level", levels=LEVELS)])
+    batch = [ev(0, 4.6), ev(1, 2.0), ev(2, 2.0), ev(3, 4.6)]
+    batch[1].drill = batch[3].drill = "flood-2020"
+    got = [(s.ts, s.drill, s.level.name_en if s.level else None) for s in eng.process(batch)]
+    assert got == [(0, None, "red"), (2, None, None), (3, "flood-2020", "red")]
+
+
+def test_a_category_count_rule_counts_only_its_category() -> None:
+    rule = Rule(id="snow", kind="count", feed="complaint", category="snow", levels={"blue": 2}, window_seconds=3600)
+    eng = DetectorEngine([rule])
+    signals = eng.process([complaint(0), complaint(60, category="rain"), complaint(120, category="rain"),
+                           complaint(180)])
+    assert [(s.ts, s.series) for s in signals] == [(180, "G1/snow")]
+
+
 def test_drill_events_never_touch_real_state() -> None:
     eng = DetectorEngine([Rule(id="r", metric="level", levels=LEVELS)])
     drill = ev(0, 4.6)
