@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fenghuo.api.auth import ensure_keys
     from fenghuo.cli.common import Stopped, listen_problem, notify_max_age, stop_on_signals
     from fenghuo.runtime.embedded import build_pipeline
+    from fenghuo.runtime.gc_tuning import tune_gc
 
     settings = make_settings(host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
                              demo=args.demo or None, tls_cert=args.tls_cert, tls_key=args.tls_key,
@@ -146,6 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         service = make()
         service.start()
+        tune_gc()  # after the start: what it built is long-lived
     except StateVersionError as exc:
         return _fail(f"refusing to start: {exc}\nrun the release that wrote this data directory, or restore a "
                      f"backup made by this release (fenghuo backup)")

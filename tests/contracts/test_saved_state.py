@@ -170,6 +170,28 @@ def test_grid_state_of_the_previous_release_loads_and_continues() -> None:
     assert unchanged([signal_doc(s) for s in out]) == unchanged(doc["signals"])
 
 
+def test_grid_state_of_version_1_loads_continues_and_still_knows_its_ids() -> None:
+    """Version 2 keeps the recent ids as digests; a version 1 state (ids as "source\\x1fid" strings) still reads."""
+    doc = fixture("grid-next.json")
+    gs = GridState.loads((FIXTURES / "grid-state-0.1.0.pickle").read_bytes())
+    rules = [*config_with({}).rules, *(Rule.model_validate(r) for r in doc["extra_rules"])]
+    runner = GridRunner(rules, lambda grid: [grid])
+    items = [(e, ("ev.sensor", 0, doc["first_offset"] + i), None) for i, e in enumerate(events_of(doc))]
+    half = len(items) // 2
+    runner.run(gs, items[:half])
+    assert gs.encode is not None
+    v1 = saved.dumps("grid-state", 1, {"engine": gs.encode(gs.state), "ids": [
+        f"{e.source}\x1f{e.id}" for e, _, _ in items[:half]], "offsets": [["ev.sensor", 0, items[half - 1][1][2]]]},
+        objects=True)
+    again = GridState.loads(v1)
+    repeat = (items[0][0], ("ev.sensor", 0, items[-1][1][2] + 1), None)  # a client sent it again
+    later = GridRunner(rules, lambda grid: [grid])
+    want = [signal_doc(s) for s in GridRunner(rules, lambda grid: [grid]).run(
+        GridState.loads(gs.dumps()), items[half:]).signals]
+    assert want and [signal_doc(s) for s in later.run(again, items[half:] + [repeat]).signals] == want
+    assert later.skipped == 1  # the repeat, known by its id from the version 1 state
+
+
 def test_unknown_versions_fail_loudly(tmp_path: Path) -> None:
     p = pipeline(tmp_path, {"bursts": {}})
     try:
@@ -188,8 +210,8 @@ def test_unknown_versions_fail_loudly(tmp_path: Path) -> None:
             p.engine.restore(engine)
         with pytest.raises(StateVersionError, match="not 'grid-state'"):
             GridState.loads(saved.dumps("embedded-snapshot", 1, {}))
-        with pytest.raises(StateVersionError, match="version 2"):
-            GridState.loads(saved.dumps("grid-state", 2, {}))
+        with pytest.raises(StateVersionError, match="version 3"):
+            GridState.loads(saved.dumps("grid-state", 3, {}))
         with pytest.raises(StateVersionError):
             GridState.loads(b"\x80\x04garbage")
         unknown = {"v": 1, "data": {"detectors": {"@m": [[None, {"@o": "bursts.renamed", "f": {}}]]}}}

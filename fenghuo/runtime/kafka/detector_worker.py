@@ -18,7 +18,8 @@ the mark run under the old rules, those behind it under the new; :mod:`fenghuo.r
 a timer as a safety net.
 
 With complaint bursts configured (a roll-up over the grid tree), the grid stage does not run them:
-it forwards the complaints it takes to ``<prefix>.complaints.by-district`` keyed by district, and a
+it forwards the complaints it takes to ``<prefix>.complaints.by-district``, one record per district and batch
+keyed by district, and a
 second agent in the same app (:class:`fenghuo.runtime.kafka.district_runner.DistrictRunner`, table
 ``district-state``) runs them per district, under the same rules: signals in Kafka, then the state's
 changelog record, then the next batch (which acks this one).
@@ -53,11 +54,12 @@ from fenghuo.core.settings import Settings
 from fenghuo.core.store import Store, open_store
 from fenghuo.detectors.open_warnings import OpenWarning, OpenWarnings, stored_warnings
 from fenghuo.runtime import topology
+from fenghuo.runtime.gc_tuning import tune_gc
 from fenghuo.runtime.kafka.batch_drain import BatchDrain
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
 from fenghuo.runtime.kafka.changelog import OversizedStates, changelog_topic_config, record_limit, write_states
 from fenghuo.runtime.kafka.checkpoints import DirtyStates
-from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
+from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_records, forwarded_from_wire
 from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
 from fenghuo.runtime.kafka.rule_marks import RuleMark, RuleVersions, is_mark, mark_from_wire, split_at_changes
 
@@ -226,9 +228,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
 
     async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]],
                       what: str = "grid") -> None:
-        """Send the records (signal batches, forwarded complaints), wait until Kafka has them, then write
-        the states to the table's changelog and wait again. The batch's offsets are committed only after
-        this, so no offset is ever committed past a state Kafka has.
+        """Send the records (signal batches, the forwarded complaints: one record per district), wait until Kafka
+        has them, then write the states to the table's changelog and wait again. The batch's offsets are committed
+        only after this, so no offset is ever committed past a state Kafka has.
         """
         # straight to the producer (faust's Topic.send per record was ~20 % of a worker with the models, one record
         # per forwarded complaint): the topics are raw bytes, partitioned by key as faust would
@@ -366,7 +368,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         await tick_grids()
 
     def forwarded(taken: list[tuple[Any, Any, bytes]]) -> list[tuple[bytes, bytes]]:
-        return [] if district is None else forward_records(taken, district.wants, district.top)
+        """The records forwarding ``taken`` (wanted by the district stage) to it: one per district."""
+        return [] if district is None or not taken else forward_records(taken, district.wants, district.top)
 
     # a record: aiokafka's ConsumerRecord (the batched path) or faust's Message (the per-event agent), both with
     # .topic, .partition, .offset, .key, .value
@@ -382,7 +385,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     async def run_events(records: list[Any]) -> None:
         """One run of events (no rule mark among them), grouped by grid."""
         groups: dict[bytes, list[tuple[Any, Any, Any]]] = {}
-        taken: list[tuple[Any, Any, bytes]] | None = None if district is None else []
+        taken: list[tuple[Any, Any, bytes]] = []  # the complaints the district stage wants
+        feeds = frozenset() if district is None else district.feeds
         for r in records:
             e, rx = event_from_wire(r.value)
             it = (e, (r.topic, r.partition, r.offset), rx)
@@ -392,9 +396,9 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
                 groups[key] = [it]
             else:
                 items.append(it)
-            if taken is not None:
+            if e.feed in feeds:
                 taken.append((e, it[1], r.value))
-        await handle(groups, forwarded(taken or []))
+        await handle(groups, forwarded(taken))
 
     async def run_records(records: list[Any]) -> None:
         """A batch from the event partitions: the events before a rule mark run under the rules before it, those
@@ -456,8 +460,11 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         def district_groups(records: list[Any]) -> dict[bytes, list[tuple[Any, Any, Any, Any]]]:
             groups: dict[bytes, list[tuple[Any, Any, Any, Any]]] = {}
             for r in records:
-                e, source, rx = forward_from_wire(r.value)
-                groups.setdefault(r.key, []).append((e, source, (r.topic, r.partition, r.offset), rx))
+                hop = (r.topic, r.partition, r.offset)
+                items = groups.get(r.key)
+                if items is None:
+                    items = groups[r.key] = []
+                items.extend((e, source, hop, rx) for e, source, rx in forwarded_from_wire(r.value))
             return groups
 
         async def take_forwarded(by_tp: dict[Any, list[Any]]) -> None:
@@ -516,6 +523,7 @@ def run_worker(settings: Settings, config: Config, **kw: Any) -> int:
     """Run one detector worker until SIGTERM/SIGINT (``fenghuo worker detectors``)."""
     app = make_app(settings, config, **kw)
     worker = make_worker(app, settings)
+    tune_gc()
     try:
         worker.execute_from_commandline()
     finally:

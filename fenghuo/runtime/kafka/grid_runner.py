@@ -4,7 +4,8 @@ faust detector worker (no Kafka, no faust), so it is tested and benchmarked on i
 The state of a grid is everything the worker needs to continue after a crash: the engine's
 state for that grid's series, the Kafka offset last applied per source partition (so a
 redelivered event is skipped exactly) and a bounded set of recent event ids (so the same
-reading sent twice by a client counts once, as the embedded store's (source, id) keys ensure).
+reading sent twice by a client counts once, as the embedded store's (source, id) keys ensure), each kept as
+an 8-byte digest of its source and id (:func:`id_key`).
 
 >>> from fenghuo.core.config import Rule
 >>> rule = Rule.model_validate({"id": "r", "feed": "sensor", "metric": "m", "direction": "above",
@@ -21,6 +22,7 @@ reading sent twice by a client counts once, as the embedded store's (source, id)
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -58,7 +60,33 @@ class GridBatch:
     due: dict[str, float] = field(default_factory=dict)  # the grid's engine.next_due() after the step
 
 
-GRID_STATE_VERSION = 1
+GRID_STATE_VERSION = 2  # 2: the recent ids as 8-byte digests in one bytes value (1: a list of "source\x1fid")
+ID_BYTES = 8  # a recent id's digest: two ids in 2**64 share one (a repeat of 8,192 ids at most is looked for)
+
+
+def id_key(source: str, event_id: str) -> bytes:
+    """How a grid's (or a district's) state keeps an event's id among its recent ids: a digest of the source and
+    the id (ids are unique per source: another source's id is another event), 8 bytes whatever their length.
+
+    >>> id_key("s", "a").hex(), id_key("s", "a") == id_key("s", "a"), id_key("s", "a") == id_key("t", "a")
+    ('b05729b4c8abf6ec', True, False)
+    """
+    return hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=ID_BYTES).digest()
+
+
+def _ids_v1(ids: Iterable[str]) -> dict[bytes, None]:
+    """Version 1's recent ids ("source\\x1fid" strings) as digests, in their order."""
+    return dict.fromkeys(hashlib.blake2b(k.encode(), digest_size=ID_BYTES).digest() for k in ids)
+
+
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "ids": b"".join(_ids_v1(data["ids"]))}
+
+
+def _ids_v2(packed: bytes) -> dict[bytes, None]:
+    return dict.fromkeys(packed[i: i + ID_BYTES] for i in range(0, len(packed), ID_BYTES))
+
+
 KEEP_LIVE = 4096  # grid states kept as objects beside the bytes last written for them (see GridState.loads)
 _live: OrderedDict[bytes, GridState] = OrderedDict()
 
@@ -66,8 +94,9 @@ _live: OrderedDict[bytes, GridState] = OrderedDict()
 @dataclass(slots=True)
 class GridState:
     """One grid's state in the worker's table: the engine's state for its series, the offset last applied
-    per source partition and the recent event ids. Written as versioned data (:mod:`fenghuo.core.state`,
-    kind ``grid-state``), never a pickle; a pickle of the previous release (0.1.0) is still read once.
+    per source partition and the recent event ids (:func:`id_key` digests, oldest first). Written as versioned data
+    (:mod:`fenghuo.core.state`, kind ``grid-state``; version 2 writes the ids as one bytes value, version 1's list of
+    strings is still read), never a pickle; a pickle of the previous release (0.1.0) is still read once.
 
     ``state`` is in one of three forms (``form``): ``"plain"``, the engine's :meth:`DetectorEngine.snapshot`
     as read from the table (or empty); ``"live"``, the engine's :meth:`DetectorEngine.live_state` after a run
@@ -78,15 +107,18 @@ class GridState:
     :meth:`loads` of those very bytes takes the objects back instead of decoding: a batch pays for one
     encoding, not a decoding as well (a crash in between leaves nothing kept: the bytes are decoded).
 
-    >>> gs = GridState(offsets={("t", 0): 5}, ids={"s/a": None})
+    >>> gs = GridState(offsets={("t", 0): 5}, ids={id_key("s", "a"): None})
     >>> back = GridState.loads(gs.dumps())
-    >>> back.offsets, back.ids, back.form
-    ({('t', 0): 5}, {'s/a': None}, 'plain')
+    >>> back.offsets, list(back.ids) == [id_key("s", "a")], back.form
+    ({('t', 0): 5}, True, 'plain')
+    >>> v1 = saved.dumps("grid-state", 1, {"engine": {}, "offsets": [["t", 0, 5]], "ids": ["s\\x1fa"]})
+    >>> list(GridState.loads(v1).ids) == [id_key("s", "a")]
+    True
     """
 
     state: dict[Any, Any] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered: the oldest go first
+    ids: dict[bytes, None] = field(default_factory=dict)  # id_key digests, insertion-ordered: the oldest go first
     form: str = "plain"
     encode: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     written: bytes | None = field(default=None, repr=False, compare=False)  # the bytes kept beside it
@@ -106,7 +138,7 @@ class GridState:
         else:
             raise ValueError("a grid state of the previous release is written only after a GridRunner ran it")
         raw = saved.dumps("grid-state", GRID_STATE_VERSION, {
-            "engine": engine, "offsets": [[t, p, o] for (t, p), o in self.offsets.items()], "ids": list(self.ids)},
+            "engine": engine, "offsets": [[t, p, o] for (t, p), o in self.offsets.items()], "ids": b"".join(self.ids)},
             objects=True)  # written by msgpack's packer from the objects: no plain copy made per batch
         if self.form == "live":
             self.forget_written()
@@ -137,9 +169,9 @@ class GridState:
             if not (isinstance(found, (tuple, list)) and len(found) == 3 and isinstance(found[0], dict)):
                 raise saved.StateVersionError("saved grid-state is a pickle, but not of a grid's state")
             state, offsets, ids = found
-            return cls(state if "state" in state else {"state": state}, dict(offsets), dict(ids), "legacy")
-        data = saved.loads(raw, "grid-state", {GRID_STATE_VERSION: lambda d: d}, objects=True)
-        return cls(data["engine"], {(t, p): o for t, p, o in data["offsets"]}, dict.fromkeys(data["ids"]))
+            return cls(state if "state" in state else {"state": state}, dict(offsets), _ids_v1(ids), "legacy")
+        data = saved.loads(raw, "grid-state", {1: _from_v1, GRID_STATE_VERSION: lambda d: d}, objects=True)
+        return cls(data["engine"], {(t, p): o for t, p, o in data["offsets"]}, _ids_v2(data["ids"]))
 
 
 class GridRunner:
@@ -174,46 +206,57 @@ class GridRunner:
         Watermarks are the latest event time per clock domain ("" = real, else the drill).
         """
         gs.forget_written()
-        fresh: list[tuple[Event, float | None]] = []
+        fresh: list[Event] = []
+        rxs_in: list[float | None] = []
         where: dict[str, Where] = {}
+        offsets, ids, digest = gs.offsets, gs.ids, hashlib.blake2b
+        clock: dict[str, float] = {}
+        ordered, last_ts = True, -math.inf
+        skipped = 0
         for e, (topic, part, off), rx in items:
             tp = (topic, part)
-            if off <= gs.offsets.get(tp, -1):
-                self.skipped += 1
+            if off <= offsets.get(tp, -1):
+                skipped += 1
                 continue
-            gs.offsets[tp] = off
-            key = f"{e.source}\x1f{e.id}"  # ids are unique per source: another source's id is another event
-            if key in gs.ids:
-                self.skipped += 1
+            offsets[tp] = off
+            key = digest(f"{e.source}\x1f{e.id}".encode(), digest_size=ID_BYTES).digest()  # id_key, inlined
+            if key in ids:
+                skipped += 1
                 continue
-            gs.ids[key] = None
-            fresh.append((e, rx))
+            ids[key] = None
+            fresh.append(e)
+            rxs_in.append(rx)
             where[e.id] = (topic, part, off)
-        if len(gs.ids) > self.max_ids:
-            for old in list(gs.ids)[: len(gs.ids) - self.max_ids]:
-                del gs.ids[old]
+            ts = e.ts
+            if ts < last_ts:
+                ordered = False
+            last_ts = ts
+            d = e.drill or ""
+            if ts > clock.get(d, -math.inf):
+                clock[d] = ts
+        self.skipped += skipped
+        if len(ids) > self.max_ids:
+            for old in list(ids)[: len(ids) - self.max_ids]:
+                del ids[old]
         if not fresh:
             self._swap_in(gs)  # (cheap for a live state) so that next_due() is this grid's
             if gs.form != "live":
                 gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
             return GridBatch(due=self.engine.next_due())
-        if any(fresh[i][0].ts > fresh[i + 1][0].ts for i in range(len(fresh) - 1)):
-            fresh.sort(key=lambda p: p[0].ts)
-        events = [e for e, _ in fresh]
+        if not ordered:
+            pairs = sorted(zip(fresh, rxs_in, strict=True), key=lambda p: p[0].ts)
+            fresh, rxs_in = [e for e, _ in pairs], [rx for _, rx in pairs]
         self._swap_in(gs)
-        signals = self.engine.process(events)
+        signals = self.engine.process(fresh)
         gs.state, gs.form, gs.encode = self.engine.live_state(), "live", self.engine.state_data
-        clock: dict[str, float] = {}
-        for e in events:
-            d = e.drill or ""
-            if e.ts > clock.get(d, float("-inf")):
-                clock[d] = e.ts
-        rx_of = {e.id: rx for e, rx in fresh}
-        latest = max((rx for _, rx in fresh if rx is not None), default=None)
+        if not signals:
+            return GridBatch([], clock, [], [], fresh, self.engine.next_due())
+        rx_of = {e.id: rx for e, rx in zip(fresh, rxs_in, strict=True)}
+        latest = max((rx for rx in rxs_in if rx is not None), default=None)
         rxs = [rx_of.get(str(s.evidence.get("event")), latest) for s in signals]
         everywhere = list(where.values())
         pos = [[where[ev]] if (ev := str(s.evidence.get("event"))) in where else everywhere for s in signals]
-        return GridBatch(signals, clock, rxs, pos, events, self.engine.next_due())
+        return GridBatch(signals, clock, rxs, pos, fresh, self.engine.next_due())
 
     def tick(self, gs: GridState, now: Mapping[str, float]) -> GridBatch:
         """What the passing of time causes in this grid (a sensor gone silent), with no event: the engine's

@@ -193,13 +193,13 @@ class Forwarded:
         self.ids: list[str] = []
 
     def wait_for(self, event_id: str, timeout: float = 30.0) -> None:
-        from fenghuo.runtime.kafka.district_runner import forward_from_wire
+        from fenghuo.runtime.kafka.district_runner import forwarded_from_wire
 
         deadline = time.monotonic() + timeout
         while event_id not in self.ids:
             assert time.monotonic() < deadline, f"{event_id} was not forwarded to the district stage"
             for records in self.consumer.poll(timeout_ms=100).values():
-                self.ids += [forward_from_wire(r.value)[0].id for r in records]
+                self.ids += [e.id for r in records for e, _, _ in forwarded_from_wire(r.value)]
 
     def close(self) -> None:
         self.consumer.close()

@@ -4,8 +4,10 @@ A grid state larger than one default Kafka record (1 MiB) is written to the chan
 replacement worker; one beyond ``FENGHUO_KAFKA_STATE_MAX_BYTES`` is refused with an error naming the grid, and the
 worker goes on (a changelog record over the producer's limit used to cancel the agent: the worker exited 1).
 
-The state is made large the way a real one grows, through what the worker keeps per grid: the 1,024 most recent
-event ids (here, ids of 1,500 characters, produced straight onto the event topic) weigh about 1.5 MiB.
+The state is made large the way a real one grows, through what the worker keeps per grid: the rule's state of each
+gauge of the grid (here, 1,024 gauges with names of 1,500 characters, one reading each, produced straight onto the
+event topic) weighs about 1.5 MiB. (The 1,024 most recent event ids are kept as 8-byte digests: long ids do not
+grow it.)
 
 A batch the worker cannot process (a rule mark of a later release) stops the worker with exit code 1 for its
 supervisor, as a crashed agent did, rather than leaving it running without a fetcher.
@@ -20,7 +22,7 @@ import pytest
 
 from fenghuo.core.models import Event
 from fenghuo.runtime.kafka.bus import Topics, event_to_wire
-from fenghuo.runtime.kafka.grid_runner import MAX_IDS, GridState
+from fenghuo.runtime.kafka.grid_runner import MAX_IDS, GridState, id_key
 from tests.flood_support import RULE, config
 from tests.integration.kafka.kafka_support import KAFKA, deploy, kafka_warnings, needs_kafka, wait_until
 from tests.support import Receiver
@@ -30,18 +32,18 @@ GRID = "G-AGLY"
 ID_CHARS = 1500
 
 
-def event_id(i: int) -> str:
+def gauge(i: int) -> str:
     return f"{i:08d}".ljust(ID_CHARS, "x")
 
 
-def seen(i: int) -> str:
-    """How the state keeps the id of reading ``i`` (source, unit separator, id)."""
-    return f"gauge\x1f{event_id(i)}"
+def seen(i: int) -> bytes:
+    """How the state keeps the id of reading ``i`` (a digest of its source and id)."""
+    return id_key(gauge(i), f"r{i}")
 
 
 def readings(first: int, n: int) -> list[bytes]:
-    """``n`` readings of one gauge of the grid, below the rule's levels, with long ids from ``first`` on."""
-    return [event_to_wire(Event(feed="sensor", source="gauge", ts=1.6e9 + 600 * i, grid=GRID, id=event_id(i),
+    """One reading of each of ``n`` gauges of the grid (long names) from ``first`` on, below the rule's levels."""
+    return [event_to_wire(Event(feed="sensor", source=gauge(i), ts=1.6e9 + 600 * i, grid=GRID, id=f"r{i}",
                                 metric="water_level_m", value=0.5), rx=1.6e9)
             for i in range(first, first + n)]
 
@@ -106,7 +108,7 @@ def test_a_state_over_one_mebibyte_is_persisted_and_restored_and_one_over_the_bo
             produce(topics.event("sensor"), readings(0, MAX_IDS))
             cluster.detector("first")
             state = wait_until(lambda: (s := latest_state(changelog)) is not None and len(s.ids) == MAX_IDS and s,
-                               120, "the grid's state of 1,024 long ids in the changelog", cluster)
+                               120, "the grid's state of 1,024 gauges in the changelog", cluster)
             assert len(state.dumps()) > 1024 * 1024  # over a default Kafka record: this used to stop the worker
             cluster.kill("first")  # SIGKILL: the replacement has only the changelog
 

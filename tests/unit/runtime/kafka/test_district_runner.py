@@ -10,7 +10,7 @@ from fenghuo.detectors.engine import DetectorEngine
 from fenghuo.detectors.registry import add_models
 from fenghuo.runtime import topology
 from fenghuo.runtime.kafka.bus import event_to_wire
-from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_from_wire, forward_records
+from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_records, forwarded_from_wire
 from fenghuo.runtime.kafka.grid_runner import GridRunner, GridState, Where
 
 DAY = 86400.0
@@ -130,5 +130,25 @@ def test_forwarding_keeps_each_partitions_order_and_skips_other_feeds() -> None:
     taken.append((sensor, ("x.events.sensor", 1, 0), event_to_wire(sensor)))
     records = forward_records(taken, runner.wants, runner.top)
     assert {k for k, _ in records} == {b"D"}
-    order = [forward_from_wire(v)[0].id for _, v in records]
+    order = [e.id for _, v in records for e, _, _ in forwarded_from_wire(v)]
     assert order == ["e2", "e3", "e0", "e1"]  # merged by time, each partition in its own order
+
+
+def test_batches_forwarded_as_one_record_per_district_and_forwarded_again_regrouped_count_once() -> None:
+    """The grid stage forwards a batch's complaints as one record per district; a grid worker killed before its
+    offsets moved forwards its batch again, as part of a larger one: the district stage counts each complaint once."""
+    runner = DistrictRunner(MODELS, chain)
+    taken = [(e, src, event_to_wire(e)) for e, src, _, _ in forwarded(stream())]
+    batches = [taken[i: i + 20] for i in range(0, 160, 20)] + [taken[140:180], taken[180:]]  # 140-160 again
+    records = [v for batch in batches for _, v in forward_records(batch, runner.wants, runner.top)]
+    assert len(records) == len(batches)  # one record per batch (a single district)
+    state, got, positions = GridState(), [], []
+    for offset, value in enumerate(records):
+        items = [(e, src, (HOP, 0, offset), rx) for e, src, rx in forwarded_from_wire(value)]
+        out = runner.run(state, items).get("D")
+        if out is not None:
+            got += out.signals
+            positions += out.positions
+    assert got == embedded(stream())
+    assert runner.runner.skipped == 20
+    assert positions and all(len(p) == 1 and p[0][0] == HOP for p in positions)
