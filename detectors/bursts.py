@@ -334,11 +334,23 @@ class ComplaintBurst:
         if last is not None and t - last < self.p.dedupe_minutes * 60.0:
             return True
         if last is None and len(self.last_at) >= MAX_PLACES:  # (pruned to the dedupe span every hour, in _bound)
-            self._count("places", len(self.last_at) - MAX_PLACES + 1)
-            for old in sorted(self.last_at, key=self.last_at.__getitem__)[: len(self.last_at) - MAX_PLACES + 1]:
-                del self.last_at[old]
+            self.last_at = self._make_room(self.last_at, t - self.p.dedupe_minutes * 60.0)
         self.last_at[key] = t
         return False
+
+    def _make_room(self, times: dict[Any, float], horizon: float) -> dict[Any, float]:
+        """``times`` (dedupe or batch entries, each its last time) with room for new entries: those at or before
+        ``horizon`` (past their span) dropped and, if still at least MAX_PLACES, the oldest too, down to three
+        quarters of it (counted and logged once for the lot). Dropping in bulk keeps a full table cheap: when
+        complaints come out of time order (a backlog read from several partitions at once, each at its own time,
+        so the hourly prune of _bound keeps entries "from the future") one sort per complaint was the worker's
+        largest cost."""
+        kept = {k: v for k, v in times.items() if v > horizon}
+        if len(kept) >= MAX_PLACES:
+            keep = MAX_PLACES * 3 // 4
+            self._count("places", len(kept) - keep)
+            kept = dict(sorted(kept.items(), key=lambda kv: kv[1])[-keep:])
+        return kept
 
     def _linked(self, e: Event, cat: str) -> bool:
         """True if ``e`` looks like the next report of one person walking or driving around: within
@@ -398,11 +410,8 @@ class ComplaintBurst:
         same = sum(1 for _, o in q if o == office)
         q.append((e.ts, office))
         last = self.batch_last.get((office, cat))
-        if len(self.batch_last) > MAX_PLACES:
-            self.batch_last = {k: v for k, v in self.batch_last.items() if v >= e.ts - gap}
-            if len(self.batch_last) > MAX_PLACES:
-                self._count("places", len(self.batch_last) - MAX_PLACES)
-                self.batch_last = dict(sorted(self.batch_last.items(), key=lambda kv: kv[1])[-MAX_PLACES:])
+        if last is None and len(self.batch_last) >= MAX_PLACES:
+            self.batch_last = self._make_room(self.batch_last, e.ts - gap - 1e-9)
         self.batch_last[(office, cat)] = e.ts
         return last is not None and e.ts - last <= gap and same * p.link_share >= len(q) - 1
 

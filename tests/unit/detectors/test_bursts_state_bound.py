@@ -116,3 +116,27 @@ def test_max_categories_out_of_bounds_is_a_config_error(bad: int) -> None:
 
     with pytest.raises(ConfigError, match="max_categories takes 1 to 10000"):
         REGISTRY.get("bursts").parse({"max_categories": bad})
+
+
+def test_a_backlog_read_out_of_time_order_keeps_the_dedupe_table_bounded_and_the_log_quiet(caplog: object) -> None:
+    """A worker catching up reads several partitions at once, each at its own time: the district stage then sees
+    complaints jump weeks back and forth, so the hourly prune keeps places "from the future" and the dedupe table
+    fills. It stays within MAX_PLACES, forgetting in bulk with one log line per lot (it forgot them one complaint
+    at a time, sorting the whole table and logging each time: the largest cost of a catching-up worker)."""
+    from fenghuo.detectors.bursts import MAX_PLACES
+
+    det = ComplaintBurst(chain=lambda g: [g, "D"])
+    det.use_params(type(det.p)(warmup_hours=0))
+    t0, events = 1_420_070_400.0, []
+    for i in range(3 * MAX_PLACES):  # every complaint at a new place; two streams four weeks apart, alternating
+        t = t0 + (28 * 86400.0 if i % 2 else 0.0) + i * 0.5
+        events.append(Event("complaint", "hotline", t, f"G{i % 8}", f"c{i}", category=CATALOGUE[i % 3],
+                            lat=42.30 + (i % 997) / 10_000, lon=-71.10 + (i // 997) / 1_000,
+                            attrs={"office": f"office {i}"}))
+    with caplog.at_level(logging.WARNING, "fenghuo.detectors.bursts"):  # type: ignore[attr-defined]
+        for e in events:
+            det.process(e)
+    forgot = [r for r in caplog.records if "forgot" in r.getMessage()]  # type: ignore[attr-defined]
+    assert len(det.last_at) <= MAX_PLACES and len(det.batch_last) <= MAX_PLACES
+    assert det.evicted["places"] >= MAX_PLACES  # the oldest places were forgotten, and counted...
+    assert 0 < len(forgot) <= 20  # ...in a few lots, not a line per complaint
