@@ -27,11 +27,36 @@ them next starts from the changelog.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from fenghuo.runtime.kafka.changelog import OversizedStates, write_states
 from fenghuo.runtime.kafka.grid_runner import GridState
+
+MAX_UNACKED = 4096  # sends awaited at once when this many wait (else at the next state write)
+
+
+class Unacked:
+    """Records sent (signal batches, forwarded complaints) whose acknowledgement from Kafka is not awaited yet: a
+    batch goes on to the next without waiting (the wait per batch left a worker with the models idle 40 % of the
+    time); :meth:`DirtyStates.write` awaits them all before it writes a state, so a state written (and the offsets
+    committed after it) never says more than Kafka has. A send that failed raises there: the checkpoint fails,
+    nothing is written or committed, and the worker stops as on any failed write."""
+
+    def __init__(self) -> None:
+        self.futures: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def add(self, futures: Iterable[Any]) -> None:
+        self.futures.extend(futures)
+
+    async def wait(self) -> None:
+        futures, self.futures = self.futures, []
+        if futures:
+            await asyncio.gather(*futures)
 
 
 class DirtyStates:
@@ -39,8 +64,9 @@ class DirtyStates:
     topics whose partition numbers are this table's keys' (a key's partition is ``partition_of(key)``)."""
 
     def __init__(self, table: Any, what: str, partition_of: Callable[[bytes], int], oversized: OversizedStates,
-                 topics: Iterable[str]) -> None:
+                 topics: Iterable[str], unacked: Unacked | None = None) -> None:
         self.table, self.what, self.partition_of, self.oversized = table, what, partition_of, oversized
+        self.unacked = unacked  # the worker's sends not yet acknowledged: awaited before any state is written
         self.topics = frozenset(topics)
         self.states: dict[bytes, GridState] = {}
         self.written = 0  # states written by checkpoints (for the tests and the benchmark)
@@ -68,6 +94,8 @@ class DirtyStates:
         """Encode every state changed (of ``keys`` only, if given) and write them to the changelog, waiting until
         Kafka has them. A tick writes its grids' states first this way, then ticks them from the table's bytes as
         before checkpoints (a tick that does not finish leaves the checkpointed state, not a half-ticked one)."""
+        if self.unacked is not None:
+            await self.unacked.wait()
         todo = list(self.states) if keys is None else [k for k in keys if k in self.states]
         if not todo:
             return

@@ -58,7 +58,7 @@ from fenghuo.runtime.gc_tuning import tune_gc
 from fenghuo.runtime.kafka.batch_drain import BatchDrain
 from fenghuo.runtime.kafka.bus import Topics, batch_to_wire, event_from_wire
 from fenghuo.runtime.kafka.changelog import OversizedStates, changelog_topic_config, record_limit, write_states
-from fenghuo.runtime.kafka.checkpoints import DirtyStates
+from fenghuo.runtime.kafka.checkpoints import MAX_UNACKED, DirtyStates, Unacked
 from fenghuo.runtime.kafka.district_runner import DistrictRunner, forward_records, forwarded_from_wire
 from fenghuo.runtime.kafka.grid_runner import DueGrids, GridBatch, GridRunner, GridState
 from fenghuo.runtime.kafka.rule_marks import RuleMark, RuleVersions, is_mark, mark_from_wire, split_at_changes
@@ -176,7 +176,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
     rollup = app.topic(topics.complaints_by_district, **raw)
     # when each grid needs a tick (a sensor gone silent), kept in memory: a tick loads only the grids due
     ticks = DueGrids(topics.events, settings.clock == "event", lambda key: key_partition(key, partitions))
-    grids = DirtyStates(table, "grid", lambda key: key_partition(key, partitions), oversized, topics.events)
+    unacked = Unacked()  # sends not awaited per batch: before every state write (DirtyStates.write, persist)
+    grids = DirtyStates(table, "grid", lambda key: key_partition(key, partitions), oversized, topics.events, unacked)
     grid_lock = asyncio.Lock()  # a tick and a batch never interleave on the table (each awaits in persist)
     app.fenghuo_runner = runner  # for tests and the benchmark: counts live on the app, not in globals
     app.fenghuo_ticks = ticks
@@ -228,17 +229,19 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
 
     async def persist(sends: list[tuple[Any, bytes, bytes]], states: Any, writes: list[tuple[bytes, bytes]],
                       what: str = "grid") -> None:
-        """Send the records (signal batches, the forwarded complaints: one record per district), wait until Kafka
-        has them, then write the states to the table's changelog and wait again. The batch's offsets are committed
-        only after this, so no offset is ever committed past a state Kafka has.
+        """Send the records (signal batches, the forwarded complaints: one record per district); before any state
+        is written (``writes`` here, or the next checkpoint's) wait until Kafka has them and every earlier send,
+        then write the states to the table's changelog and wait again. The batch's offsets are committed only after
+        a checkpoint, so no offset is ever committed past a state Kafka has, nor a state past its signals.
         """
         # straight to the producer (faust's Topic.send per record was ~20 % of a worker with the models, one record
         # per forwarded complaint): the topics are raw bytes, partitioned by key as faust would
         send = app.producer.send
-        futures = [await send(topic.get_topic_name(), k, v, None, None, None) for topic, k, v in sends]
-        if futures:
-            await asyncio.gather(*futures)  # the signals are in Kafka before the state says so
-        await write_states(states, writes, partition_of, oversized, what)
+        unacked.add([await send(topic.get_topic_name(), k, v, None, None, None) for topic, k, v in sends])
+        if writes or len(unacked) >= MAX_UNACKED:
+            await unacked.wait()  # the signals are in Kafka before a state says so
+        if writes:
+            await write_states(states, writes, partition_of, oversized, what)
 
     def wire(key: bytes, out: GridBatch) -> bytes:
         """A grid's batch (a run's or a tick's) as its record on the signals topic."""
@@ -443,7 +446,8 @@ def make_app(settings: Settings, config: Config, *, prefix: str | None = None, p
         states = app.Table("district-state", default=None, partitions=partitions, use_partitioner=True,
                            key_type=bytes, value_type=bytes, schema=faust.Schema(**raw),
                            extra_topic_configs=changelog_topic_config(settings))
-        districts = DirtyStates(states, "district", partition_of, oversized, [topics.complaints_by_district])
+        districts = DirtyStates(states, "district", partition_of, oversized, [topics.complaints_by_district],
+                                unacked)
         app.fenghuo_districts = districts
 
         async def run_districts(groups: dict[bytes, list[tuple[Any, Any, Any, Any]]]) -> None:
