@@ -43,6 +43,13 @@ Handler = Callable[[dict[Any, list[Any]]], Awaitable[None]]
 Checkpoint = Callable[[], Awaitable[None]]  # write the states changed since the last checkpoint (raises on failure)
 Forget = Callable[[set[Any] | None], None]  # partitions revoked (None: all): drop their states kept in memory
 REVOKE_WAIT_S = 30.0  # how long a rebalance waits for the batch in flight before committing what is done
+# How long the broker may hold a fetch that finds no record (faust sets 1,500 ms, not configurable). aiokafka
+# fetches only the partitions with nothing buffered, one fetch per broker at a time: once the event partitions were
+# buffered, the fetch in flight asked for the empty ones (the district stage's topic, drained partitions) and held
+# the next fetch of the event partitions for up to 1.5 s. The worker with the models then waited half the time:
+# 8,600 events/s at 1,500 ms, 17,169 at 20 ms (docs/benchmarks-kafka.md, step 6). An idle worker fetches about
+# 1,000 / FETCH_MAX_WAIT_MS times a second.
+FETCH_MAX_WAIT_MS = 50
 STOP_COMMIT_S = 5.0  # how long a stopping fetcher tries to commit the offsets of the batches done
 
 
@@ -78,6 +85,15 @@ class BatchDrain:
 
         def new_consumer() -> Any:
             consumer = plain()
+            thread = consumer._thread  # faust's consumer thread: it makes aiokafka's consumer when it starts
+            make = thread._create_consumer
+
+            def create_consumer(loop: Any) -> Any:
+                client = make(loop=loop)
+                client._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its start(), for its fetcher
+                return client
+
+            thread._create_consumer = create_consumer
 
             async def drain_messages(consumer: Any, fetcher: Any) -> None:
                 await drain.run(app, consumer, fetcher)
