@@ -16,6 +16,23 @@ from collections import deque
 from fenghuo.core import state as saved
 
 
+class ScoreThenLearn:
+    """Base of a streaming model whose ``score_one`` keeps, in ``_prepared``, what ``learn_one`` of the same reading
+    reuses (every caller scores, then learns). The cache is no part of the state: a saved state leaves it out, so
+    ``score_one`` still changes no state, and a restored model starts without it."""
+
+    _prepared: object
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_prepared", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._prepared = None
+
+
 class RollingSorted:
     """The last ``size`` values, kept both in arrival order and sorted (O(size) per update).
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from fenghuo.core import state as saved
-from fenghuo.detectors.anomaly._window import squash
+from fenghuo.detectors.anomaly._window import ScoreThenLearn, squash
 from fenghuo.detectors.base import check_value
 
 
-class CUSUM:
+class CUSUM(ScoreThenLearn):
     """Page's two-sided CUSUM on the z-score against a slow EWMA baseline.
 
     ``g+ = max(0, g+ + z - drift)`` (and symmetric ``g-``); the score is ``squash(g / threshold)``.
@@ -60,15 +59,6 @@ class CUSUM:
     # sums; score_one keeps them (with the value) and learn_one reuses them when it gets the same value: nothing
     # changes in between, since only learn_one changes the state (and forgets them). The cache is no part of the
     # state: saved states leave it out.
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_prepared", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._prepared = None
 
     def _sums(self, value: float) -> tuple[float, float]:
         # min()/max() of two floats written out (the same result: the first unless the second is beyond it)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from math import isfinite
-from typing import Any
 
 from fenghuo.core import state as saved
+from fenghuo.detectors.anomaly._window import ScoreThenLearn
 from fenghuo.detectors.anomaly.context import ContextSurprise
 from fenghuo.detectors.anomaly.seasonal import SeasonalGate
 from fenghuo.detectors.base import check_value
@@ -148,7 +148,7 @@ _Prepared = tuple[float, float, list[tuple[int, ...] | None], int, float, float,
                   list[tuple[int, float | None, float | None]]]
 
 
-class RecordFusion:
+class RecordFusion(ScoreThenLearn):
     """Max of a rolling value record and a record of the smoothed contextual surprise.
 
     Parameters
@@ -225,15 +225,6 @@ class RecordFusion:
     # over a window. score_one computes them once and learn_one reuses them when it gets the same
     # (ts, value): nothing can change in between, since only learn_one changes the state. The
     # cache is no part of the state: saved states leave it out, so score_one still changes no state.
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_prepared", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._prepared = None
 
     def _smoothed(self, raw: float) -> float:
         """Mean of the last ``smooth`` raw surprises, the current one included."""
