@@ -38,6 +38,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing as mp
+import signal
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -80,8 +81,15 @@ def _fit_process() -> cf.ProcessPoolExecutor:
     global _process_pool
     with _process_lock:
         if _process_pool is None:
-            _process_pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("forkserver"))
+            _process_pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("forkserver"),
+                                                   initializer=_ignore_interrupt)
         return _process_pool
+
+
+def _ignore_interrupt() -> None:
+    """In the fitting process: a Ctrl-C (SIGINT to the terminal's whole process group) is the command's to handle;
+    the process ends when the command closes it or exits (it printed a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def close_fit_process() -> None:

@@ -224,3 +224,23 @@ def test_the_fitting_process_starts_again_after_the_command_line_ended_it() -> N
     end_child_processes()
     second = forecast._fit_process()
     assert second is not first and second.submit(abs, -3).result(timeout=60) == 3
+
+
+def test_a_ctrl_c_to_the_terminal_does_not_stop_the_fitting_process() -> None:
+    """Ctrl-C sends SIGINT to every process of the terminal's group: the shared fitting process printed a
+    KeyboardInterrupt traceback under ``fenghuo run``'s own clean stop. It ignores SIGINT and keeps serving fits;
+    the command ends it."""
+    import os
+    import signal
+    import time
+
+    from fenghuo.detectors.forecast import _fit_process, close_fit_process
+
+    pool = _fit_process()
+    try:
+        child = pool.submit(os.getpid).result(timeout=60)
+        os.kill(child, signal.SIGINT)
+        time.sleep(0.3)
+        assert pool.submit(os.getpid).result(timeout=60) == child  # the same process, still serving
+    finally:
+        close_fit_process()
