@@ -252,31 +252,12 @@ def closure_problem(attrs: dict[str, Any], b: Bounds) -> str | None:
     >>> closure_problem({"closed": "yesterday"}, b)
     "attrs.closed must be an ISO 8601 time or epoch seconds, got 'yesterday'"
     """
-    get = attrs.get  # the keys one by one in CLOSURE_KEYS order (the first problem is the one told)
-    v = get("closed")
-    if v is not None:
-        problem = _closure_time_problem("closed", v, b.ts_hi)
-        if problem is not None:
-            return problem
-    v = get("target")
-    if v is not None:
-        problem = _closure_time_problem("target", v, LATEST_TARGET)
-        if problem is not None:
-            return problem
-    v = get("on_time")
-    if v is not None and type(v) is not bool:
-        return f"attrs.on_time must be true or false, got {show(v)}"
-    v = get("outcome")
-    if v is not None:
-        problem = _closure_text_problem("outcome", v, b.text)
-        if problem is not None:
-            return problem
-    v = get("satisfaction")
-    if v is not None and not ((type(v) is int and 1 <= v <= 5) or v in SATISFACTION_WORDS):
-        return f"attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got {show(v)}"
-    v = get("responder")
-    if v is not None:
-        return _closure_text_problem("responder", v, b.name)
+    for key in CLOSURE_KEYS:  # in this order: the first problem is the one told
+        v = attrs.get(key)
+        if v is not None:
+            problem = _CLOSURE_CHECKS[key](v, b)
+            if problem is not None:
+                return problem
     return None
 
 
@@ -296,6 +277,26 @@ def _closure_text_problem(key: str, v: Any, limit: int) -> str | None:
     if len(v) > limit:
         return f"attrs.{key} longer than {limit} characters"
     return None
+
+
+def _on_time_problem(v: Any, _b: Bounds) -> str | None:
+    return None if type(v) is bool else f"attrs.on_time must be true or false, got {show(v)}"
+
+
+def _satisfaction_problem(v: Any, _b: Bounds) -> str | None:
+    if (type(v) is int and 1 <= v <= 5) or v in SATISFACTION_WORDS:
+        return None
+    return f"attrs.satisfaction must be an integer 1-5, 'satisfied' or 'unsatisfied', got {show(v)}"
+
+
+_CLOSURE_CHECKS: dict[str, Callable[[Any, Bounds], str | None]] = {
+    "closed": lambda v, b: _closure_time_problem("closed", v, b.ts_hi),
+    "target": lambda v, b: _closure_time_problem("target", v, LATEST_TARGET),
+    "on_time": _on_time_problem,
+    "outcome": lambda v, b: _closure_text_problem("outcome", v, b.text),
+    "satisfaction": _satisfaction_problem,
+    "responder": lambda v, b: _closure_text_problem("responder", v, b.name),
+}
 
 
 def content_id(feed: str, source: str, ts: float, metric: str | None, value: float | None,

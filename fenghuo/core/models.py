@@ -56,17 +56,10 @@ def parse_ts(value: Any) -> float:
     >>> parse_ts("2020-01-22 10:00:00+01:00")
     1579683600.0
     """
-    if type(value) is str:  # the usual shape first (the same steps as below)
-        dt = datetime.fromisoformat(value)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-    if isinstance(value, bool):
-        raise ValueError("ts must be an ISO 8601 time or epoch seconds")
-    if isinstance(value, int | float):
+    if not isinstance(value, str):  # (text, the usual shape, tested first)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("ts must be an ISO 8601 time or epoch seconds")
         return float(value)
-    if not isinstance(value, str):
-        raise ValueError("ts must be an ISO 8601 time or epoch seconds")
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
